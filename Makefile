@@ -1,0 +1,34 @@
+# The two commands a new user needs: `make up` runs the stack, `make test` passes the tests.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install up down test bench lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+up: install
+	$(BIN)/ollamamax up
+
+down: install
+	$(BIN)/ollamamax down
+
+test: install
+	$(BIN)/pytest -q
+
+bench: install
+	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+lint: install
+	$(BIN)/ruff check ollamamax_stack tests bench
+	$(BIN)/mypy ollamamax_stack
+
+clean:
+	rm -rf $(VENV) .ollamamax .pytest_cache .mypy_cache .ruff_cache

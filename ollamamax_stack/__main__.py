@@ -1,0 +1,3 @@
+from ollamamax_stack.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""One module per command group; each registers itself on the root typer app."""

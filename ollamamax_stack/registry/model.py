@@ -1,0 +1,242 @@
+"""The validated shape of `config/ports.toml`: the stack, its services, their probes."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
+
+from ollamamax_stack.errors import UsageError
+
+DEFAULT_PROFILE = "default"
+PORT_MIN, PORT_MAX = 1, 65535
+NAME_PATTERN = r"^[a-z][a-z0-9-]{0,39}$"
+
+
+def _check_port(value: int) -> int:
+    if not PORT_MIN <= value <= PORT_MAX:
+        raise ValueError(f"port {value} is out of range {PORT_MIN}-{PORT_MAX}")
+    return value
+
+
+Port = Annotated[StrictInt, AfterValidator(_check_port)]
+Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Probe(_Strict):
+    """How to tell a service is ready (or alive): one of http, tcp, exec, log."""
+
+    http: str | None = None
+    tcp: StrictBool = False
+    exec: str | None = None
+    log: str | None = None
+    port: str | None = None
+    timeout: Seconds = 30.0
+    period: Seconds = 0.05
+    failures: Annotated[StrictInt, Field(ge=1)] = 3
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Probe:
+        kinds = [k for k in ("http", "exec", "log") if getattr(self, k) is not None]
+        if self.tcp:
+            kinds.append("tcp")
+        if len(kinds) > 1:
+            raise ValueError(f"a probe has one kind, got {' and '.join(kinds)}")
+        if self.http is not None and not self.http.startswith("/"):
+            raise ValueError(f"http probe path must start with '/', got {self.http!r}")
+        if self.log is not None:
+            try:
+                re.compile(self.log)
+            except re.error as exc:
+                raise ValueError(f"log probe {self.log!r} is not a valid regex: {exc}") from None
+        return self
+
+    @property
+    def kind(self) -> Literal["http", "tcp", "exec", "log"]:
+        """The probe's kind; a probe that names none is a TCP connect."""
+        if self.http is not None:
+            return "http"
+        if self.exec is not None:
+            return "exec"
+        if self.log is not None:
+            return "log"
+        return "tcp"
+
+
+class RestartPolicy(_Strict):
+    """Restarts after a crash: exponential backoff, capped, reset after a stable period."""
+
+    limit: Annotated[StrictInt, Field(ge=0)] = 5
+    backoff: Seconds = 0.25
+    max_backoff: Seconds = 10.0
+    stable: Seconds = 10.0
+
+
+class Stack(_Strict):
+    """The `[stack]` table: name, bind host, paths, and the files checked for drift."""
+
+    name: Annotated[str, Field(pattern=NAME_PATTERN)] = "ollamamax"
+    host: str = "127.0.0.1"
+    root: str = "."
+    run_dir: str = ".ollamamax"
+    procfile: str | None = None
+    drift_files: list[str] = Field(default_factory=list)
+
+
+class Service(_Strict):
+    """One service of the stack: its ports, how it starts, what it needs, how it is probed."""
+
+    name: str = ""
+    description: str = ""
+    port: Port | None = None
+    ports: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], Port] = Field(
+        default_factory=dict
+    )
+    container_port: Port | None = None
+    host: str | None = None
+    scheme: Annotated[str, Field(pattern=r"^[a-z][a-z0-9+.-]*$")] = "http"
+    external: StrictBool = False
+    optional: StrictBool = False
+    privileged: StrictBool = False
+    shift: StrictBool = True
+    depends_on: list[str] = Field(default_factory=list)
+    readiness: Probe = Field(default_factory=lambda: Probe(tcp=True))
+    liveness: Probe | None = None
+    restart: RestartPolicy = Field(default_factory=RestartPolicy)
+    endpoints: dict[str, str] = Field(default_factory=dict)
+    cors: list[str] = Field(default_factory=list)
+    env_keys: list[str] | dict[str, list[str]] = Field(default_factory=list)
+    compose_names: list[str] = Field(default_factory=list)
+    config_files: list[str] = Field(default_factory=list)
+    profiles: list[str] = Field(default_factory=list)
+    command: str | None = None
+
+    @model_validator(mode="after")
+    def _ports_consistent(self) -> Service:
+        if self.port is not None and self.ports:
+            raise ValueError("give either `port` or `ports`, not both")
+        if self.port is None and not self.ports:
+            raise ValueError("a service needs `port` or `ports`")
+        names = set(self.port_map)
+        if isinstance(self.env_keys, dict):
+            unknown = sorted(set(self.env_keys) - names)
+            if unknown:
+                raise ValueError(f"env_keys names unknown port {unknown[0]!r}")
+        for probe in (self.readiness, self.liveness):
+            if probe is not None and probe.port is not None and probe.port not in names:
+                raise ValueError(f"probe port {probe.port!r} is not one of {sorted(names)}")
+        return self
+
+    @property
+    def port_map(self) -> dict[str, int]:
+        """Every port by name; a single `port` is named `main`."""
+        return dict(self.ports) if self.ports else {"main": self.port or 0}
+
+    @property
+    def primary_port(self) -> int:
+        """The first port: the one `PORT` carries and URLs point at."""
+        return next(iter(self.port_map.values()))
+
+    @property
+    def named_ports(self) -> bool:
+        """Whether the registry names this service's ports (`ports = {...}`)."""
+        return bool(self.ports)
+
+    @property
+    def managed(self) -> bool:
+        """Whether the stack launches this service (as opposed to only probing it)."""
+        return not self.external
+
+    @property
+    def env_key_map(self) -> dict[str, list[str]]:
+        """The env keys that name each port, by port name."""
+        if isinstance(self.env_keys, dict):
+            return {k: list(v) for k, v in self.env_keys.items()}
+        return {next(iter(self.port_map)): list(self.env_keys)}
+
+    def probe_port(self, probe: Probe) -> int:
+        """The port a probe checks: its named port, else the primary one."""
+        return self.port_map[probe.port] if probe.port else self.primary_port
+
+    def in_profile(self, profile: str) -> bool:
+        """Compose semantics: no profiles means every profile."""
+        return not self.profiles or profile in self.profiles
+
+
+class RegistryFile(_Strict):
+    """The whole TOML document."""
+
+    stack: Stack = Field(default_factory=Stack)
+    services: dict[Annotated[str, Field(pattern=NAME_PATTERN)], Service]
+
+
+@dataclass(frozen=True)
+class Registry:
+    """A loaded registry: every service (ports already shifted by `offset`) and the active profile."""
+
+    stack: Stack
+    services: dict[str, Service]
+    source: Path
+    root: Path
+    offset: int = 0
+    profile: str = DEFAULT_PROFILE
+    run_dir_override: Path | None = field(default=None)
+
+    @property
+    def run_dir(self) -> Path:
+        """Where supervisord, logs, sockets and secrets of this stack live."""
+        if self.run_dir_override is not None:
+            return self.run_dir_override.resolve()
+        return (self.root / self.stack.run_dir).resolve()
+
+    @property
+    def profiles(self) -> list[str]:
+        """Every profile the registry knows, the default first."""
+        names = {p for s in self.services.values() for p in s.profiles}
+        return [DEFAULT_PROFILE, *sorted(names - {DEFAULT_PROFILE})]
+
+    @property
+    def active(self) -> list[Service]:
+        """The services of the active profile, in registry order."""
+        return [s for s in self.services.values() if s.in_profile(self.profile)]
+
+    @property
+    def managed(self) -> list[Service]:
+        """The active services the stack launches."""
+        return [s for s in self.active if s.managed]
+
+    def service(self, name: str) -> Service:
+        """The named service, or a usage error that lists the known ones."""
+        try:
+            return self.services[name]
+        except KeyError:
+            known = ", ".join(self.services)
+            raise UsageError(f"unknown service {name!r} (known: {known})") from None
+
+    def bind_host(self, service: Service) -> str:
+        """The address the service binds."""
+        return service.host or self.stack.host
+
+    def connect_host(self, service: Service) -> str:
+        """The address clients use to reach the service (a wildcard bind is reached on loopback)."""
+        host = self.bind_host(service)
+        return {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+
+    def url(self, service: Service, port_name: str | None = None) -> str:
+        """The base URL of a service (its primary port unless a port is named)."""
+        port = service.port_map[port_name] if port_name else service.primary_port
+        host = self.connect_host(service)
+        if ":" in host:
+            host = f"[{host}]"
+        return f"{service.scheme}://{host}:{port}"
+
+    def path(self, relative: str) -> Path:
+        """A path from the registry resolved against the project root."""
+        return (self.root / relative).resolve()
