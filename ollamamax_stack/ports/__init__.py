@@ -1,0 +1,1 @@
+"""Ports on the host and in files: probing, holders, drift extractors, findings."""
