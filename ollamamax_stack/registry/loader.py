@@ -65,7 +65,7 @@ def _validation_error(exc: ValidationError, text: str, shown: str) -> RegistryEr
         message = "unknown key"
     elif error["type"] == "missing":
         message = "required key is missing"
-    elif "input" in error and error["type"] not in ("model_type",) and not isinstance(
+    elif "input" in error and error["type"] not in ("model_type", "value_error") and not isinstance(
             error["input"], dict):
         message = f"{message} (got {error['input']!r})"
     return RegistryError(message, file=shown, key=".".join(path) or None,
@@ -189,6 +189,8 @@ def load_registry(path: Path | None = None, *, offset: int = 0, profile: str | N
         data = tomllib.loads(text)
     except UnicodeDecodeError as exc:
         raise RegistryError(f"not UTF-8 text (byte {exc.start})", file=shown) from None
+    except RecursionError:
+        raise RegistryError("invalid TOML: nested too deeply", file=shown) from None
     except tomllib.TOMLDecodeError as exc:
         line = getattr(exc, "lineno", None)
         message = str(exc).split(" (at line")[0]

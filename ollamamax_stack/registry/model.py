@@ -22,7 +22,24 @@ def _check_port(value: int) -> int:
     return value
 
 
+def _check_text(value: str) -> str:
+    if "\0" in value:
+        raise ValueError("must not contain a NUL character")
+    return value
+
+
+_HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|[0-9A-Fa-f:.]+|)$")
+
+
+def _check_host(value: str) -> str:
+    if not _HOST.match(value):
+        raise ValueError(f"{value!r} is not an IP address or host name")
+    return value
+
+
 Port = Annotated[StrictInt, AfterValidator(_check_port)]
+PathText = Annotated[str, AfterValidator(_check_text)]
+Host = Annotated[str, AfterValidator(_check_host)]
 Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
@@ -35,8 +52,8 @@ class Probe(_Strict):
 
     http: str | None = None
     tcp: StrictBool = False
-    exec: str | None = None
-    log: str | None = None
+    exec: PathText | None = None
+    log: PathText | None = None
     port: str | None = None
     timeout: Seconds = 30.0
     period: Seconds = 0.05
@@ -83,11 +100,11 @@ class Stack(_Strict):
     """The `[stack]` table: name, bind host, paths, and the files checked for drift."""
 
     name: Annotated[str, Field(pattern=NAME_PATTERN)] = "ollamamax"
-    host: str = "127.0.0.1"
-    root: str = "."
-    run_dir: str = ".ollamamax"
-    procfile: str | None = None
-    drift_files: list[str] = Field(default_factory=list)
+    host: Host = "127.0.0.1"
+    root: PathText = "."
+    run_dir: PathText = ".ollamamax"
+    procfile: PathText | None = None
+    drift_files: list[PathText] = Field(default_factory=list)
 
 
 class Service(_Strict):
@@ -100,7 +117,7 @@ class Service(_Strict):
         default_factory=dict
     )
     container_port: Port | None = None
-    host: str | None = None
+    host: Host | None = None
     scheme: Annotated[str, Field(pattern=r"^[a-z][a-z0-9+.-]*$")] = "http"
     external: StrictBool = False
     optional: StrictBool = False
@@ -114,9 +131,9 @@ class Service(_Strict):
     cors: list[str] = Field(default_factory=list)
     env_keys: list[str] | dict[str, list[str]] = Field(default_factory=list)
     compose_names: list[str] = Field(default_factory=list)
-    config_files: list[str] = Field(default_factory=list)
+    config_files: list[PathText] = Field(default_factory=list)
     profiles: list[str] = Field(default_factory=list)
-    command: str | None = None
+    command: PathText | None = None
 
     @model_validator(mode="after")
     def _ports_consistent(self) -> Service:
