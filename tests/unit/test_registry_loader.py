@@ -164,7 +164,7 @@ def test_missing_registry_file(tmp_path: Path) -> None:
     ("text", "expected"),
     [
         ('[stack]\nroot = "\\u0000"\n', "stack.root: must not contain a NUL"),
-        ('[stack]\nprocfile = "/"\n', "cannot read Procfile"),
+        ('[stack]\nprocfile = "/"\n[services.a]\nport = 1\n', "cannot read Procfile"),
         ('[services.api]\nport = 1\nexternal = true\nhost = "a b"\n', "services.api.host"),
         ("x = " + "[" * 5000, "invalid TOML"),
     ],
