@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 Level = Literal["error", "warning"]
@@ -30,3 +31,11 @@ class Finding:
         if self.file and self.line:
             return f"{self.file}:{self.line}"
         return self.file or ""
+
+
+def display_path(path: Path) -> str:
+    """A path as a user reads it: relative to the working directory when it lies inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except (ValueError, OSError):
+        return str(path)
