@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -60,3 +61,79 @@ def list_(
         table.add_row(row["name"], ports, row["host"], kind, ",".join(row["profiles"]),
                       row["url"], ", ".join(row["depends_on"]) or "-", style=style)
     Console().print(table)
+
+
+@ports_app.command("check")
+def check(
+    ctx: typer.Context,
+    files: Annotated[list[Path] | None, typer.Argument(
+        help="More files to check for drift, beside the registry's drift_files.",
+        metavar="FILE...")] = None,
+    no_host: Annotated[bool, typer.Option(
+        "--no-host", help="Skip the host checks (bindable ports, external services).")] = False,
+    output: Annotated[str, typer.Option(
+        "--format", "-f", help="text, json or github (workflow annotations).")] = "text",
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="Warnings fail the check too.")] = False,
+) -> None:
+    """Check the registry, this host and the files that name ports; exit 1 on errors."""
+    from ollamamax_stack.errors import UsageError
+    from ollamamax_stack.ports import report
+    from ollamamax_stack.ports.drift import check_drift
+    from ollamamax_stack.ports.registry_checks import check_registry
+
+    if output not in report.FORMATS:
+        raise UsageError(f"--format {output!r} is not one of {', '.join(report.FORMATS)}")
+    registry = common.registry(ctx)
+    findings = check_registry(registry)
+    if not no_host:
+        from ollamamax_stack.ports.host_checks import check_host
+
+        findings += check_host(registry)
+    findings += check_drift(registry, files or [])
+    if output == "json":
+        typer.echo(report.as_json(findings, strict))
+    elif output == "github":
+        if findings:
+            typer.echo(report.as_github(findings))
+    else:
+        checked = f"{len(registry.services)} services, " + (
+            "host skipped" if no_host else f"host checked for profile {registry.profile}")
+        report.print_text(findings, checked)
+    code = report.exit_code(findings, strict)
+    if code:
+        raise typer.Exit(code)
+
+
+@ports_app.command("who")
+def who(
+    ctx: typer.Context,
+    ports: Annotated[list[int], typer.Argument(help="Ports to look up.", metavar="PORT...")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Who listens on each PORT (IPv4 and IPv6): pid, user, command line, start time."""
+    from ollamamax_stack.errors import OllamamaxError, UsageError
+    from ollamamax_stack.ports import who as who_
+
+    bad = [p for p in ports if not 1 <= p <= 65535]
+    if bad:
+        raise UsageError(f"port {bad[0]} is out of range 1-65535")
+    names: dict[int, str] = {}
+    run_dir = None
+    try:
+        registry = common.registry(ctx)
+    except OllamamaxError:
+        registry = None  # `who` is useful on any host, with or without a registry
+    if registry is not None:
+        run_dir = registry.run_dir
+        for service in registry.services.values():
+            for port_name, port in service.port_map.items():
+                names[port] = service.name if port_name == "main" else f"{service.name}.{port_name}"
+    held = who_.holders(list(dict.fromkeys(ports)))
+    if as_json:
+        typer.echo(json.dumps({"ports": [who_.as_dict(p, h, names.get(p), run_dir)
+                                         for p, h in held.items()]}, indent=2))
+        return
+    for port, listeners in held.items():
+        for line in who_.as_lines(port, listeners, names.get(port), run_dir):
+            typer.echo(line)

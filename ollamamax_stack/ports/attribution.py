@@ -9,6 +9,9 @@ from ollamamax_stack.ports.extract import PortRef, Side
 from ollamamax_stack.registry.model import Registry, Service
 
 GENERIC_KEY = "PORT"  # inside a service's own file or compose entry, `PORT` means that service
+# Names that only hint: an upstream or a scrape job may well group several services, so a
+# registered port in them is taken as its owner's, and only an unknown port is their drift.
+WEAK_OWNER_KINDS = frozenset({"upstream", "target"})
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,7 @@ class ServiceIndex:
         self.by_endpoint: dict[str, set[str]] = {}
         self.port_owner: dict[int, tuple[Service, str]] = {}
         self.container_known: set[int] = set()
+        self.origins: set[int] = set()  # ports of the CORS origins the registry allows
         self.config_files: list[tuple[tuple[str, ...], Service]] = []
         for service in registry.services.values():
             for port_name, keys in service.env_key_map.items():
@@ -47,6 +51,10 @@ class ServiceIndex:
                     self.container_known.add(port - registry.offset)
             if service.container_port:
                 self.container_known.add(service.container_port)
+            for origin in service.cors:
+                port_text = origin.rsplit(":", 1)[-1].rstrip("/")
+                if port_text.isdigit():
+                    self.origins.add(int(port_text))
             for entry in service.config_files:
                 self.config_files.append((Path(entry).parts, service))
         self.names = frozenset(self.by_name)
@@ -80,7 +88,7 @@ class ServiceIndex:
                 return Attribution(hit[0], hit[1], key)
         if ref.keys and ref.own and ref.kind in ("env", "default"):
             return None  # a port-like key the registry does not know (METRICS_PORT): not ours
-        if owner is not None:
+        if owner is not None and not (ref.kind in WEAK_OWNER_KINDS and ref.port in self.port_owner):
             what = {"publish": "compose service", "expose": "compose service",
                     "healthcheck": "compose service", "upstream": "upstream",
                     "target": "scrape job"}.get(ref.kind, "host")
@@ -124,4 +132,6 @@ class ServiceIndex:
 
     def known(self, port: int, side: Side) -> bool:
         """Whether any service has this port (host side) or could listen on it in a container."""
-        return port in (self.port_owner if side == "host" else self.container_known)
+        if side == "container":
+            return port in self.container_known
+        return port in self.port_owner or port in self.origins

@@ -12,6 +12,7 @@ from ollamamax_stack.ports.findings import Finding, display_path
 from ollamamax_stack.registry.model import Registry
 
 MAX_FILE_BYTES = 8 * 1024 * 1024
+IGNORE_PRAGMA = "ollamamax: ignore"  # on a line, like `# noqa`: that line's ports are not checked
 
 
 @dataclass(frozen=True)
@@ -26,19 +27,19 @@ def _read(path: Path, where: str) -> str | Finding:
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
             return Finding("error", "file-unreadable",
-                           f"{where} is larger than {MAX_FILE_BYTES // 2**20} MiB; not checked",
+                           f"larger than {MAX_FILE_BYTES // 2**20} MiB: not checked",
                            file=where)
         return path.read_bytes().decode("utf-8")
     except FileNotFoundError:
-        return Finding("error", "file-missing", f"{where} does not exist", file=where)
+        return Finding("error", "file-missing", "the file does not exist", file=where)
     except IsADirectoryError:
-        return Finding("error", "file-unreadable", f"{where} is a directory, not a file",
+        return Finding("error", "file-unreadable", "a directory, not a file",
                        file=where)
     except OSError as exc:
-        return Finding("error", "file-unreadable", f"cannot read {where}: {exc.strerror or exc}",
+        return Finding("error", "file-unreadable", f"cannot read the file: {exc.strerror or exc}",
                        file=where)
     except UnicodeDecodeError as exc:
-        return Finding("error", "file-unreadable", f"{where} is not UTF-8 text (byte {exc.start})",
+        return Finding("error", "file-unreadable", f"not UTF-8 text (byte {exc.start})",
                        file=where)
 
 
@@ -96,10 +97,13 @@ def check_drift(registry: Registry, files: Iterable[Path] = ()) -> list[Finding]
         try:
             refs = extract(path, text, index.names)
         except ExtractError as exc:
-            findings.append(Finding("error", "file-unparsable", f"{where}: {exc}",
+            findings.append(Finding("error", "file-unparsable", str(exc),
                                     file=where, line=exc.line))
             continue
         context = index.context(path)
+        if IGNORE_PRAGMA in text:
+            ignored = {n for n, line in enumerate(text.splitlines(), 1) if IGNORE_PRAGMA in line}
+            refs = [ref for ref in refs if ref.line not in ignored]
         reported: set[tuple[int, str, int]] = set()
         for ref in refs:
             who = index.attribute(ref, context)
