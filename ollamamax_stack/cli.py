@@ -9,7 +9,9 @@ from typing import Annotated
 import typer
 
 from ollamamax_stack import __version__
-from ollamamax_stack.commands import ports
+from ollamamax_stack.commands import launch, ports
+from ollamamax_stack.commands import render as render_command
+from ollamamax_stack.commands import systemd as systemd_command
 from ollamamax_stack.commands.common import GlobalOptions
 from ollamamax_stack.errors import OllamamaxError
 
@@ -50,6 +52,9 @@ def version() -> None:
 
 
 ports.register(app)
+render_command.register(app)
+launch.register(app)
+systemd_command.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,44 @@
+"""`ollamamax render TARGET [--out DIR]`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ollamamax_stack.commands import common
+from ollamamax_stack.render.base import as_stdout, write_files
+from ollamamax_stack.render.targets import TARGETS, RenderOptions, render
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `render` command to the root app."""
+    app.command("render", help=f"Render the registry as files for: {', '.join(TARGETS)}.")(
+        render_command)
+
+
+def render_command(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(help=f"One of: {', '.join(TARGETS)}.",
+                                          show_default=False)],
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Write the files into DIR (default: print to stdout).")] = None,
+    namespace: Annotated[str | None, typer.Option(
+        help="k8s: the namespace (default: the stack's name).")] = None,
+    image: Annotated[str | None, typer.Option(
+        help="k8s: the image running the stack's own services.")] = None,
+    replicas: Annotated[int, typer.Option(
+        help="k8s: replicas of each of the stack's own services.")] = 1,
+    socket_activation: Annotated[bool, typer.Option(
+        "--socket-activation", help="systemd: add .socket units that hold the ports.")] = False,
+) -> None:
+    """Render the registry for one target: to stdout, or into --out DIR."""
+    options = RenderOptions(namespace=namespace, image=image, replicas=replicas,
+                            socket_activation=socket_activation)
+    files = render(target, common.registry(ctx), options)
+    if out is None:
+        typer.echo(as_stdout(files), nl=False)
+        return
+    for path in write_files(files, out):
+        typer.echo(str(path))
