@@ -80,8 +80,9 @@ class ServiceIndex:
         home = owner if owner is not None and ref.own else context
         for key in ref.keys:
             if home is not None and (key == GENERIC_KEY or key.startswith(GENERIC_KEY + "_")):
-                where = f"compose service {ref.owner}" if home is owner else "its own file"
-                return Attribution(home, self._port_name(key, home), f"{key} in {where}")
+                where = f"of compose service {ref.owner}" if home is owner else (
+                    f"in a file of {home.name}")
+                return Attribution(home, self._port_name(key, home), f"{key} {where}")
         for key in ref.keys:
             hit = self.by_key.get(key)
             if hit is not None:

@@ -12,7 +12,7 @@ from ollamamax_stack.ports.findings import Finding, display_path
 from ollamamax_stack.registry.model import Registry
 
 MAX_FILE_BYTES = 8 * 1024 * 1024
-IGNORE_PRAGMA = "ollamamax: ignore"  # on a line, like `# noqa`: that line's ports are not checked
+IGNORE_PRAGMA = "ollamamax: ignore"  # on a line: that line's ports are not checked
 
 
 @dataclass(frozen=True)
@@ -66,18 +66,23 @@ def _drift(index: ServiceIndex, ref: PortRef, who: Attribution, where: str) -> F
     return Finding("error", "drift", message, service.name, ref.port, where, ref.line)
 
 
-def _conflicts(claims: dict[int, dict[str, _Claim]]) -> list[Finding]:
-    """One finding per port that two services claim, placed at the second claim."""
+def _conflicts(claims: dict[int, dict[str, list[_Claim]]]) -> list[Finding]:
+    """A finding at each later service's claim of a port, naming the claim that came first."""
     findings: list[Finding] = []
     for port, by_service in claims.items():
         if len(by_service) < 2:
             continue
-        claimants = list(by_service.values())
-        places = ", ".join(f"{c.service} ({c.file}:{c.line} {c.how})" for c in claimants)
-        names = " and ".join(c.service for c in claimants)
-        second = claimants[1]
-        findings.append(Finding("error", "conflict", f"port {port} is given to both {names}: "
-                                f"{places}", second.service, port, second.file, second.line))
+        first_service, *others = by_service
+        for other in others:
+            claim = by_service[other][0]
+            # Cite the first service's claim in the same file when there is one: that is the clash.
+            earlier = next((c for c in by_service[first_service] if c.file == claim.file),
+                           by_service[first_service][0])
+            findings.append(Finding(
+                "error", "conflict",
+                f"port {port} is given to both {earlier.service} ({earlier.file}:{earlier.line} "
+                f"{earlier.how}) and {claim.service} ({claim.file}:{claim.line} {claim.how})",
+                claim.service, port, claim.file, claim.line))
     return findings
 
 
@@ -87,7 +92,7 @@ def check_drift(registry: Registry, files: Iterable[Path] = ()) -> list[Finding]
 
     index = ServiceIndex(registry)
     findings: list[Finding] = []
-    claims: dict[int, dict[str, _Claim]] = {}
+    claims: dict[int, dict[str, list[_Claim]]] = {}
     for path in drift_files(registry, files):
         where = display_path(path)
         text = _read(path, where)
@@ -116,8 +121,9 @@ def check_drift(registry: Registry, files: Iterable[Path] = ()) -> list[Finding]
                         "registry", None, ref.port, where, ref.line))
                 continue
             if ref.side == "host":
-                claims.setdefault(ref.port, {}).setdefault(
-                    who.service.name, _Claim(who.service.name, where, ref.line, who.how))
+                mine = claims.setdefault(ref.port, {}).setdefault(who.service.name, [])
+                if not mine or mine[-1].file != where:  # the first claim in each file
+                    mine.append(_Claim(who.service.name, where, ref.line, who.how))
             finding = _drift(index, ref, who, where)
             key = (ref.line, who.service.name, ref.port)
             if finding is not None and key not in reported:
