@@ -1,0 +1,116 @@
+"""The rendered files pass the tools that consume them: systemd, promtool, compose, Kubernetes."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from ollamamax_stack.registry import load_registry
+from ollamamax_stack.render.base import write_files
+from ollamamax_stack.render.targets import RenderOptions, render
+from tests.render_project import ROOT
+
+REGISTRY = ROOT / "config" / "ports.toml"
+# `systemd-analyze security` exposure, 0 (locked down) .. 10 (exposed); 2.0 is still "OK" and
+# leaves room only for what a network service needs (AF_INET, its own state directory).
+SECURITY_THRESHOLD = 2.0
+KUBERNETES_VERSION = "1.30.0"
+
+
+def need(program: str, package: str) -> str:
+    path = shutil.which(program)
+    if path is None:
+        pytest.skip(f"{program} is not installed (Debian package {package})")
+    return path
+
+
+def rendered(tmp_path: Path, target: str, options: RenderOptions | None = None,
+             profile: str = "full") -> Path:
+    registry = load_registry(REGISTRY, profile=profile, offset=3)
+    out = tmp_path / target
+    write_files(render(target, registry, options), out)
+    return out
+
+
+@pytest.mark.parametrize("sockets", [False, True], ids=["plain", "socket-activation"])
+def test_systemd_units_verify_and_score_within_threshold(tmp_path: Path, sockets: bool) -> None:
+    analyze = need("systemd-analyze", "systemd")
+    out = rendered(tmp_path, "systemd", RenderOptions(socket_activation=sockets))
+    units = sorted(p.name for p in out.iterdir())
+    assert any(u.endswith(".socket") for u in units) == sockets
+    env = {**os.environ, "SYSTEMD_LOG_COLOR": "0"}
+    verify = subprocess.run([analyze, "verify", "--man=no", *units], cwd=out, env=env,
+                            capture_output=True, text=True, check=False)
+    assert verify.returncode == 0 and not verify.stderr.strip(), verify.stderr
+    for unit in (u for u in units if u.endswith(".service")):
+        security = subprocess.run([analyze, "security", "--offline=yes", "--no-pager", unit],
+                                  cwd=out, env=env, capture_output=True, text=True, check=False)
+        match = re.search(r"Overall exposure level for \S+: ([\d.]+)", security.stdout)
+        assert match, security.stdout + security.stderr
+        assert float(match.group(1)) <= SECURITY_THRESHOLD, f"{unit}: {match.group(0)}"
+
+
+def test_systemd_verify_catches_a_broken_unit(tmp_path: Path) -> None:
+    """The check above can fail: a unit with a misspelt directive does not verify."""
+    analyze = need("systemd-analyze", "systemd")
+    out = rendered(tmp_path, "systemd")
+    unit = out / "ollamamax-gateway.service"
+    unit.write_text(unit.read_text().replace("KillMode=mixed", "KillMode=sometimes"))
+    verify = subprocess.run([analyze, "verify", "--man=no", unit.name], cwd=out,
+                            capture_output=True, text=True, check=False)
+    # verify still exits 0 on a bad value: that is why the test above also wants empty stderr.
+    assert "kill mode" in verify.stderr and unit.name in verify.stderr
+
+
+def test_prometheus_config_passes_promtool(tmp_path: Path) -> None:
+    promtool = need("promtool", "prometheus")
+    out = rendered(tmp_path, "prometheus")
+    result = subprocess.run([promtool, "check", "config", str(out / "prometheus.yml")],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("profile", ["default", "full"])
+def test_compose_file_passes_docker_compose_config(tmp_path: Path, profile: str) -> None:
+    compose = need("docker-compose", "docker-compose")
+    out = rendered(tmp_path, "compose", profile=profile)
+    result = subprocess.run([compose, "-f", str(out / "docker-compose.yml"), "config", "-q"],
+                            cwd=out, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    if profile == "full":
+        promtool = need("promtool", "prometheus")
+        check = subprocess.run([promtool, "check", "config", str(out / "prometheus-compose.yml")],
+                               capture_output=True, text=True, check=False)
+        assert check.returncode == 0, check.stdout + check.stderr
+
+
+@pytest.mark.parametrize("profile", ["default", "full"])
+def test_k8s_manifests_validate_against_the_kubernetes_schema(tmp_path: Path,
+                                                              profile: str) -> None:
+    out = rendered(tmp_path, "k8s", RenderOptions(namespace="ollamamax-test", replicas=2,
+                                                  image="registry.example/ollamamax:1"),
+                   profile=profile)
+    kustomization = yaml.safe_load((out / "kustomization.yaml").read_text())
+    kinds: list[str] = []
+    for name in kustomization["resources"]:
+        for document in yaml.safe_load_all((out / name).read_text()):
+            kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
+            kinds.append(document["kind"])
+            assert document["metadata"].get("namespace", "ollamamax-test") == "ollamamax-test"
+    assert kinds.count("Deployment") == len(load_registry(REGISTRY, profile=profile).managed)
+
+
+def test_kubernetes_validate_rejects_a_broken_manifest(tmp_path: Path) -> None:
+    """The check above can fail: a Deployment with a string for replicas is refused."""
+    out = rendered(tmp_path, "k8s")
+    deployment = next(yaml.safe_load_all((out / "gateway.yaml").read_text()))
+    deployment["spec"]["replicas"] = "two"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
