@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from ollamamax_stack import __version__
-from ollamamax_stack.commands import launch, ports
+from ollamamax_stack.commands import launch, ports, serve
 from ollamamax_stack.commands import render as render_command
 from ollamamax_stack.commands import systemd as systemd_command
 from ollamamax_stack.commands.common import GlobalOptions
@@ -52,6 +52,7 @@ def version() -> None:
 
 
 ports.register(app)
+serve.register(app)
 render_command.register(app)
 launch.register(app)
 systemd_command.register(app)

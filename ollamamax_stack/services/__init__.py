@@ -1,0 +1,1 @@
+"""The stack's own programs: inference (+ status page), gateway, hub (also fallback)."""

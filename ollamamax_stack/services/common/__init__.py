@@ -1,0 +1,1 @@
+"""What every service shares: settings, sockets, health, metrics, CORS, auth, drain."""

@@ -1,0 +1,62 @@
+"""The app factory every service starts from: health, ready, metrics, JSON errors, auth."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from ollamamax_stack.services.common.auth import Authenticator, auth_middleware, read_keys
+from ollamamax_stack.services.common.errors import error_middleware, plain_shape
+from ollamamax_stack.services.common.health import (
+    Readiness,
+    ServiceState,
+    always_ready,
+    health_handler,
+    ready_handler,
+)
+from ollamamax_stack.services.common.keys import (
+    AUTH,
+    ERROR_SHAPE,
+    HEALTH_EXTRA,
+    METRICS,
+    READINESS,
+    SETTINGS,
+    STATE,
+    ErrorShape,
+)
+from ollamamax_stack.services.common.metrics import HttpMetrics, metrics_handler, metrics_middleware
+from ollamamax_stack.services.common.secret import ensure_secret, secret_path
+from ollamamax_stack.services.common.settings import ServiceSettings
+
+DEFAULT_BODY_LIMIT = 4 * 1024 * 1024
+
+
+def make_authenticator(settings: ServiceSettings) -> Authenticator:
+    """The stack's authenticator: keys from the environment, the secret from the run dir."""
+    secret = ensure_secret(secret_path(settings.env, settings.run_dir))
+    return Authenticator(read_keys(settings.env), secret, settings.name)
+
+
+def base_app(settings: ServiceSettings, *, authenticator: Authenticator,
+             readiness: Callable[[], Awaitable[Readiness]] = always_ready,
+             protected: tuple[str, ...] = (), websocket_paths: tuple[str, ...] = (),
+             error_shape: ErrorShape = plain_shape,
+             state: ServiceState | None = None) -> web.Application:
+    """An app with /health, /health/ready and /metrics, and the stack's middlewares."""
+    limit = int(settings.number("OLLAMAMAX_MAX_BODY", DEFAULT_BODY_LIMIT))
+    app = web.Application(
+        client_max_size=limit,
+        middlewares=[metrics_middleware, error_middleware,
+                     auth_middleware(protected, websocket_paths)])
+    app[SETTINGS] = settings
+    app[METRICS] = HttpMetrics()
+    app[STATE] = state or ServiceState()
+    app[AUTH] = authenticator
+    app[READINESS] = readiness
+    app[ERROR_SHAPE] = error_shape
+    app[HEALTH_EXTRA] = {"store": authenticator.revocations.name}
+    app.router.add_get("/health", health_handler)
+    app.router.add_get("/health/ready", ready_handler)
+    app.router.add_get("/metrics", metrics_handler)
+    return app

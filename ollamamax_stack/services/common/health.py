@@ -1,0 +1,60 @@
+"""`/health` (liveness) and `/health/ready` (readiness: ready, degraded, reasons)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from ollamamax_stack.services.common.keys import AUTH, HEALTH_EXTRA, READINESS, SETTINGS, STATE
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """Whether a service can do its job now, and what limits it."""
+
+    ready: bool
+    degraded: bool = False
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ServiceState:
+    """The process's life: when it started and whether it is draining."""
+
+    started: float = field(default_factory=time.monotonic)
+    draining: bool = False
+
+
+async def always_ready() -> Readiness:
+    """Readiness of a service that needs nothing but itself."""
+    return Readiness(ready=True)
+
+
+async def health_handler(request: web.Request) -> web.Response:
+    """`GET /health`: alive, with name, version, uptime and whether auth is on."""
+    app = request.app
+    settings = app[SETTINGS]
+    body: dict[str, Any] = {
+        "status": "ok",
+        "service": settings.name,
+        "version": settings.version,
+        "uptime": round(time.monotonic() - app[STATE].started, 3),
+        "auth": app[AUTH].mode,
+    }
+    extra: dict[str, Any] = app[HEALTH_EXTRA]
+    body.update(extra)
+    return web.json_response(body)
+
+
+async def ready_handler(request: web.Request) -> web.Response:
+    """`GET /health/ready`: 200 when ready (maybe degraded), 503 when not."""
+    app = request.app
+    if app[STATE].draining:
+        state = Readiness(ready=False, reasons=["draining: the service is shutting down"])
+    else:
+        state = await app[READINESS]()
+    body = {"ready": state.ready, "degraded": state.degraded, "reasons": state.reasons}
+    return web.json_response(body, status=200 if state.ready else 503)

@@ -1,0 +1,88 @@
+"""Run apps on their sockets: READY=1 once listening, graceful drain on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from ollamamax_stack.notify import notify
+from ollamamax_stack.services.common.cors import enable_cors
+from ollamamax_stack.services.common.keys import STATE
+from ollamamax_stack.services.common.settings import ServiceSettings
+from ollamamax_stack.services.common.sockets import bind_socket, inherited_sockets
+
+log = logging.getLogger("ollamamax.services")
+DEFAULT_DRAIN = 10.0
+
+
+@dataclass(frozen=True)
+class Listening:
+    """One app on one of the service's named ports."""
+
+    port_name: str
+    app: web.Application
+
+
+def open_sockets(settings: ServiceSettings) -> dict[str, socket.socket]:
+    """Inherited sockets when systemd passed them, else freshly bound ones (all or none)."""
+    names = list(settings.ports)
+    inherited = inherited_sockets(names, settings.env)
+    if inherited:
+        return inherited
+    sockets: dict[str, socket.socket] = {}
+    try:
+        for name in names:
+            sockets[name] = bind_socket(settings.host, settings.ports[name], settings.name)
+    except BaseException:
+        for sock in sockets.values():
+            sock.close()
+        raise
+    return sockets
+
+
+def _address(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+async def _serve(settings: ServiceSettings, apps: list[Listening],
+                 sockets: dict[str, socket.socket]) -> None:
+    drain = settings.number("OLLAMAMAX_DRAIN_TIMEOUT", DEFAULT_DRAIN)
+    access_log = log if settings.get("OLLAMAMAX_ACCESS_LOG") == "1" else None
+    runners: list[web.AppRunner] = []
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        for item in apps:
+            enable_cors(item.app, settings.cors)
+            runner = web.AppRunner(item.app, handle_signals=False, shutdown_timeout=drain,
+                                   access_log=access_log)
+            await runner.setup()
+            runners.append(runner)
+            await web.SockSite(runner, sockets[item.port_name]).start()
+        where = ", ".join(f"{n} {_address(s)}" for n, s in sockets.items())
+        log.info("%s %s listening: %s", settings.name, settings.version, where)
+        notify("READY=1", f"STATUS={settings.name} listening: {where}")
+        await stop.wait()
+        log.info("%s draining (up to %.0fs)", settings.name, drain)
+        notify("STOPPING=1", f"STATUS={settings.name} draining")
+        for item in apps:
+            item.app[STATE].draining = True
+    finally:
+        # Each cleanup closes the listener first, then waits for in-flight requests.
+        await asyncio.gather(*(runner.cleanup() for runner in runners))
+        log.info("%s stopped", settings.name)
+
+
+def run(settings: ServiceSettings, apps: list[Listening]) -> None:
+    """Serve `apps` on the settings' ports until SIGTERM/SIGINT, then drain and return."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    sockets = open_sockets(settings)
+    asyncio.run(_serve(settings, apps, sockets))

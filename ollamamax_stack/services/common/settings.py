@@ -1,0 +1,99 @@
+"""A service's settings: the registry's environment for it, overlaid by the process environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ollamamax_stack import __version__
+from ollamamax_stack.errors import UsageError
+from ollamamax_stack.registry.environ import env_name, service_environment
+from ollamamax_stack.registry.model import Registry
+
+DEFAULT_HOST = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """Everything a service reads at start: where to listen, whom to call, whom to let in."""
+
+    name: str
+    host: str
+    ports: dict[str, int]
+    env: Mapping[str, str]
+    run_dir: Path
+    cors: list[str] = field(default_factory=list)
+    version: str = __version__
+
+    @property
+    def port(self) -> int:
+        """The first (primary) port."""
+        return next(iter(self.ports.values()))
+
+    def url_of(self, service: str) -> str | None:
+        """`OLLAMAMAX_<SERVICE>_URL`: where another service of the stack answers."""
+        return self.env.get(f"OLLAMAMAX_{env_name(service)}_URL")
+
+    def get(self, key: str, default: str = "") -> str:
+        """An environment value, or the default when unset or empty."""
+        return self.env.get(key) or default
+
+    def number(self, key: str, default: float) -> float:
+        """A numeric environment value; a bad one is a usage error that names the key."""
+        raw = self.env.get(key)
+        if not raw:
+            return default
+        try:
+            return float(raw)
+        except ValueError:
+            raise UsageError(f"environment variable {key}={raw!r} is not a number") from None
+
+
+def _port(env: Mapping[str, str], key: str) -> int:
+    raw = env.get(key, "")
+    try:
+        port = int(raw)
+    except ValueError:
+        raise UsageError(f"environment variable {key}={raw!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise UsageError(f"environment variable {key}={port} is out of range 0-65535")
+    return port
+
+
+def _ports(env: Mapping[str, str], names: list[str]) -> dict[str, int]:
+    if "PORT" not in env and not any(f"PORT_{env_name(n)}" in env for n in names):
+        raise UsageError("no port to listen on: set PORT (or run with a registry: --config FILE)")
+    ports: dict[str, int] = {}
+    for index, name in enumerate(names):
+        key = f"PORT_{env_name(name)}"
+        if key in env:
+            ports[name] = _port(env, key)
+        elif index == 0:
+            ports[name] = _port(env, "PORT")
+        else:
+            raise UsageError(f"no port for {name!r}: set {key}")
+    return ports
+
+
+def build_settings(service: str, port_names: list[str], registry: Registry | None,
+                   environ: Mapping[str, str] | None = None) -> ServiceSettings:
+    """Settings for `service`: `service_environment(registry, service)` overlaid by `environ`."""
+    env: dict[str, str] = {}
+    cors: list[str] = []
+    run_dir = Path(".ollamamax")
+    if registry is not None and service in registry.services:
+        entry = registry.services[service]
+        env.update(service_environment(registry, entry))
+        cors = list(entry.cors)
+        run_dir = registry.run_dir
+        if entry.named_ports:
+            port_names = list(entry.port_map)
+    env.update(os.environ if environ is None else environ)
+    if env.get("OLLAMAMAX_CORS"):
+        cors = [o.strip() for o in env["OLLAMAMAX_CORS"].split(",") if o.strip()]
+    if env.get("OLLAMAMAX_RUN_DIR"):
+        run_dir = Path(env["OLLAMAMAX_RUN_DIR"])
+    return ServiceSettings(name=service, host=env.get("HOST") or DEFAULT_HOST,
+                           ports=_ports(env, port_names), env=env, run_dir=run_dir, cors=cors)

@@ -1,0 +1,1 @@
+"""The OpenAI-compatible gateway: /v1 over the inference service, /auth, /chat, /docs."""

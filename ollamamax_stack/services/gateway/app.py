@@ -1,0 +1,39 @@
+"""The gateway: OpenAI-compatible /v1, /auth, WebSocket /chat, /openapi.json and /docs.
+
+Ready when the inference service is ready; degraded when it is (its reasons, prefixed).
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ollamamax_stack.services.common.app import base_app
+from ollamamax_stack.services.common.auth import Authenticator
+from ollamamax_stack.services.common.keys import HEALTH_EXTRA
+from ollamamax_stack.services.common.settings import ServiceSettings
+from ollamamax_stack.services.gateway import auth_api, docs, openai_api
+from ollamamax_stack.services.gateway.errors import openai_shape
+from ollamamax_stack.services.gateway.keys import INFERENCE, LIMITER
+from ollamamax_stack.services.gateway.limits import MemoryRateLimiter, rate_limit_middleware
+from ollamamax_stack.services.hub.app import client_lifecycle, inference_client
+from ollamamax_stack.services.hub.mount import CHAT_PATH, mount_chat
+
+PROTECTED = ("/v1", "/api", CHAT_PATH, "/auth/me", "/auth/revoke")
+
+
+def create_app(settings: ServiceSettings, auth: Authenticator) -> web.Application:
+    """The gateway's app."""
+    client = inference_client(settings, auth)
+    limiter = MemoryRateLimiter(int(settings.number("OLLAMAMAX_RATE_LIMIT", 0)))
+    app = base_app(settings, authenticator=auth, readiness=client.readiness,
+                   protected=PROTECTED, websocket_paths=(CHAT_PATH,), error_shape=openai_shape)
+    app.middlewares.append(rate_limit_middleware(limiter, ("/v1",)))
+    app[INFERENCE] = client
+    app[LIMITER] = limiter
+    app[HEALTH_EXTRA]["rate_limit"] = {"store": limiter.name, "per_minute": limiter.limit}
+    app.cleanup_ctx.append(client_lifecycle(client))
+    openai_api.add_routes(app)
+    auth_api.add_routes(app)
+    docs.add_routes(app)
+    mount_chat(app, settings, client)
+    return app

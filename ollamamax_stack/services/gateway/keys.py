@@ -1,0 +1,14 @@
+"""Typed app keys shared by the gateway and the hub."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from ollamamax_stack.services.common.inference_client import InferenceClient
+    from ollamamax_stack.services.gateway.limits import RateLimiter
+
+INFERENCE: web.AppKey[InferenceClient] = web.AppKey("inference")
+LIMITER: web.AppKey[RateLimiter] = web.AppKey("limiter")

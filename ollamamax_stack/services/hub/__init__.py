@@ -1,0 +1,1 @@
+"""The WebSocket hub (also the fallback): `/chat` streamed from the inference service."""

@@ -1,0 +1,100 @@
+"""The terminal chat client: tries the gateway, then the hub, then the fallback (port document)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from websockets.exceptions import InvalidStatus, WebSocketException
+from websockets.sync.client import ClientConnection, connect
+
+from ollamamax_stack.registry.model import Registry
+
+FRONT_ENDS = ("gateway", "hub", "fallback")  # the order clients fall back in
+OPEN_TIMEOUT = 3.0
+
+
+def chat_endpoints(registry: Registry | None, env: Mapping[str, str]) -> list[tuple[str, str]]:
+    """(service, ws URL of /chat) for gateway, hub and fallback, from env or the registry."""
+    found = []
+    for name in FRONT_ENDS:
+        url = env.get(f"OLLAMAMAX_{name.upper()}_URL")
+        if not url and registry is not None and name in registry.services:
+            url = registry.url(registry.services[name])
+        if url:
+            found.append((name, url.replace("http://", "ws://", 1)
+                          .replace("https://", "wss://", 1).rstrip("/") + "/chat"))
+    return found
+
+
+def _say(text: str) -> None:
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+def _first_model(nodes: list[dict[str, Any]]) -> str | None:
+    for node in nodes:
+        if node.get("healthy") and node.get("models"):
+            return str(node["models"][0])
+    return None
+
+
+def _converse(ws: ClientConnection, text: str, model: str | None) -> int:
+    nodes: list[dict[str, Any]] = []
+    greeting = json.loads(ws.recv(timeout=OPEN_TIMEOUT))
+    if greeting.get("type") == "nodes":
+        nodes = greeting.get("nodes", [])
+    model = model or _first_model(nodes)
+    if model is None:
+        _say("ollamamax: error: no healthy node serves any model; pass --model")
+        return 1
+    ws.send(json.dumps({"type": "chat", "id": 1, "model": model, "stream": True,
+                        "messages": [{"role": "user", "content": text}]}))
+    for raw in ws:
+        message = json.loads(raw)
+        kind = message.get("type")
+        if kind == "chunk" and message.get("id") == 1:
+            sys.stdout.write(message.get("content", ""))
+            sys.stdout.flush()
+        elif kind == "done" and message.get("id") == 1:
+            usage = message.get("usage") or {}
+            sys.stdout.write("\n")
+            _say(f"[{model} on node {message.get('node')}, "
+                 f"{usage.get('completion_tokens', 0)} tokens]")
+            return 0
+        elif kind == "error":
+            _say(f"ollamamax: error: {message.get('code')}: {message.get('message')}")
+            return 1
+    _say("ollamamax: error: the connection closed before the answer was complete")
+    return 1
+
+
+def run_chat(endpoints: list[tuple[str, str]], text: str, *, model: str | None = None,
+             token: str | None = None) -> int:
+    """Ask `text` on the first endpoint that answers; the exit code for the CLI."""
+    failures = []
+    for name, url in endpoints:
+        target = f"{url}?token={quote(token)}" if token else url
+        try:
+            ws = connect(target, open_timeout=OPEN_TIMEOUT, max_size=None)
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            if status == 401:
+                _say(f"ollamamax: error: {name} ({url}) refused the credentials: "
+                     "set OLLAMAMAX_API_KEY or pass --token")
+                return 1
+            failures.append(f"{name} {url}: HTTP {status}")
+            continue
+        except (OSError, TimeoutError, WebSocketException) as exc:
+            failures.append(f"{name} {url}: {exc or type(exc).__name__}")
+            continue
+        with ws:
+            _say(f"connected to {name} ({url})")
+            return _converse(ws, text, model)
+    _say("ollamamax: error: no chat endpoint answered: " + "; ".join(failures or ["none known"]))
+    return 1
+
+

@@ -1,0 +1,83 @@
+"""The inference service: the Ollama API and the cluster API on `api`, the status page on `web`.
+
+Readiness: not ready until the health checker has looked at every node once; then ready.
+Degraded (still ready, HTTP 200) when a node is down or no node is configured; with no
+healthy node at all, model requests answer 503 but the service itself is up, because on a
+laptop Ollama is optional.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from ollamamax_stack.services.common.app import base_app
+from ollamamax_stack.services.common.auth import Authenticator
+from ollamamax_stack.services.common.health import Readiness, ServiceState
+from ollamamax_stack.services.common.keys import METRICS
+from ollamamax_stack.services.common.runner import Listening
+from ollamamax_stack.services.common.settings import ServiceSettings
+from ollamamax_stack.services.inference import cluster_api, ollama_api, status_page
+from ollamamax_stack.services.inference.keys import POOL, PROXY
+from ollamamax_stack.services.inference.metrics import PoolCollector
+from ollamamax_stack.services.inference.pool import NodePool
+from ollamamax_stack.services.inference.proxy import Proxy
+from ollamamax_stack.services.inference.router import Router
+
+PORT_NAMES = ["api", "web"]
+
+
+def node_urls(settings: ServiceSettings) -> list[str]:
+    """`$OLLAMA_NODES` (comma-separated), else the registry's Ollama URL."""
+    raw = settings.get("OLLAMA_NODES") or settings.url_of("ollama") or ""
+    return [u.strip() for u in raw.split(",") if u.strip()]
+
+
+def pool_readiness(pool: NodePool) -> Readiness:
+    """Ready once every node was checked; degraded, with reasons, when any is down."""
+    if not pool.running:
+        return Readiness(ready=False, reasons=["checking the Ollama nodes for the first time"])
+    reasons = [f"node {n.id} ({n.url}) is down: {n.last_error or 'not checked yet'}"
+               for n in pool.nodes.values() if not n.healthy]
+    if not pool.nodes:
+        reasons.append("no Ollama node configured (set OLLAMA_NODES or POST /api/v1/nodes)")
+    elif not pool.healthy():
+        reasons.insert(0, "no healthy Ollama node: model requests answer 503")
+    return Readiness(ready=True, degraded=bool(reasons), reasons=reasons)
+
+
+def create_apps(settings: ServiceSettings, authenticator: Authenticator) -> list[Listening]:
+    """The api app and the web (status page) app, sharing one pool."""
+    pool = NodePool(node_urls(settings),
+                    interval=settings.number("OLLAMAMAX_HEALTH_INTERVAL", 2.0),
+                    timeout=settings.number("OLLAMAMAX_HEALTH_TIMEOUT", 2.0),
+                    down_after=int(settings.number("OLLAMAMAX_DOWN_AFTER", 2)))
+    proxy = Proxy(pool, Router(pool),
+                  connect_timeout=settings.number("OLLAMAMAX_CONNECT_TIMEOUT", 3.0),
+                  read_timeout=settings.number("OLLAMAMAX_READ_TIMEOUT", 300.0))
+
+    async def readiness() -> Readiness:
+        return pool_readiness(pool)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await proxy.start()
+        await pool.start()
+        yield
+        await pool.stop()
+        await proxy.stop()
+
+    state = ServiceState()
+    api = base_app(settings, authenticator=authenticator, readiness=readiness,
+                   protected=("/api",), state=state)
+    api[POOL] = pool
+    api[PROXY] = proxy
+    api[METRICS].registry.register(PoolCollector(pool))
+    api.cleanup_ctx.append(lifecycle)
+    ollama_api.add_routes(api)
+    cluster_api.add_routes(api)
+
+    web_app = base_app(settings, authenticator=authenticator, readiness=readiness, state=state)
+    web_app[POOL] = pool
+    status_page.add_routes(web_app)
+    return [Listening("api", api), Listening("web", web_app)]

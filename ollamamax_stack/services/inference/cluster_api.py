@@ -1,0 +1,89 @@
+"""`/api/v1/{nodes,models,cluster}`: the pool seen and changed at run time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from ollamamax_stack.services.common.errors import ApiError, json_body
+from ollamamax_stack.services.inference.keys import POOL
+from ollamamax_stack.services.inference.pool import NodePool, PoolError
+
+MAX_WAIT = 30.0
+
+
+def nodes_body(pool: NodePool) -> dict[str, Any]:
+    """Every node with its health and models, and the pool's change counter."""
+    return {"generation": pool.generation,
+            "nodes": [n.snapshot() for n in pool.nodes.values()]}
+
+
+def models_body(pool: NodePool) -> dict[str, Any]:
+    """Which node has what."""
+    return {"models": [{"name": name, "nodes": [n.id for n in nodes],
+                        "healthy_nodes": [n.id for n in nodes if n.healthy]}
+                       for name, nodes in pool.models().items()]}
+
+
+def cluster_body(pool: NodePool) -> dict[str, Any]:
+    """Totals over the pool."""
+    nodes = list(pool.nodes.values())
+    return {"nodes": len(nodes), "healthy_nodes": len(pool.healthy()),
+            "models": len(pool.models()), "in_flight": sum(n.in_flight for n in nodes),
+            "requests": sum(n.requests for n in nodes), "errors": sum(n.errors for n in nodes),
+            "failovers": pool.failovers}
+
+
+async def list_nodes(request: web.Request) -> web.Response:
+    """`GET /api/v1/nodes[?after=G&wait=S]`: with `after`, wait until the pool changes."""
+    pool = request.app[POOL]
+    if "after" in request.query:
+        try:
+            after = int(request.query["after"])
+            wait = min(float(request.query.get("wait", MAX_WAIT)), MAX_WAIT)
+        except ValueError:
+            raise ApiError(400, "'after' must be an integer and 'wait' a number") from None
+        await pool.wait_change(after, wait)
+    return web.json_response(nodes_body(pool))
+
+
+async def add_node(request: web.Request) -> web.Response:
+    """`POST /api/v1/nodes {"url"}`: add a node (checked at once)."""
+    body = await json_body(request)
+    url = body.get("url")
+    if not isinstance(url, str):
+        raise ApiError(400, "field 'url' (string) is required", param="url")
+    try:
+        node = request.app[POOL].add(url)
+    except PoolError as exc:
+        raise ApiError(409 if "already" in str(exc) else 400, str(exc)) from None
+    return web.json_response(node.snapshot(), status=201)
+
+
+async def remove_node(request: web.Request) -> web.Response:
+    """`DELETE /api/v1/nodes/{id}`."""
+    try:
+        node = request.app[POOL].remove(request.match_info["id"])
+    except PoolError as exc:
+        raise ApiError(404, str(exc)) from None
+    return web.json_response({"removed": node.id, "url": node.url})
+
+
+async def models(request: web.Request) -> web.Response:
+    """`GET /api/v1/models`."""
+    return web.json_response(models_body(request.app[POOL]))
+
+
+async def cluster(request: web.Request) -> web.Response:
+    """`GET /api/v1/cluster`."""
+    return web.json_response(cluster_body(request.app[POOL]))
+
+
+def add_routes(app: web.Application) -> None:
+    """Mount the cluster API."""
+    app.router.add_get("/api/v1/nodes", list_nodes)
+    app.router.add_post("/api/v1/nodes", add_node)
+    app.router.add_delete("/api/v1/nodes/{id}", remove_node)
+    app.router.add_get("/api/v1/models", models)
+    app.router.add_get("/api/v1/cluster", cluster)

@@ -1,0 +1,71 @@
+"""One Ollama node of the pool: its address, health, models and traffic."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+
+def model_key(name: str) -> str:
+    """Ollama's model name with the tag defaulted: `llama3` -> `llama3:latest`."""
+    name = name.strip()
+    return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
+
+
+def node_id(url: str) -> str:
+    """A short id that stays the same for the same URL across restarts."""
+    return "n" + hashlib.sha1(url.encode()).hexdigest()[:7]
+
+
+def normalise_url(url: str) -> str:
+    """`http://host:port` without a trailing slash; ValueError when it is no HTTP URL."""
+    url = url.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{url!r} is not an http(s) URL")
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        raise ValueError(f"{url!r} has an invalid port") from None
+    return url
+
+
+@dataclass
+class Node:
+    """An Ollama node as the pool sees it."""
+
+    url: str
+    id: str = ""
+    healthy: bool = False
+    checked: bool = False
+    failures: int = 0
+    version: str | None = None
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    in_flight: int = 0
+    requests: int = 0
+    errors: int = 0
+    last_error: str | None = None
+    last_change: float = field(default_factory=time.time)
+
+    def __post_init__(self) -> None:
+        self.id = self.id or node_id(self.url)
+
+    @property
+    def name(self) -> str:
+        """`host:port`, for messages."""
+        return urlsplit(self.url).netloc
+
+    def has(self, model: str) -> bool:
+        """Whether the node lists the model (tag defaulted to latest)."""
+        return model_key(model) in self.models
+
+    def snapshot(self) -> dict[str, Any]:
+        """What /api/v1/nodes shows of this node."""
+        return {"id": self.id, "url": self.url, "name": self.name, "healthy": self.healthy,
+                "checked": self.checked, "failures": self.failures, "version": self.version,
+                "models": sorted(self.models), "in_flight": self.in_flight,
+                "requests": self.requests, "errors": self.errors, "last_error": self.last_error,
+                "last_change": self.last_change}

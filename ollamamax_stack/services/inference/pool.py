@@ -1,0 +1,191 @@
+"""The pool of Ollama nodes: background health checks, up/down marking, change notices."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+import aiohttp
+
+from ollamamax_stack.services.inference.node import Node, model_key, normalise_url
+
+log = logging.getLogger("ollamamax.inference")
+
+
+def describe_error(exc: BaseException) -> str:
+    """A short reason for a failed call: `connection refused`, not aiohttp's long repr."""
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"cannot connect: {(exc.os_error.strerror or str(exc.os_error)).lower()}"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "disconnected before answering"
+    return str(exc) or type(exc).__name__
+
+
+class PoolError(ValueError):
+    """A node cannot be added or removed (bad URL, duplicate, unknown id)."""
+
+
+class NodePool:
+    """Ollama nodes, each checked in the background (`/api/version`, then `/api/tags`)."""
+
+    def __init__(self, urls: list[str], *, interval: float = 2.0, timeout: float = 2.0,
+                 down_after: int = 2) -> None:
+        self.nodes: dict[str, Node] = {}
+        self.interval = interval
+        self.timeout = timeout
+        self.down_after = down_after
+        self.generation = 0
+        self.rounds = 0  # completed health-check rounds: ready after the first
+        self.failovers = 0
+        self._changed = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+        self._session: aiohttp.ClientSession | None = None
+        for url in urls:
+            self.add(url)
+
+    @property
+    def running(self) -> bool:
+        """Whether the health checker runs and has looked at every node once."""
+        return self._task is not None and not self._task.done() and self.rounds > 0
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The client session used for health checks."""
+        assert self._session is not None, "pool not started"
+        return self._session
+
+    def add(self, url: str) -> Node:
+        """Add a node by URL (checked at once when the pool runs)."""
+        try:
+            url = normalise_url(url)
+        except ValueError as exc:
+            raise PoolError(str(exc)) from None
+        node = Node(url=url)
+        if node.id in self.nodes:
+            raise PoolError(f"node {url} is already in the pool (id {node.id})")
+        self.nodes[node.id] = node
+        self._bump()
+        if self._session is not None:
+            asyncio.get_running_loop().create_task(self.check(node))
+        return node
+
+    def remove(self, node_id: str) -> Node:
+        """Remove a node by id."""
+        try:
+            node = self.nodes.pop(node_id)
+        except KeyError:
+            raise PoolError(f"no node with id {node_id!r}") from None
+        self._bump()
+        return node
+
+    def healthy(self) -> list[Node]:
+        """The nodes that answer now."""
+        return [n for n in self.nodes.values() if n.healthy]
+
+    def models(self) -> dict[str, list[Node]]:
+        """Every known model and the nodes that list it."""
+        found: dict[str, list[Node]] = {}
+        for node in self.nodes.values():
+            for name in node.models:
+                found.setdefault(name, []).append(node)
+        return dict(sorted(found.items()))
+
+    def holders(self, model: str) -> list[Node]:
+        """The nodes (healthy or not) that list `model`."""
+        key = model_key(model)
+        return [n for n in self.nodes.values() if key in n.models]
+
+    def _bump(self) -> None:
+        self.generation += 1
+        with contextlib.suppress(RuntimeError):  # no running loop: nobody can be waiting
+            asyncio.get_running_loop().create_task(self._notify())
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def wait_change(self, after: int, timeout: float) -> int:
+        """Wait until the node set or health differs from generation `after` (or timeout)."""
+        async with self._changed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._changed.wait_for(lambda: self.generation != after), timeout)
+        return self.generation
+
+    def _mark(self, node: Node, healthy: bool, error: str | None) -> None:
+        if healthy:
+            node.failures = 0
+        else:
+            node.failures += 1
+            node.last_error = error
+        was = node.healthy
+        if healthy:
+            node.healthy = True
+        elif node.failures >= self.down_after or not node.checked:
+            node.healthy = False
+        node.checked = True
+        if node.healthy != was:
+            node.last_change = time.time()
+            log.info("node %s (%s) is %s%s", node.id, node.url,
+                     "up" if node.healthy else "down", "" if healthy else f": {error}")
+            self._bump()
+
+    def record_failure(self, node: Node, error: str) -> None:
+        """A request could not reach the node: one more consecutive failure."""
+        node.errors += 1
+        self._mark(node, False, error)
+
+    async def _get(self, node: Node, path: str) -> Any:
+        timeout = aiohttp.ClientTimeout(total=self.timeout)
+        async with self.session.get(node.url + path, timeout=timeout) as resp:
+            if resp.status != 200:
+                raise RuntimeError(f"GET {path} answered HTTP {resp.status}")
+            return await resp.json(content_type=None)
+
+    async def check(self, node: Node) -> None:
+        """Check one node: `/api/version` says it is up, `/api/tags` what it serves."""
+        try:
+            version = await self._get(node, "/api/version")
+            tags = await self._get(node, "/api/tags")
+        except (aiohttp.ClientError, TimeoutError, RuntimeError, ValueError) as exc:
+            reason = describe_error(exc)
+            if isinstance(exc, TimeoutError):
+                reason = f"no answer within {self.timeout:g}s"
+            self._mark(node, False, reason)
+            return
+        models = {model_key(str(m.get("name") or m.get("model"))): m
+                  for m in tags.get("models", []) if isinstance(m, dict)}
+        if set(models) != set(node.models):
+            node.models = models
+            self._bump()
+        node.models = models
+        node.version = str(version.get("version")) if isinstance(version, dict) else None
+        self._mark(node, True, None)
+
+    async def _loop(self) -> None:
+        while True:
+            nodes = list(self.nodes.values())
+            await asyncio.gather(*(self.check(n) for n in nodes))
+            if self.rounds == 0:
+                self.rounds = 1
+                self._bump()
+            else:
+                self.rounds += 1
+            await asyncio.sleep(self.interval)
+
+    async def start(self) -> None:
+        """Start checking in the background."""
+        self._session = aiohttp.ClientSession()
+        self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def stop(self) -> None:
+        """Stop checking and close the session."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._session is not None:
+            await self._session.close()

@@ -1,0 +1,38 @@
+"""Which node answers a request: healthy, has the model, least in flight, round-robin on ties."""
+
+from __future__ import annotations
+
+import itertools
+
+from ollamamax_stack.services.common.errors import ApiError
+from ollamamax_stack.services.inference.node import Node
+from ollamamax_stack.services.inference.pool import NodePool
+
+
+class Router:
+    """Orders the candidate nodes for a model; the proxy tries them in that order."""
+
+    def __init__(self, pool: NodePool) -> None:
+        self.pool = pool
+        self._turn = itertools.count()
+
+    def candidates(self, model: str) -> list[Node]:
+        """Healthy nodes that have `model`, best first; a 404 or 503 ApiError when none."""
+        holders = self.pool.holders(model)
+        healthy = [n for n in holders if n.healthy]
+        if healthy:
+            # Rotating the start before a stable sort makes equal loads take turns.
+            turn = next(self._turn) % len(healthy)
+            rotated = healthy[turn:] + healthy[:turn]
+            return sorted(rotated, key=lambda n: n.in_flight)
+        if not self.pool.nodes:
+            raise ApiError(503, f"no Ollama node is configured to serve model {model!r} "
+                                "(set OLLAMA_NODES or POST /api/v1/nodes)", "no_nodes")
+        if holders or not self.pool.healthy():
+            tried = ", ".join(f"{n.id} {n.url} ({n.last_error or 'down'})"
+                              for n in (holders or list(self.pool.nodes.values())))
+            raise ApiError(503, f"no healthy node for model {model!r}; nodes: {tried}",
+                           "no_healthy_node")
+        raise ApiError(404, f"model {model!r} not found on any node, try pulling it first "
+                            f"(nodes: {', '.join(n.url for n in self.pool.nodes.values())})",
+                       "model_not_found")

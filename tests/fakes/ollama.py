@@ -1,0 +1,338 @@
+"""A stand-in for Ollama (which cannot be installed here), speaking its HTTP API.
+
+Run as a process:  python -m tests.fakes.ollama --port 11434 --models llama3.2,qwen2.5:0.5b
+  --token-delay 0.005  --load-delay 0.2  --fail none|500|drop|hang|refuse
+
+Replies are deterministic: "Hello from <model>. You said: <last user text>", one word per
+token, cut by options.num_predict (done_reason "length"). Control endpoints for tests:
+  POST /_fake/fail {"mode": "none|500|drop|hang|refuse", "seconds": S?, "after": N?}
+  GET  /_fake/log    every model request: path, model, started, first/last token, cancelled
+  SIGUSR1            listen again after "refuse"
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import signal
+import socket
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+VERSION = "0.6.0-fake"
+MODES = ("none", "500", "drop", "hang", "refuse")
+
+
+def key(name: str) -> str:
+    return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def reply_tokens(model: str, text: str) -> list[str]:
+    words = f"Hello from {model}. You said: {text}".split()
+    return [w if i == 0 else " " + w for i, w in enumerate(words)]
+
+
+def embedding(text: str, size: int = 8) -> list[float]:
+    digest = hashlib.sha256(text.encode()).digest()
+    return [round(b / 255.0 - 0.5, 6) for b in digest[:size]]
+
+
+@dataclass
+class Call:
+    id: int
+    path: str
+    model: str
+    stream: bool
+    started: float = field(default_factory=time.time)
+    first_token: float | None = None
+    last_token: float | None = None
+    finished: float | None = None
+    tokens: int = 0
+    cancelled: bool = False
+    status: int = 200
+
+
+class FakeOllama:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.name = args.name
+        self.port = args.port
+        self.host = args.host
+        self.models = {key(m): m for m in args.models.split(",") if m.strip()}
+        self.token_delay = args.token_delay
+        self.load_delay = args.load_delay
+        self.mode = args.fail
+        self.drop_after = 2
+        self.loaded: dict[str, float] = {}
+        self.calls: list[Call] = []
+        self.site: web.SockSite | None = None
+        self.runner: web.AppRunner | None = None
+
+    # --- helpers -------------------------------------------------------------------------
+    def tag(self, name: str) -> dict[str, Any]:
+        digest = hashlib.sha256(name.encode()).hexdigest()
+        return {"name": name, "model": name, "modified_at": "2024-06-01T00:00:00Z",
+                "size": 1_000_000 + len(name), "digest": digest,
+                "details": {"format": "gguf", "family": name.split(":")[0],
+                            "parameter_size": "1B", "quantization_level": "Q4_0"}}
+
+    async def hang_if_asked(self) -> None:
+        if self.mode == "hang":
+            await asyncio.sleep(3600)
+
+    async def body(self, request: web.Request) -> dict[str, Any]:
+        try:
+            body = await request.json()
+        except ValueError:
+            raise web.HTTPBadRequest(text=json.dumps({"error": "invalid JSON"}),
+                                     content_type="application/json") from None
+        if not isinstance(body, dict):
+            raise web.HTTPBadRequest(text=json.dumps({"error": "expected an object"}),
+                                     content_type="application/json")
+        return body
+
+    def missing(self, model: str) -> web.Response:
+        return web.json_response({"error": f'model "{model}" not found, try pulling it first'},
+                                 status=404)
+
+    async def load(self, model: str) -> float:
+        started = time.perf_counter()
+        if key(model) not in self.loaded and self.load_delay:
+            await asyncio.sleep(self.load_delay)
+        self.loaded[key(model)] = time.time() + 300
+        return time.perf_counter() - started
+
+    def drop(self, request: web.Request) -> None:
+        assert request.transport is not None
+        request.transport.abort()
+
+    # --- API -----------------------------------------------------------------------------
+    async def version(self, request: web.Request) -> web.Response:
+        await self.hang_if_asked()
+        return web.json_response({"version": VERSION})
+
+    async def tags(self, request: web.Request) -> web.Response:
+        await self.hang_if_asked()
+        return web.json_response({"models": [self.tag(n) for n in sorted(self.models)]})
+
+    async def ps(self, request: web.Request) -> web.Response:
+        await self.hang_if_asked()
+        models = [{**self.tag(n), "expires_at": datetime.fromtimestamp(t, UTC).isoformat(),
+                   "size_vram": 0} for n, t in self.loaded.items() if t > time.time()]
+        return web.json_response({"models": models})
+
+    async def show(self, request: web.Request) -> web.Response:
+        await self.hang_if_asked()
+        body = await self.body(request)
+        model = str(body.get("model", ""))
+        if key(model) not in self.models:
+            return self.missing(model)
+        if self.mode == "500":
+            return web.json_response({"error": "injected failure"}, status=500)
+        tag = self.tag(key(model))
+        return web.json_response({"modelfile": f"FROM {model}", "parameters": "",
+                                  "template": "{{ .Prompt }}", "details": tag["details"],
+                                  "model_info": {"general.architecture": "fake"}})
+
+    async def generate_like(self, request: web.Request) -> web.StreamResponse:
+        chat = request.path == "/api/chat"
+        await self.hang_if_asked()
+        body = await self.body(request)
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            return web.json_response({"error": "model is required"}, status=400)
+        if key(model) not in self.models:
+            return self.missing(model)
+        if self.mode == "500":
+            return web.json_response({"error": "injected failure"}, status=500)
+        stream = body.get("stream", True) is not False
+        if self.mode == "drop" and not stream:
+            self.drop(request)
+            return web.Response()
+        if chat:
+            messages = body.get("messages") or []
+            users = [m.get("content", "") for m in messages
+                     if isinstance(m, dict) and m.get("role") == "user"]
+            text = users[-1] if users else ""
+            prompt_words = sum(len(str(m.get("content", "")).split())
+                               for m in messages if isinstance(m, dict))
+        else:
+            text = str(body.get("prompt", ""))
+            prompt_words = len(text.split()) + len(str(body.get("system", "")).split())
+        options = body.get("options") or {}
+        tokens = reply_tokens(model, text)
+        reason = "stop"
+        limit = options.get("num_predict") if isinstance(options, dict) else None
+        if isinstance(limit, int) and 0 <= limit < len(tokens):
+            tokens, reason = tokens[:limit], "length"
+        call = Call(id=len(self.calls), path=request.path, model=model, stream=stream)
+        self.calls.append(call)
+        started = time.perf_counter()
+        load = await self.load(model)
+
+        def piece(content: str, done: bool) -> dict[str, Any]:
+            out: dict[str, Any] = {"model": model, "created_at": now_iso()}
+            if chat:
+                out["message"] = {"role": "assistant", "content": content}
+            else:
+                out["response"] = content
+            out["done"] = done
+            return out
+
+        def final(content: str) -> dict[str, Any]:
+            total = int((time.perf_counter() - started) * 1e9)
+            out = piece(content, True)
+            out.update({"done_reason": reason, "total_duration": total,
+                        "load_duration": int(load * 1e9), "prompt_eval_count": prompt_words,
+                        "prompt_eval_duration": 1000, "eval_count": len(tokens),
+                        "eval_duration": max(total - int(load * 1e9), 0)})
+            if not chat:
+                out["context"] = [1, 2, 3]
+            return out
+
+        try:
+            if not stream:
+                for _ in tokens:
+                    if self.token_delay:
+                        await asyncio.sleep(self.token_delay)
+                    call.tokens += 1
+                call.finished = time.time()
+                return web.json_response(final("".join(tokens)))
+            response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+            await response.prepare(request)
+            for index, token in enumerate(tokens):
+                if self.token_delay:
+                    await asyncio.sleep(self.token_delay)
+                if self.mode == "drop" and index >= self.drop_after:
+                    self.drop(request)
+                    call.cancelled = True
+                    return response
+                await response.write((json.dumps(piece(token, False)) + "\n").encode())
+                stamp = time.time()
+                call.first_token = call.first_token or stamp
+                call.last_token = stamp
+                call.tokens += 1
+            await response.write((json.dumps(final("")) + "\n").encode())
+            await response.write_eof()
+            call.finished = time.time()
+            return response
+        except (ConnectionResetError, asyncio.CancelledError):
+            call.cancelled = True
+            raise
+
+    async def embed(self, request: web.Request) -> web.Response:
+        await self.hang_if_asked()
+        body = await self.body(request)
+        model = str(body.get("model", ""))
+        if key(model) not in self.models:
+            return self.missing(model)
+        if self.mode == "500":
+            return web.json_response({"error": "injected failure"}, status=500)
+        self.calls.append(Call(id=len(self.calls), path=request.path, model=model, stream=False))
+        await self.load(model)
+        if request.path == "/api/embeddings":
+            return web.json_response({"embedding": embedding(str(body.get("prompt", "")))})
+        raw = body.get("input", "")
+        inputs = raw if isinstance(raw, list) else [raw]
+        return web.json_response({"model": model,
+                                  "embeddings": [embedding(str(t)) for t in inputs],
+                                  "prompt_eval_count": sum(len(str(t).split()) for t in inputs)})
+
+    async def pull(self, request: web.Request) -> web.Response:
+        body = await self.body(request)
+        model = str(body.get("model", ""))
+        self.models[key(model)] = model
+        return web.json_response({"status": "success"})
+
+    # --- control -------------------------------------------------------------------------
+    async def set_fail(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        mode = str(body.get("mode", "none"))
+        if mode not in MODES:
+            return web.json_response({"error": f"mode must be one of {MODES}"}, status=400)
+        self.drop_after = int(body.get("after", self.drop_after))
+        if mode == "refuse":
+            asyncio.get_running_loop().call_soon(
+                lambda: asyncio.ensure_future(self.refuse(body.get("seconds"))))
+            return web.json_response({"mode": mode})
+        self.mode = mode
+        return web.json_response({"mode": mode})
+
+    async def log(self, request: web.Request) -> web.Response:
+        return web.json_response({"calls": [asdict(c) for c in self.calls]})
+
+    async def refuse(self, seconds: float | None) -> None:
+        if self.site is not None:
+            await self.site.stop()
+            self.site = None
+        if seconds:
+            await asyncio.sleep(float(seconds))
+            await self.listen()
+
+    async def listen(self) -> None:
+        if self.site is not None or self.runner is None:
+            return
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))
+        sock.listen(256)
+        self.site = web.SockSite(self.runner, sock)
+        await self.site.start()
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_get("/", lambda r: web.Response(text="Ollama is running"))
+        app.router.add_get("/api/version", self.version)
+        app.router.add_get("/api/tags", self.tags)
+        app.router.add_get("/api/ps", self.ps)
+        app.router.add_post("/api/show", self.show)
+        app.router.add_post("/api/chat", self.generate_like)
+        app.router.add_post("/api/generate", self.generate_like)
+        app.router.add_post("/api/embed", self.embed)
+        app.router.add_post("/api/embeddings", self.embed)
+        app.router.add_post("/api/pull", self.pull)
+        app.router.add_post("/_fake/fail", self.set_fail)
+        app.router.add_get("/_fake/log", self.log)
+        return app
+
+    async def run(self) -> None:
+        self.runner = web.AppRunner(self.app(), handle_signals=False, access_log=None,
+                                    shutdown_timeout=0.5)
+        await self.runner.setup()
+        if self.mode != "refuse":
+            await self.listen()
+        print(f"fake ollama {self.name} on http://{self.host}:{self.port} "
+              f"models={','.join(self.models)}", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        loop.add_signal_handler(signal.SIGINT, stop.set)
+        loop.add_signal_handler(signal.SIGUSR1,
+                                lambda: asyncio.ensure_future(self.listen()))
+        await stop.wait()
+        await self.runner.cleanup()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="A fake Ollama for tests.")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--name", default="fake")
+    parser.add_argument("--models", default="llama3.2")
+    parser.add_argument("--token-delay", type=float, default=0.0)
+    parser.add_argument("--load-delay", type=float, default=0.0)
+    parser.add_argument("--fail", choices=MODES, default="none")
+    asyncio.run(FakeOllama(parser.parse_args(argv)).run())
+
+
+if __name__ == "__main__":
+    main()
