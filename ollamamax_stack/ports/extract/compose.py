@@ -27,7 +27,7 @@ def _span(text: str) -> list[int]:
 
 
 def _publish(service: str, entry: Any) -> list[PortRef]:
-    line = line_of(entry)
+    host_line = target_line = line_of(entry)
     text = scalar(entry)
     if text is not None:
         raw = text.strip()
@@ -38,20 +38,25 @@ def _publish(service: str, entry: Any) -> list[PortRef]:
         hosts = _span(match.group("host")) if match.group("host") else []
         targets = _span(match.group("target"))
     else:
-        fields = {k: scalar(v) for k, v in mapping(entry).items()}
+        nodes = mapping(entry)
+        fields = {k: scalar(v) for k, v in nodes.items()}
         raw = ", ".join(f"{k}: {v}" for k, v in fields.items())
         published, variables_p = interpolate(fields.get("published") or "")
         target, variables_t = interpolate(fields.get("target") or "")
         variables = variables_p + variables_t
         hosts = _span(published) if re.fullmatch(r"\d+(-\d+)?", published) else []
         targets = _span(target) if re.fullmatch(r"\d+(-\d+)?", target) else []
+        host_line = line_of(nodes["published"]) if "published" in nodes else host_line
+        target_line = line_of(nodes["target"]) if "target" in nodes else target_line
     refs: list[PortRef] = []
     for port in hosts:
         if valid_port(str(port)):
-            refs.append(PortRef(port, line, "publish", variables, service, None, "host", True, raw))
+            refs.append(PortRef(port, host_line, "publish", variables, service, None, "host",
+                                True, raw))
     for port in targets:
         if valid_port(str(port)):
-            refs.append(PortRef(port, line, "publish", (), service, None, "container", True, raw))
+            refs.append(PortRef(port, target_line, "publish", (), service, None, "container",
+                                True, raw))
     return refs
 
 

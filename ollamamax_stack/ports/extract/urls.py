@@ -16,7 +16,7 @@ _ENV_DEFAULT = re.compile(
     r"['\"]\s*\])[^|?;\n]{0,24}?(?:\|\||\?\?)\s*['\"]?(?P<port>\d{1,5})\b")
 # `const PORT = 13000`, `WS_PORT: 13101`, `export PORT=13000` (a port-named key given a number).
 _PORT_ASSIGN = re.compile(
-    r"\b(?P<key>[A-Za-z_][A-Za-z0-9_]*?(?:_PORT|PORT|Port|_port))['\"]?\s*[:=]\s*['\"]?"
+    r"\b(?P<key>port|(?:[A-Za-z_][A-Za-z0-9_]*?)?(?:PORT|Port|_port))['\"]?\s*[:=]\s*['\"]?"
     r"(?P<port>\d{1,5})\b(?!\s*[|?.])")
 _LISTEN = re.compile(r"\.listen\(\s*(?P<port>\d{1,5})\b")
 
@@ -42,7 +42,7 @@ def extract_urls(text: str) -> list[PortRef]:
                     key = match.group("key") or match.group("qkey")
                     refs.append(PortRef(port, number, "default", (key,), own=True,
                                         text=match.group(0)))
-        elif "ort" in line:
+        elif "ort" in line or "ORT" in line:
             for match in _PORT_ASSIGN.finditer(line):
                 port = valid_port(match.group("port"))
                 if port is not None:
