@@ -15,13 +15,11 @@ def _version_key(path: Path) -> tuple[int, ...]:
     return tuple(int(n) for n in re.findall(r"\d+", path.name)) or (0,)
 
 
-def search_path(program: str) -> list[Path]:
+def search_path() -> list[Path]:
     """Where a program may live beyond $PATH: Debian keeps PostgreSQL's in a versioned dir."""
-    extra = [Path("/usr/sbin"), Path("/usr/bin")]
-    if POSTGRES_LIB.is_dir():
-        versions = sorted(POSTGRES_LIB.iterdir(), key=_version_key, reverse=True)
-        extra = [v / "bin" for v in versions] + extra
-    return extra
+    if not POSTGRES_LIB.is_dir():
+        return []
+    return [v / "bin" for v in sorted(POSTGRES_LIB.iterdir(), key=_version_key, reverse=True)]
 
 
 def find_program(program: str, package: str) -> Path:
@@ -29,7 +27,7 @@ def find_program(program: str, package: str) -> Path:
     found = shutil.which(program)
     if found:
         return Path(found)
-    for directory in search_path(program):
+    for directory in search_path():
         candidate = directory / program
         if candidate.is_file():
             return candidate
