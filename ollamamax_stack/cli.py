@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from ollamamax_stack import __version__
-from ollamamax_stack.commands import launch, ports, serve
+from ollamamax_stack.commands import launch, ports, serve, stack
 from ollamamax_stack.commands import render as render_command
 from ollamamax_stack.commands import systemd as systemd_command
 from ollamamax_stack.commands.common import GlobalOptions
@@ -56,6 +56,7 @@ serve.register(app)
 render_command.register(app)
 launch.register(app)
 systemd_command.register(app)
+stack.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,47 @@
+"""`render supervisord`: the supervisord configuration `ollamamax up` runs the stack with."""
+
+from __future__ import annotations
+
+from ollamamax_stack.registry.model import Registry
+from ollamamax_stack.render.base import header, template
+from ollamamax_stack.supervise.config import (
+    SUPERVISOR_ENV,
+    environment_line,
+    escape,
+    programs,
+    search_path,
+)
+from ollamamax_stack.supervise.paths import RunPaths
+
+# supervisord's own grace before SIGKILL, a backstop: `down --timeout` (default 10 s) kills sooner.
+STOP_WAIT_SECONDS = 30
+
+
+def render_supervisord(registry: Registry) -> str:
+    """The whole supervisord.conf for the registry's managed services (active profile)."""
+    paths = RunPaths(registry.run_dir)
+    common = {
+        "PATH": search_path(),
+        "PYTHONUNBUFFERED": "1",  # service output reaches the logs (and log probes) at once
+        SUPERVISOR_ENV: str(registry.run_dir),
+    }
+    text = template("supervisord", "supervisord.conf").substitute(
+        header=header("supervisord", registry.source),
+        socket=escape(str(paths.socket)),
+        logfile=escape(str(paths.supervisord_log)),
+        pidfile=escape(str(paths.supervisord_pid)),
+        logdir=escape(str(paths.logs)),
+        identifier=escape(f"{registry.stack.name}-{registry.offset}"),
+        environment=environment_line(common),
+    )
+    section = template("supervisord", "program.conf")
+    for program in programs(registry):
+        text += section.substitute(
+            name=program.name,
+            command=escape(program.command),
+            directory=escape(str(program.directory)),
+            stopwaitsecs=STOP_WAIT_SECONDS,
+            log=escape(str(program.log)),
+            environment=environment_line(program.environment),
+        )
+    return text

@@ -1,0 +1,1 @@
+"""Run the stack on supervisord: config, RPC, readiness, backoff, state, logs."""

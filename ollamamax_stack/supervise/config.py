@@ -1,0 +1,121 @@
+"""What supervisord runs for each managed service: command line, directory, environment, log."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from ollamamax_stack.errors import OllamamaxError
+from ollamamax_stack.registry.environ import service_environment
+from ollamamax_stack.registry.model import Registry, Service
+from ollamamax_stack.supervise.paths import RunPaths
+
+# Marks every process ollamamax starts for a stack (supervisord, the watcher) so that a later
+# `down` can find them by environment even when their pid files are gone.
+SUPERVISOR_ENV = "OLLAMAMAX_SUPERVISOR"
+_SHELL_OPERATORS = set(";&|<>()`\n")
+
+
+class ConfigError(OllamamaxError):
+    """A registry value cannot be written into a supervisord configuration (exit 2)."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Program:
+    """One `[program:NAME]` section."""
+
+    name: str
+    command: str
+    argv0: str | None  # the executable the command runs, when it can be told statically
+    directory: Path
+    environment: dict[str, str]
+    log: Path
+
+
+def shell_command(command: str) -> str:
+    """A command supervisord can run without a shell: `/bin/sh -c 'exec …'` (exec keeps the pid)."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        words = []
+    simple = bool(words) and not any(ch in _SHELL_OPERATORS for ch in command)
+    plain = simple and not any(ch in command for ch in "$*?~'\"\\{}[]")
+    if plain:
+        return command
+    return f"/bin/sh -c {shlex.quote(('exec ' if simple else '') + command)}"
+
+
+def executable(command: str) -> str | None:
+    """The program a command starts (`redis-server` of `redis-server --port $PORT`), if plain."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return None
+    while words and "=" in words[0] and not words[0].startswith("="):
+        words.pop(0)  # leading VAR=value assignments
+    if not words or any(ch in words[0] for ch in "$`*?"):
+        return None
+    return words[0]
+
+
+def search_path() -> str:
+    """PATH for the services: this interpreter's bin directory first, so `ollamamax` resolves."""
+    here = str(Path(sys.executable).parent)
+    rest = [p for p in os.environ.get("PATH", os.defpath).split(os.pathsep) if p and p != here]
+    return os.pathsep.join([here, *rest])
+
+
+def missing_executable(registry: Registry, service: Service) -> str | None:
+    """The program a service's command names when it cannot be found, else None."""
+    program = executable(service.command or "")
+    if program is None:
+        return None
+    if "/" in program:
+        path = Path(program) if Path(program).is_absolute() else registry.root / program
+        return None if os.access(path, os.X_OK) else program
+    return None if shutil.which(program, path=search_path()) else program
+
+
+def program(registry: Registry, service: Service) -> Program:
+    """The supervisord program for one managed service."""
+    if service.command is None:
+        raise ConfigError(f"service {service.name} has no command")
+    return Program(
+        name=service.name,
+        command=shell_command(service.command),
+        argv0=executable(service.command),
+        directory=registry.root,
+        environment=service_environment(registry, service),
+        log=RunPaths(registry.run_dir).log(service.name),
+    )
+
+
+def programs(registry: Registry) -> list[Program]:
+    """Every managed service of the active profile, in registry order."""
+    return [program(registry, service) for service in registry.managed]
+
+
+def escape(value: str) -> str:
+    """A value as supervisord's config parser needs it: every `%` doubled."""
+    return value.replace("%", "%%")
+
+
+def environment_value(key: str, value: str) -> str:
+    """`KEY="value"` for supervisord's `environment=` (which cannot escape quotes inside quotes)."""
+    if "\n" in value or "\r" in value:
+        raise ConfigError(f"environment {key}: a value with a line break cannot be passed")
+    quote = '"' if '"' not in value else "'"
+    if quote in value or value[:1] in ("'", '"') or value[-1:] in ("'", '"'):
+        raise ConfigError(f"environment {key}: value {value!r} holds both kinds of quotes")
+    return f"{key}={quote}{escape(value)}{quote}"
+
+
+def environment_line(env: dict[str, str]) -> str:
+    """The comma-joined `environment=` value."""
+    return ",".join(environment_value(k, v) for k, v in env.items())

@@ -1,0 +1,106 @@
+"""Start supervisord for a run directory in its own session, or find the one already running."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ollamamax_stack.errors import OllamamaxError
+from ollamamax_stack.registry.model import Registry
+from ollamamax_stack.render.supervisord import render_supervisord
+from ollamamax_stack.supervise.config import SUPERVISOR_ENV
+from ollamamax_stack.supervise.paths import RunPaths
+from ollamamax_stack.supervise.rpc import Supervisor, SupervisorUnreachable
+
+START_TIMEOUT = 10.0
+
+
+def connect(paths: RunPaths) -> Supervisor | None:
+    """A client of the supervisord serving this run directory, if one answers."""
+    if not paths.socket.exists():
+        return None
+    client = Supervisor(paths.socket, timeout=5.0)
+    return client if client.alive() else None
+
+
+def write_config(registry: Registry) -> bool:
+    """Render supervisord.conf into the run dir; True when its content changed."""
+    paths = RunPaths(registry.run_dir)
+    paths.prepare()
+    text = render_supervisord(registry)
+    try:
+        if paths.config.read_text(encoding="utf-8") == text:
+            return False
+    except OSError:
+        pass
+    staged = paths.config.with_suffix(".tmp")
+    staged.write_text(text, encoding="utf-8")
+    os.replace(staged, paths.config)
+    return True
+
+
+def launch(paths: RunPaths) -> subprocess.Popen[bytes]:
+    """Start supervisord (config already written) in a new session, detached from the terminal."""
+    if paths.socket.exists():
+        paths.socket.unlink()  # a stale socket from a killed supervisord would refuse the bind
+    env = dict(os.environ)
+    env[SUPERVISOR_ENV] = str(paths.run_dir)
+    out = open(paths.run_dir / "supervisord.out", "ab")
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "supervisor.supervisord", "-c", str(paths.config)],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True, env=env, cwd=str(paths.run_dir), close_fds=True)
+    finally:
+        out.close()
+
+
+def wait_until_answering(paths: RunPaths, process: subprocess.Popen[bytes],
+                         timeout: float = START_TIMEOUT) -> Supervisor:
+    """Poll the socket until supervisord answers; a clear error if it died or hangs."""
+    deadline = time.monotonic() + timeout
+    client = Supervisor(paths.socket, timeout=5.0)
+    while True:
+        if paths.socket.exists():
+            try:
+                client.pid()
+                return client
+            except SupervisorUnreachable:
+                pass
+        code = process.poll()
+        if code is not None:
+            tail = _tail(paths.run_dir / "supervisord.out")
+            raise OllamamaxError(f"supervisord exited with status {code} at start ({tail}); "
+                                 f"config: {paths.config}")
+        if time.monotonic() > deadline:
+            process.kill()
+            raise OllamamaxError(f"supervisord did not answer on {paths.socket} within "
+                                 f"{timeout:.0f}s; see {paths.supervisord_log}")
+        time.sleep(0.01)
+
+
+def _tail(path: Path) -> str:
+    try:
+        lines = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "no output"
+    return lines[-1] if lines else "no output"
+
+
+def update(client: Supervisor) -> list[str]:
+    """Apply a changed config to a running supervisord (like `supervisorctl update`): new groups."""
+    added, changed, removed = client.reload()
+    infos = client.all_info()
+    for name in removed:
+        if not infos.get(name) or not infos[name].running:
+            client.remove_group(name)
+    for name in changed:
+        if not infos.get(name) or not infos[name].running:
+            client.remove_group(name)
+            client.add_group(name)
+    for name in added:
+        client.add_group(name)
+    return added

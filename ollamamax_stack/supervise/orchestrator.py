@@ -1,0 +1,266 @@
+"""Start services in dependency order gated on readiness, and stop them in reverse order."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ollamamax_stack.registry.environ import service_environment
+from ollamamax_stack.registry.graph import stop_order, with_dependencies
+from ollamamax_stack.registry.model import Registry, Service
+from ollamamax_stack.supervise import state as st
+from ollamamax_stack.supervise.config import missing_executable
+from ollamamax_stack.supervise.paths import RunPaths
+from ollamamax_stack.supervise.probes import check_for, describe, wait_until
+from ollamamax_stack.supervise.rpc import ALREADY_STARTED, Supervisor, SupervisorFault
+
+# (service name or "", message): progress the command layer prints.
+Emit = Callable[[str, str], None]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one attempt to bring a service up ended."""
+
+    ready: bool
+    reason: str | None = None
+    ready_ms: int | None = None
+    pid: int | None = None
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            stat = handle.read()
+    except OSError:
+        return False
+    return stat[stat.rfind(b")") + 2:][:1] not in (b"Z", b"X")
+
+
+def service_state(registry: Registry, service: Service) -> st.ServiceState:
+    """A fresh persisted entry for a service."""
+    return st.ServiceState(name=service.name, ports=service.port_map, url=registry.url(service),
+                           external=service.external, optional=service.optional,
+                           depends_on=list(service.depends_on))
+
+
+class Orchestrator:
+    """Brings services of one registry up and down through one supervisord."""
+
+    def __init__(self, registry: Registry, client: Supervisor, *, emit: Emit | None = None,
+                 timeout: float | None = None) -> None:
+        self.registry = registry
+        self.client = client
+        self.paths = RunPaths(registry.run_dir)
+        self.emit: Emit = emit or (lambda name, message: None)
+        self.timeout = timeout
+        active = {s.name for s in registry.active}
+        self.deps = {s.name: [d for d in s.depends_on if d in active] for s in registry.active}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    def targets(self, names: list[str]) -> list[str]:
+        """The named services and their dependencies (every active service when none is named)."""
+        for name in names:
+            service = self.registry.service(name)
+            if not service.in_profile(self.registry.profile):
+                from ollamamax_stack.errors import UsageError
+
+                raise UsageError(f"service {name!r} is not in profile {self.registry.profile!r} "
+                                 f"(its profiles: {', '.join(service.profiles)})")
+        return with_dependencies(self.deps, names or list(self.deps))
+
+    async def settled_exit(self, name: str, timeout: float = 2.0) -> str:
+        """Wait until supervisord has noticed a program's exit; how it ended, in words."""
+        deadline = time.monotonic() + timeout
+        info = self.client.info(name)
+        while info.running and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+            info = self.client.info(name)
+        if info.exitstatus < 0:
+            return "was killed by a signal"
+        return f"exited with status {info.exitstatus}"
+
+    # -- bringing one service up ------------------------------------------------------------
+
+    def _exited(self, name: str, pid: int | None) -> str | None:
+        if pid is not None and pid_alive(pid):
+            return None
+        info = self.client.info(name)
+        if info.running and info.pid != pid:
+            return None
+        return f"exited with status {info.exitstatus} before it was ready"
+
+    async def bring_up(self, service: Service) -> Outcome:
+        """Start one managed service and wait for its readiness probe (or its exit, or timeout)."""
+        missing = missing_executable(self.registry, service)
+        if missing:
+            return Outcome(False, f"its command {missing!r} is not installed (not found on PATH)")
+        probe = service.readiness
+        timeout = self.timeout or probe.timeout
+        env = service_environment(self.registry, service)
+        check = check_for(self.registry, service, probe, env, self.paths.log(service.name),
+                          attempt_timeout=min(1.0, timeout))
+        started = time.monotonic()
+        try:
+            self.client.start(service.name)
+        except SupervisorFault as fault:
+            if fault.code != ALREADY_STARTED:
+                return Outcome(False, f"supervisord could not start it: {fault}")
+        pid = self.client.info(service.name).pid
+
+        def starting(entry: st.ServiceState) -> None:
+            entry.pid, entry.ready = pid, False
+            if entry.state not in (st.RESTARTING,):
+                entry.state = st.STARTING
+
+        st.update_service(self.paths, service.name, starting)
+        why = await wait_until(check, timeout, probe.period,
+                               lambda: self._exited(service.name, pid))
+        if why is not None:
+            return Outcome(False, why, pid=pid)
+        return Outcome(True, ready_ms=round((time.monotonic() - started) * 1000), pid=pid)
+
+    async def probe_external(self, service: Service) -> Outcome:
+        """Wait for an external service; an optional one gets a single look."""
+        probe = service.readiness
+        check = check_for(self.registry, service, probe, {}, self.paths.log(service.name),
+                          attempt_timeout=min(1.0, probe.timeout))
+        started = time.monotonic()
+        if service.optional:
+            ok = await check()
+            why = None if ok else "no answer"
+        else:
+            why = await wait_until(check, self.timeout or probe.timeout, probe.period)
+        if why is None:
+            return Outcome(True, ready_ms=round((time.monotonic() - started) * 1000))
+        where = describe(self.registry, service, probe)
+        return Outcome(False, f"not reachable at {where} ({why})")
+
+    # -- the whole start --------------------------------------------------------------------
+
+    async def start(self, names: list[str], keep_going: bool = False) -> dict[str, Outcome]:
+        """Start `names` (with dependencies): each as soon as its dependencies are ready."""
+        targets = self.targets(names)
+        done = {name: asyncio.Event() for name in targets}
+        results: dict[str, Outcome] = {}
+        self._tasks = {name: asyncio.create_task(
+            self._start_one(name, done, results, keep_going)) for name in targets}
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        for name in targets:
+            if name not in results:
+                results[name] = Outcome(False, "not started: the start was stopped")
+                st.update_service(self.paths, name, _mark(st.SKIPPED, results[name].reason))
+        return results
+
+    def _abort(self, failed: str) -> None:
+        for name, task in self._tasks.items():
+            if name != failed and not task.done():
+                task.cancel()
+
+    async def _start_one(self, name: str, done: dict[str, asyncio.Event],
+                         results: dict[str, Outcome], keep_going: bool) -> None:
+        service = self.registry.services[name]
+        try:
+            for dep in self.deps[name]:
+                if dep in done:
+                    await done[dep].wait()
+            blocked = [d for d in self.deps[name] if d in results and not results[d].ready
+                       and not self.registry.services[d].optional]
+            if blocked:
+                outcome = Outcome(False, f"not started: it needs {blocked[0]}, which is not ready")
+                results[name] = outcome
+                st.update_service(self.paths, name, _mark(st.SKIPPED, outcome.reason))
+                return
+            outcome = await self._attempt(service)
+            results[name] = outcome
+            if outcome.ready:
+                self.emit(name, f"ready after {outcome.ready_ms} ms")
+            elif service.optional:
+                self.emit(name, f"{outcome.reason} (optional: the stack runs degraded)")
+            else:
+                self.emit(name, f"failed: {outcome.reason}")
+                if not keep_going:
+                    self._abort(name)
+        finally:
+            done[name].set()
+
+    async def _attempt(self, service: Service) -> Outcome:
+        if service.external:
+            outcome = await self.probe_external(service)
+            failure = st.UNREACHABLE
+        else:
+            current = st.load(self.paths).services.get(service.name)
+            info = self.client.info(service.name)
+            if (current and current.state == st.READY and info.running
+                    and info.pid == current.pid):
+                return Outcome(True, ready_ms=current.ready_ms, pid=info.pid)  # already up
+            self.emit(service.name, "starting")
+            outcome = await self.bring_up(service)
+            failure = st.FAILED
+            if not outcome.ready and outcome.reason and "not installed" in outcome.reason:
+                failure = st.SKIPPED
+        st.update_service(self.paths, service.name, _settle(outcome, failure))
+        return outcome
+
+    # -- stopping ---------------------------------------------------------------------------
+
+    def stop(self, names: list[str], timeout: float = 10.0) -> None:
+        """Stop managed services in reverse dependency order; SIGKILL a group after `timeout`."""
+        managed = [n for n in names if n in self.registry.services
+                   and self.registry.services[n].managed]
+        graph = {n: [d for d in self.deps.get(n, []) if d in managed] for n in managed}
+        for layer in stop_order(graph):
+            self._stop_layer(layer, timeout)
+
+    def _stop_layer(self, layer: list[str], timeout: float) -> None:
+        # Marked stopped before the signal, so the watcher never takes the exit for a crash.
+        for name in layer:
+            st.update_service(self.paths, name, _mark(st.STOPPED, "stopped"))
+        waiting: dict[str, int] = {}
+        for name in layer:
+            info = self.client.info(name)
+            if info.running and info.pid:
+                waiting[name] = info.pid
+                self.emit(name, "stopping")
+                self.client.stop(name)
+        deadline = time.monotonic() + timeout
+        killed = False
+        while waiting:
+            for name in list(waiting):
+                if not self.client.info(name).running:
+                    del waiting[name]
+            if not waiting or (killed and time.monotonic() > deadline):
+                break
+            if not killed and time.monotonic() > deadline:
+                for name, pid in waiting.items():
+                    self.emit(name, f"did not stop within {timeout:g}s: SIGKILL to its group")
+                    try:
+                        os.killpg(pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+                killed, deadline = True, time.monotonic() + 5.0
+            time.sleep(0.02)
+
+
+def _mark(state: str, reason: str | None) -> Callable[[st.ServiceState], None]:
+    def change(entry: st.ServiceState) -> None:
+        entry.state, entry.reason, entry.ready, entry.pid = state, reason, False, None
+
+    return change
+
+
+def _settle(outcome: Outcome, failure: str) -> Callable[[st.ServiceState], None]:
+    def change(entry: st.ServiceState) -> None:
+        entry.pid = outcome.pid
+        if outcome.ready:
+            entry.state, entry.ready, entry.reason = st.READY, True, None
+            entry.ready_ms, entry.ready_at = outcome.ready_ms, time.time()
+        else:
+            entry.state, entry.ready, entry.reason = failure, False, outcome.reason
+
+    return change

@@ -1,0 +1,131 @@
+"""The running stack's state, persisted in the run dir so every terminal sees the same thing."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from ollamamax_stack.supervise.paths import RunPaths
+
+Phase = Literal["starting", "running", "stopping", "down"]
+StackState = Literal["up", "degraded", "starting", "down"]
+
+# A service's state: where it is in its life, as `status` shows it.
+READY = "ready"
+STARTING = "starting"
+RESTARTING = "restarting"  # crashed or failed liveness; waiting out its backoff or readiness
+FATAL = "fatal"  # gave up after the restart limit
+FAILED = "failed"  # did not start (exited, or missed its readiness timeout) during `up`
+UNREACHABLE = "unreachable"  # an external service that does not answer
+SKIPPED = "skipped"  # not started: a dependency failed, or its program is missing
+STOPPED = "stopped"  # stopped on request
+EXITED = "exited"  # its process is gone and nobody is restarting it
+
+Change = Callable[["ServiceState"], None]
+
+_NOT_UP = {RESTARTING, FATAL, FAILED, UNREACHABLE, SKIPPED, STOPPED, EXITED}
+
+
+@dataclass
+class ServiceState:
+    """One service as the stack knows it."""
+
+    name: str
+    ports: dict[str, int]
+    url: str
+    external: bool = False
+    optional: bool = False
+    depends_on: list[str] = field(default_factory=list)
+    state: str = STARTING
+    ready: bool = False
+    pid: int | None = None
+    restarts: int = 0
+    failures: int = 0  # consecutive crashes since it was last stable
+    ready_ms: int | None = None
+    ready_at: float | None = None  # wall clock of the last time it became ready
+    reason: str | None = None
+
+    def as_status(self) -> dict[str, Any]:
+        """The `status --json` shape of one service."""
+        return {"name": self.name, "state": self.state, "ready": self.ready, "pid": self.pid,
+                "ports": self.ports, "restarts": self.restarts, "url": self.url}
+
+
+@dataclass
+class State:
+    """Everything `status`, `down` and the watcher need to know about a running stack."""
+
+    phase: Phase = "down"
+    supervisord_pid: int | None = None
+    socket: str | None = None
+    watcher_pid: int | None = None
+    config: str | None = None
+    offset: int = 0
+    profile: str | None = None
+    services: dict[str, ServiceState] = field(default_factory=dict)
+
+    def stack(self) -> StackState:
+        """up, degraded, starting or down."""
+        if self.phase in ("down", "stopping"):
+            return "down"
+        if self.phase == "starting":
+            return "starting"
+        if any(s.state in _NOT_UP for s in self.services.values()):
+            return "degraded"
+        if any(s.state == STARTING for s in self.services.values()):
+            return "starting"
+        return "up"
+
+    def reasons(self) -> list[str]:
+        """Why the stack is not fully up, one line per service."""
+        return [f"{s.name}: {s.reason or s.state}" for s in self.services.values()
+                if s.state in _NOT_UP]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON written to state.json."""
+        return asdict(self)
+
+
+def load(paths: RunPaths) -> State:
+    """The persisted state, or an empty (down) one."""
+    try:
+        raw = json.loads(paths.state.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return State()
+    services = {name: ServiceState(**data) for name, data in raw.pop("services", {}).items()}
+    known = set(State.__dataclass_fields__)
+    return State(services=services, **{k: v for k, v in raw.items() if k in known})
+
+
+def save(paths: RunPaths, state: State) -> None:
+    """Write atomically: readers never see half a file."""
+    staged = paths.state.with_suffix(f".{os.getpid()}.tmp")
+    staged.write_text(json.dumps(state.as_dict(), indent=1), encoding="utf-8")
+    os.replace(staged, paths.state)
+
+
+@contextmanager
+def locked(paths: RunPaths) -> Iterator[State]:
+    """Read-modify-write under a file lock shared by `up`, the watcher and other commands."""
+    paths.run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with open(paths.lock, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            state = load(paths)
+            yield state
+            save(paths, state)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def update_service(paths: RunPaths, name: str, change: Callable[[ServiceState], None]) -> None:
+    """Apply `change` to one service's persisted state (if the stack still knows it)."""
+    with locked(paths) as state:
+        service = state.services.get(name)
+        if service is not None:
+            change(service)
