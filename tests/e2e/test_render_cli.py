@@ -85,3 +85,9 @@ def test_launch_without_the_program_names_the_package_and_exits_69(
     result = run("--profile", "full", "--run-dir", str(tmp_path), "launch", program,
                  env={"PATH": str(tmp_path)})
     one_line_error(result, 69, f"apt-get install {package}")
+
+
+def test_render_supervisord_dispatches_to_the_supervisors_renderer() -> None:
+    full = run("--profile", "full", "render", "supervisord")
+    assert full.returncode == 0, full.stderr
+    assert full.stdout.count("[program:") == 7  # every managed service of the full profile
