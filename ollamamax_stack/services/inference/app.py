@@ -74,6 +74,7 @@ def create_apps(settings: ServiceSettings, authenticator: Authenticator) -> list
     api[PROXY] = proxy
     api[METRICS].registry.register(PoolCollector(pool))
     api.cleanup_ctx.append(lifecycle)
+    api.on_shutdown.append(lambda app: pool.release_waiters())
     ollama_api.add_routes(api)
     cluster_api.add_routes(api)
 

@@ -40,6 +40,7 @@ class NodePool:
         self.generation = 0
         self.rounds = 0  # completed health-check rounds: ready after the first
         self.failovers = 0
+        self.closing = False  # set on shutdown: long-polls return at once
         self._changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -112,7 +113,8 @@ class NodePool:
         async with self._changed:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
-                    self._changed.wait_for(lambda: self.generation != after), timeout)
+                    self._changed.wait_for(lambda: self.generation != after or self.closing),
+                    timeout)
         return self.generation
 
     def _mark(self, node: Node, healthy: bool, error: str | None) -> None:
@@ -175,6 +177,11 @@ class NodePool:
             else:
                 self.rounds += 1
             await asyncio.sleep(self.interval)
+
+    async def release_waiters(self) -> None:
+        """End every long-poll now (the service is draining)."""
+        self.closing = True
+        await self._notify()
 
     async def start(self) -> None:
         """Start checking in the background."""

@@ -88,17 +88,21 @@ class Proxy:
         headers = {k: upstream.headers[k] for k in PASSED_HEADERS if k in upstream.headers}
         headers[NODE_HEADER] = node.id
         response = web.StreamResponse(status=upstream.status, headers=headers)
+        ended_line = True
         try:
             await response.prepare(request)
             async for chunk in upstream.content.iter_any():
                 await response.write(chunk)
+                ended_line = chunk.endswith(b"\n")
         except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError,
                 aiohttp.ClientOSError, TimeoutError) as exc:
             # Bytes have flowed, so no retry: tell the client in the stream's own format.
             node.errors += 1
             message = f"node {node.id} ({node.url}) failed mid-stream: {exc or type(exc).__name__}"
             log.warning(message)
-            await response.write(("\n" + json.dumps({"error": message}) + "\n").encode())
+            # Finish a cut line first, so every line stays one JSON object.
+            prefix = "" if ended_line else "\n"
+            await response.write((prefix + json.dumps({"error": message}) + "\n").encode())
         except (ConnectionResetError, asyncio.CancelledError):
             # The client left: closing the upstream connection cancels the node's work.
             upstream.close()
