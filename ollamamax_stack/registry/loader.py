@@ -183,7 +183,8 @@ def load_registry(path: Path | None = None, *, offset: int = 0, profile: str | N
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise RegistryError(f"cannot read the registry: {exc.strerror or exc}", file=shown) from None
+        reason = exc.strerror or exc
+        raise RegistryError(f"cannot read the registry: {reason}", file=shown) from None
     try:
         text = raw.decode("utf-8")
         data = tomllib.loads(text)

@@ -7,7 +7,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    model_validator,
+)
 
 from ollamamax_stack.errors import UsageError
 
@@ -196,7 +204,7 @@ class RegistryFile(_Strict):
 
 @dataclass(frozen=True)
 class Registry:
-    """A loaded registry: every service (ports already shifted by `offset`) and the active profile."""
+    """A loaded registry: every service (ports shifted by `offset`) and the active profile."""
 
     stack: Stack
     services: dict[str, Service]
