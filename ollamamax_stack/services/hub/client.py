@@ -87,9 +87,11 @@ def run_chat(endpoints: list[tuple[str, str]], text: str, *, model: str | None =
                      "set OLLAMAMAX_API_KEY or pass --token")
                 return 1
             failures.append(f"{name} {url}: HTTP {status}")
+            _say(f"{name} ({url}) answered HTTP {status}; trying the next endpoint")
             continue
         except (OSError, TimeoutError, WebSocketException) as exc:
             failures.append(f"{name} {url}: {exc or type(exc).__name__}")
+            _say(f"{name} ({url}) is not answering; trying the next endpoint")
             continue
         with ws:
             _say(f"connected to {name} ({url})")
