@@ -16,7 +16,12 @@ from ollamamax_stack.supervise import state as st
 from ollamamax_stack.supervise.config import missing_executable
 from ollamamax_stack.supervise.paths import RunPaths
 from ollamamax_stack.supervise.probes import check_for, describe, wait_until
-from ollamamax_stack.supervise.rpc import ALREADY_STARTED, Supervisor, SupervisorFault
+from ollamamax_stack.supervise.rpc import (
+    ALREADY_STARTED,
+    ProcessInfo,
+    Supervisor,
+    SupervisorFault,
+)
 
 # (service name or "", message): progress the command layer prints.
 Emit = Callable[[str, str], None]
@@ -81,9 +86,7 @@ class Orchestrator:
         while info.running and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
             info = self.client.info(name)
-        if info.exitstatus < 0:
-            return "was killed by a signal"
-        return f"exited with status {info.exitstatus}"
+        return _ended(info)
 
     # -- bringing one service up ------------------------------------------------------------
 
@@ -91,9 +94,9 @@ class Orchestrator:
         if pid is not None and pid_alive(pid):
             return None
         info = self.client.info(name)
-        if info.running and info.pid != pid:
-            return None
-        return f"exited with status {info.exitstatus} before it was ready"
+        if info.running:
+            return None  # replaced meanwhile, or supervisord has not reaped it yet: next time
+        return f"{_ended(info)} before it was ready"
 
     async def bring_up(self, service: Service) -> Outcome:
         """Start one managed service and wait for its readiness probe (or its exit, or timeout)."""
@@ -245,6 +248,12 @@ class Orchestrator:
                         pass
                 killed, deadline = True, time.monotonic() + 5.0
             time.sleep(0.02)
+
+
+def _ended(info: ProcessInfo) -> str:
+    if info.exitstatus < 0:
+        return "was killed by a signal"
+    return f"exited with status {info.exitstatus}"
 
 
 def _mark(state: str, reason: str | None) -> Callable[[st.ServiceState], None]:

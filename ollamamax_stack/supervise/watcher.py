@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ollamamax_stack.registry.environ import service_environment
 from ollamamax_stack.registry.loader import load_registry
-from ollamamax_stack.registry.model import Registry, Service
+from ollamamax_stack.registry.model import Registry, RestartPolicy, Service
 from ollamamax_stack.supervise import state as st
 from ollamamax_stack.supervise.orchestrator import Orchestrator, pid_alive
 from ollamamax_stack.supervise.paths import RunPaths
@@ -32,6 +32,11 @@ UNREACHABLE_LIMIT = 5  # RPC failures in a row after which supervisord is taken 
 def log(message: str) -> None:
     """One line to the watcher's log (its stdout), which a foreground `up` also shows."""
     print(f"{time.strftime('%H:%M:%S')} {message}", flush=True)
+
+
+def backoff_delay(policy: RestartPolicy, failures: int) -> float:
+    """The wait before the n-th restart in a row: doubling from `backoff`, capped."""
+    return float(min(policy.backoff * 2 ** max(failures - 1, 0), policy.max_backoff))
 
 
 class Watcher:
@@ -162,7 +167,7 @@ class Watcher:
                 self.orchestrator.stop([service.name], timeout=5.0)
                 st.update_service(self.paths, service.name, _fatal(reason, failures))
                 return
-            delay = min(policy.backoff * 2 ** (failures - 1), policy.max_backoff)
+            delay = backoff_delay(policy, failures)
             log(f"{service.name}: {why}; restart {failures}/{policy.limit} in {delay:g}s")
             st.update_service(self.paths, service.name, _restarting(why, failures))
             await asyncio.sleep(delay)
