@@ -13,15 +13,18 @@ from ollamamax_stack.ports.host import who
 SD_LISTEN_FDS_START = 3
 
 
-class PortInUseError(OllamamaxError):
-    """The port a service must listen on is held by another process (exit 1)."""
+class ListenError(OllamamaxError):
+    """A service cannot listen: its port is taken, or inherited sockets are unusable (exit 1)."""
 
 
 def inherited_sockets(names: list[str], env: Mapping[str, str]) -> dict[str, socket.socket]:
     """The sockets systemd passed (fd 3, 4, ...) by port name; empty unless meant for us."""
     if env.get("LISTEN_PID") != str(os.getpid()) or not env.get("LISTEN_FDS"):
         return {}
-    count = int(env["LISTEN_FDS"])
+    try:
+        count = int(env["LISTEN_FDS"])
+    except ValueError:
+        raise ListenError(f"LISTEN_FDS={env['LISTEN_FDS']!r} is not a number") from None
     fd_names = [n for n in env.get("LISTEN_FDNAMES", "").split(":") if n]
     found: dict[str, socket.socket] = {}
     for index in range(count):
@@ -29,7 +32,11 @@ def inherited_sockets(names: list[str], env: Mapping[str, str]) -> dict[str, soc
         # Named fds (FileDescriptorName=) map by name; otherwise in the order of our ports.
         name = fd_names[index] if index < len(fd_names) and fd_names[index] in names else (
             names[index] if index < len(names) else f"fd{fd}")
-        sock = socket.socket(fileno=fd)
+        try:
+            sock = socket.socket(fileno=fd)
+        except OSError as exc:
+            raise ListenError(f"LISTEN_FDS={count} but fd {fd} is not a usable socket: "
+                                 f"{exc.strerror}") from None
         sock.setblocking(False)
         found[name] = sock
     # Children we start must not think these fds are theirs.
@@ -47,7 +54,7 @@ def holder(port: int) -> str:
 
 
 def bind_socket(host: str, port: int, service: str) -> socket.socket:
-    """A listening TCP socket on host:port, or PortInUseError naming the holder."""
+    """A listening TCP socket on host:port, or ListenError naming the holder."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -57,10 +64,10 @@ def bind_socket(host: str, port: int, service: str) -> socket.socket:
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
-            raise PortInUseError(
+            raise ListenError(
                 f"{service}: port {port} on {host} is already in use by {holder(port)}") from None
         if exc.errno == errno.EACCES:
-            raise PortInUseError(f"{service}: no permission to listen on {host}:{port}") from None
-        raise PortInUseError(f"{service}: cannot listen on {host}:{port}: {exc.strerror}") from None
+            raise ListenError(f"{service}: no permission to listen on {host}:{port}") from None
+        raise ListenError(f"{service}: cannot listen on {host}:{port}: {exc.strerror}") from None
     sock.setblocking(False)
     return sock
