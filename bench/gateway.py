@@ -15,7 +15,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -134,8 +134,9 @@ async def measure(urls: dict[str, str], hub_pid: int, seconds: float,
         print(f"  direct {d * 1e3:.2f} ms, gateway {g * 1e3:.2f} ms: "
               f"+{(g - d) * 1e3:.2f} ms, ratio {g / d:.3f}")
     base, per = await hub_memory(urls["hub"], hub_pid, 1000)
+    grown = per * 1000 / 1024
     print(f"hub memory: {base:.1f} MiB at rest, +{per:.1f} KiB per idle WebSocket "
-          f"(1,000 connections: +{per * 1000 / 1024:.1f} MiB, x{(base + per * 1000 / 1024) / base:.2f})")
+          f"(1,000 connections: +{grown:.1f} MiB, x{(base + grown) / base:.2f})")
 
 
 def main() -> None:
