@@ -27,8 +27,10 @@ SCALARS = st.one_of(
 )
 VALUES = st.recursive(
     SCALARS,
-    lambda inner: st.one_of(st.lists(inner, max_size=4),
-                            st.dictionaries(st.one_of(KEYS, st.text(max_size=6)), inner, max_size=5)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.dictionaries(st.one_of(KEYS, st.text(max_size=6)), inner, max_size=5),
+    ),
     max_leaves=25,
 )
 SERVICE = st.dictionaries(KEYS, VALUES, max_size=6)
