@@ -11,10 +11,10 @@ from pathlib import Path
 
 from ollamamax_stack.registry.model import Probe, Registry, Service
 
-# Probe every `period` for this long, then back off gently: readiness is usually fast, and a slow
-# starter should not be hammered.
-FAST_PHASE = 2.0
-SLOWEST_PERIOD = 0.5
+# Probe every `period` for this long (so readiness is seen within tens of milliseconds), then
+# every SLOW_PERIOD: a slow starter should not be hammered for minutes.
+FAST_PHASE = 10.0
+SLOW_PERIOD = 0.25
 
 Check = Callable[[], Awaitable[bool]]
 
@@ -143,5 +143,5 @@ async def wait_until(check: Check, timeout: float, period: float,
         now = loop.time()
         if now >= deadline:
             return f"not ready after {timeout:g}s"
-        pause = period if now - start < FAST_PHASE else min(SLOWEST_PERIOD, period * 4)
+        pause = period if now - start < FAST_PHASE else max(SLOW_PERIOD, period)
         await asyncio.sleep(min(pause, deadline - now))
