@@ -32,7 +32,7 @@ def render_supervisord(registry: Registry) -> str:
         pidfile=escape(str(paths.supervisord_pid)),
         logdir=escape(str(paths.logs)),
         identifier=escape(f"{registry.stack.name}-{registry.offset}"),
-        environment=environment_line(common),
+        environment=environment_line(common, expansions=2),
     )
     section = template("supervisord", "program.conf")
     for program in programs(registry):
@@ -41,7 +41,7 @@ def render_supervisord(registry: Registry) -> str:
             command=escape(program.command),
             directory=escape(str(program.directory)),
             stopwaitsecs=STOP_WAIT_SECONDS,
-            log=escape(str(program.log)),
+            log=escape(escape(str(program.log))),  # supervisord expands log paths twice
             environment=environment_line(program.environment),
         )
     return text

@@ -106,16 +106,19 @@ def escape(value: str) -> str:
     return value.replace("%", "%%")
 
 
-def environment_value(key: str, value: str) -> str:
-    """`KEY="value"` for supervisord's `environment=` (which cannot escape quotes inside quotes)."""
+def environment_value(key: str, value: str, expansions: int = 1) -> str:
+    """`KEY="value"` for supervisord's `environment=` (which cannot escape quotes inside quotes).
+
+    supervisord expands `%` once in `[program:x]` but twice in `[supervisord]` (`expansions=2`).
+    """
     if "\n" in value or "\r" in value:
         raise ConfigError(f"environment {key}: a value with a line break cannot be passed")
     quote = '"' if '"' not in value else "'"
     if quote in value or value[:1] in ("'", '"') or value[-1:] in ("'", '"'):
         raise ConfigError(f"environment {key}: value {value!r} holds both kinds of quotes")
-    return f"{key}={quote}{escape(value)}{quote}"
+    return f"{key}={quote}{value.replace('%', '%' * 2 ** expansions)}{quote}"
 
 
-def environment_line(env: dict[str, str]) -> str:
+def environment_line(env: dict[str, str], expansions: int = 1) -> str:
     """The comma-joined `environment=` value."""
-    return ",".join(environment_value(k, v) for k, v in env.items())
+    return ",".join(environment_value(k, v, expansions) for k, v in env.items())

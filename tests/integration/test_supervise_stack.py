@@ -116,10 +116,11 @@ def test_crash_and_failed_liveness_restart_the_service(make_stack: Any) -> None:
 def test_a_service_that_always_crashes_ends_fatal(make_stack: Any) -> None:
     stack = make_stack("crashloop")
     assert stack.cli("up", "-d").returncode == 0
-    status = stack.wait_for(lambda s: s["stack"] == "degraded", what="flappy fatal")
+    status = stack.wait_for(lambda s: any(x["name"] == "flappy" and x["state"] == "fatal"
+                                          for x in s["services"]), what="flappy fatal")
     flappy = next(s for s in status["services"] if s["name"] == "flappy")
-    assert flappy["state"] == "fatal" and flappy["restarts"] == 2 and flappy["pid"] is None
-    assert status["exit"] == 1
+    assert flappy["restarts"] == 2 and flappy["pid"] is None
+    assert status["stack"] == "degraded" and status["exit"] == 1
     text = stack.cli("status")
     assert "restart limit 2" in text.stdout
     assert stack.cli("down", "--timeout", "1").returncode == 0

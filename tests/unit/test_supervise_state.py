@@ -1,0 +1,63 @@
+"""Stack state: how services' states add up to up/degraded/starting/down; backoff; log following."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ollamamax_stack.registry.model import RestartPolicy
+from ollamamax_stack.supervise import state as st
+from ollamamax_stack.supervise.logs import Follower, tail
+from ollamamax_stack.supervise.paths import RunPaths
+from ollamamax_stack.supervise.watcher import backoff_delay
+
+
+def _state(*states: str, phase: st.Phase = "running") -> st.State:
+    services = {f"s{i}": st.ServiceState(name=f"s{i}", ports={"main": 1000 + i}, url="u",
+                                         state=s, ready=s == st.READY)
+                for i, s in enumerate(states)}
+    return st.State(phase=phase, services=services)
+
+
+def test_the_stack_is_up_only_when_every_service_is_ready() -> None:
+    assert _state(st.READY, st.READY).stack() == "up"
+    assert _state(st.READY, st.FATAL).stack() == "degraded"
+    assert _state(st.READY, st.UNREACHABLE).stack() == "degraded"
+    assert _state(st.READY, st.STARTING).stack() == "starting"
+    assert _state(st.READY, phase="starting").stack() == "starting"
+    assert _state(st.READY, phase="down").stack() == "down"
+    assert _state(st.READY, st.STOPPED).reasons() == ["s1: stopped"]
+
+
+def test_state_round_trips_through_the_run_dir(tmp_path: Path) -> None:
+    paths = RunPaths(tmp_path)
+    with st.locked(paths) as state:
+        state.phase = "running"
+        state.services["a"] = st.ServiceState(name="a", ports={"main": 5}, url="http://x:5")
+    st.update_service(paths, "a", lambda e: setattr(e, "restarts", 3))
+    loaded = st.load(paths)
+    assert loaded.phase == "running" and loaded.services["a"].restarts == 3
+    assert loaded.services["a"].as_status() == {
+        "name": "a", "state": "starting", "ready": False, "pid": None, "ports": {"main": 5},
+        "restarts": 3, "url": "http://x:5"}
+    assert st.load(RunPaths(tmp_path / "missing")).stack() == "down"
+
+
+def test_backoff_doubles_from_the_first_delay_and_is_capped() -> None:
+    policy = RestartPolicy(limit=10, backoff=0.25, max_backoff=1.0, stable=10)
+    assert [backoff_delay(policy, n) for n in range(1, 6)] == [0.25, 0.5, 1.0, 1.0, 1.0]
+
+
+def test_follower_returns_whole_lines_once(tmp_path: Path) -> None:
+    log = tmp_path / "a.log"
+    log.write_text("old\n")
+    follower = Follower()
+    follower.add("a", log)
+    with open(log, "a") as handle:
+        handle.write("one\ntw")
+    assert follower.poll() == [("a", "one")]
+    with open(log, "a") as handle:
+        handle.write("o\n")
+    assert follower.poll() == [("a", "two")]
+    assert follower.poll() == []
+    assert tail(log, 2) == ["one", "two"]
+    assert tail(tmp_path / "none.log", 5) == []
