@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import signal
 import threading
@@ -303,6 +302,8 @@ def _start(registry: Registry, orchestrator: object, names: list[str]) -> None:
     from ollamamax_stack.supervise.orchestrator import Orchestrator
 
     assert isinstance(orchestrator, Orchestrator)
+    import asyncio  # only commands that start services pay for it
+
     outcomes = asyncio.run(orchestrator.start(names, keep_going=True))
     lifecycle.ensure_watcher(registry)
     failed = [n for n, o in outcomes.items() if not o.ready and not registry.services[n].optional]
