@@ -26,6 +26,8 @@ from ollamamax_stack.services.common.keys import (
     ErrorShape,
 )
 from ollamamax_stack.services.common.metrics import HttpMetrics, metrics_handler, metrics_middleware
+from ollamamax_stack.services.common.redis_link import redis_link
+from ollamamax_stack.services.common.redis_revocation import SharedRevocationStore
 from ollamamax_stack.services.common.secret import ensure_secret, secret_path
 from ollamamax_stack.services.common.settings import ServiceSettings
 
@@ -35,7 +37,9 @@ DEFAULT_BODY_LIMIT = 4 * 1024 * 1024
 def make_authenticator(settings: ServiceSettings) -> Authenticator:
     """The stack's authenticator: keys from the environment, the secret from the run dir."""
     secret = ensure_secret(secret_path(settings.env, settings.run_dir))
-    return Authenticator(read_keys(settings.env), secret, settings.name)
+    link = redis_link(settings)
+    return Authenticator(read_keys(settings.env), secret, settings.name,
+                         SharedRevocationStore(link) if link else None)
 
 
 def base_app(settings: ServiceSettings, *, authenticator: Authenticator,
@@ -55,7 +59,11 @@ def base_app(settings: ServiceSettings, *, authenticator: Authenticator,
     app[AUTH] = authenticator
     app[READINESS] = readiness
     app[ERROR_SHAPE] = error_shape
-    app[HEALTH_EXTRA] = {"store": authenticator.revocations.name}
+    revocations = authenticator.revocations
+    app[HEALTH_EXTRA] = {"store": lambda: revocations.name}
+    if isinstance(revocations, SharedRevocationStore):
+        app[HEALTH_EXTRA]["redis"] = revocations.link.health
+        app.cleanup_ctx.append(revocations.link.lifecycle)
     app.router.add_get("/health", health_handler)
     app.router.add_get("/health/ready", ready_handler)
     app.router.add_get("/metrics", metrics_handler)

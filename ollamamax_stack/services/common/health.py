@@ -45,7 +45,8 @@ async def health_handler(request: web.Request) -> web.Response:
         "auth": app[AUTH].mode,
     }
     extra: dict[str, Any] = app[HEALTH_EXTRA]
-    body.update(extra)
+    # A callable is a value that changes at run time (such as redis going away).
+    body.update({key: value() if callable(value) else value for key, value in extra.items()})
     return web.json_response(body)
 
 

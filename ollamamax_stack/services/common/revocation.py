@@ -9,7 +9,9 @@ from typing import Protocol
 class RevocationStore(Protocol):
     """Where revoked token ids are kept until they would have expired anyway."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """`memory`, `redis`: where revocations are kept now."""
 
     async def revoke(self, jti: str, expires_at: float) -> None:
         """Refuse the token `jti` from now until `expires_at` (epoch seconds)."""

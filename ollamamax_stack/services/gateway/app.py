@@ -14,7 +14,8 @@ from ollamamax_stack.services.common.settings import ServiceSettings
 from ollamamax_stack.services.gateway import auth_api, docs, openai_api
 from ollamamax_stack.services.gateway.errors import openai_shape
 from ollamamax_stack.services.gateway.keys import INFERENCE, LIMITER
-from ollamamax_stack.services.gateway.limits import MemoryRateLimiter, rate_limit_middleware
+from ollamamax_stack.services.gateway.limits import rate_limit_middleware
+from ollamamax_stack.services.gateway.redis_limits import rate_limiter
 from ollamamax_stack.services.hub.app import client_lifecycle, inference_client
 from ollamamax_stack.services.hub.mount import CHAT_PATH, mount_chat
 
@@ -24,13 +25,13 @@ PROTECTED = ("/v1", "/api", CHAT_PATH, "/auth/me", "/auth/revoke")
 def create_app(settings: ServiceSettings, auth: Authenticator) -> web.Application:
     """The gateway's app."""
     client = inference_client(settings, auth)
-    limiter = MemoryRateLimiter(int(settings.number("OLLAMAMAX_RATE_LIMIT", 0)))
+    limiter = rate_limiter(auth, int(settings.number("OLLAMAMAX_RATE_LIMIT", 0)))
     app = base_app(settings, authenticator=auth, readiness=client.readiness,
                    protected=PROTECTED, websocket_paths=(CHAT_PATH,), error_shape=openai_shape)
     app.middlewares.append(rate_limit_middleware(limiter, ("/v1",)))
     app[INFERENCE] = client
     app[LIMITER] = limiter
-    app[HEALTH_EXTRA]["rate_limit"] = {"store": limiter.name, "per_minute": limiter.limit}
+    app[HEALTH_EXTRA]["rate_limit"] = lambda: {"store": limiter.name, "per_minute": limiter.limit}
     app.cleanup_ctx.append(client_lifecycle(client))
     openai_api.add_routes(app)
     auth_api.add_routes(app)

@@ -25,8 +25,11 @@ class Decision:
 class RateLimiter(Protocol):
     """Counts requests per caller in fixed one-minute windows."""
 
-    name: str
     limit: int
+
+    @property
+    def name(self) -> str:
+        """`memory`, `redis`: where requests are counted now."""
 
     async def hit(self, caller: str) -> Decision:
         """Count one request of `caller`."""
