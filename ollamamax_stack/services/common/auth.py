@@ -44,6 +44,7 @@ class Principal:
 
 
 PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal")
+ANONYMOUS = Principal(subject="anonymous", method="off")  # everyone, when auth is off
 
 
 def read_keys(env: Mapping[str, str]) -> dict[str, str]:
@@ -117,7 +118,7 @@ class Authenticator:
     async def authenticate(self, credential: str | None) -> Principal:
         """The principal behind a credential, or a 401 ApiError saying what is wrong."""
         if not self.enabled:
-            return Principal(subject="anonymous", method="off")
+            return ANONYMOUS
         if not credential:
             raise ApiError(401, "missing credentials: send 'Authorization: Bearer <API key or "
                                 "token>'", "invalid_api_key")
@@ -156,14 +157,18 @@ def bearer(request: web.Request, allow_query: bool = False) -> str | None:
 def auth_middleware(protected: tuple[str, ...], websocket_paths: tuple[str, ...] = ()) -> Any:
     """Require credentials on paths under `protected`; health, ready and metrics stay open."""
 
+    prefixes = tuple(p.rstrip("/") + "/" for p in protected)
+
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         path = request.path
-        if request.method != "OPTIONS" and any(
-                path == p or path.startswith(p.rstrip("/") + "/") for p in protected):
-            principal = await request.app[AUTH].authenticate(
-                bearer(request, allow_query=path in websocket_paths))
-            request[PRINCIPAL] = principal
+        if request.method != "OPTIONS" and (path in protected or path.startswith(prefixes)):
+            auth = request.app[AUTH]
+            if auth.enabled:
+                request[PRINCIPAL] = await auth.authenticate(
+                    bearer(request, allow_query=path in websocket_paths))
+            else:  # nothing to check: skip the bearer parsing and the await
+                request[PRINCIPAL] = ANONYMOUS
         response: web.StreamResponse = await handler(request)
         return response
 

@@ -30,6 +30,21 @@ class HttpMetrics:
                                  registry=self.registry)
         self.in_flight = Gauge("http_requests_in_flight", "Requests being answered now.",
                                registry=self.registry)
+        # `.labels()` hashes, validates and locks on every call: look each child up once.
+        self._counted: dict[tuple[str, str, int], Counter] = {}
+        self._timed: dict[tuple[str, str], Histogram] = {}
+
+    def record(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count one answered request and its duration."""
+        counted = self._counted.get((route, method, status))
+        if counted is None:
+            counted = self._counted[route, method, status] = self.requests.labels(
+                route, method, str(status))
+        timed = self._timed.get((route, method))
+        if timed is None:
+            timed = self._timed[route, method] = self.latency.labels(route, method)
+        counted.inc()
+        timed.observe(seconds)
 
 
 def route_of(request: web.Request) -> str:
@@ -62,8 +77,7 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
         raise
     finally:
         metrics.in_flight.dec()
-        metrics.requests.labels(route, request.method, str(status)).inc()
-        metrics.latency.labels(route, request.method).observe(time.perf_counter() - started)
+        metrics.record(route, request.method, status, time.perf_counter() - started)
 
 
 async def metrics_handler(request: web.Request) -> web.Response:
