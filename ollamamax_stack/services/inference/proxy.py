@@ -18,6 +18,10 @@ from ollamamax_stack.services.inference.router import Router
 log = logging.getLogger("ollamamax.inference")
 
 PASSED_HEADERS = ("Content-Type",)
+JSON_HEADERS = {"Content-Type": "application/json"}
+# A whole answer (Content-Length known, no larger than this) goes out in one write with its
+# length; anything else (NDJSON streams) is relayed chunk by chunk as it arrives.
+WHOLE_ANSWER_LIMIT = 1024 * 1024
 
 
 class Proxy:
@@ -47,8 +51,7 @@ class Proxy:
         """The node's response, or why it was skipped (refused, timed out, 5xx)."""
         assert self._session is not None
         try:
-            resp = await self._session.post(node.url + path, data=body,
-                                            headers={"Content-Type": "application/json"})
+            resp = await self._session.post(node.url + path, data=body, headers=JSON_HEADERS)
         except TimeoutError:
             return "timed out before answering"
         except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError) as exc:
@@ -87,6 +90,9 @@ class Proxy:
                      upstream: aiohttp.ClientResponse) -> web.StreamResponse:
         headers = {k: upstream.headers[k] for k in PASSED_HEADERS if k in upstream.headers}
         headers[NODE_HEADER] = node.id
+        length = upstream.content_length
+        if length is not None and length <= WHOLE_ANSWER_LIMIT:
+            return await self._relay_whole(node, upstream, headers)
         response = web.StreamResponse(status=upstream.status, headers=headers)
         ended_line = True
         try:
@@ -111,3 +117,23 @@ class Proxy:
             upstream.release()
         await response.write_eof()
         return response
+
+    async def _relay_whole(self, node: Node, upstream: aiohttp.ClientResponse,
+                           headers: dict[str, str]) -> web.Response:
+        """A whole answer's bytes as they came, in one write (headers, body, no chunking)."""
+        try:
+            body = await upstream.read()
+        except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError,
+                aiohttp.ClientOSError, TimeoutError) as exc:
+            # Nothing went to the client yet, so it gets a real HTTP error.
+            node.errors += 1
+            reason = str(exc) or type(exc).__name__
+            message = f"node {node.id} ({node.url}) broke off its answer: {reason}"
+            log.warning(message)
+            raise ApiError(502, message, "upstream_error") from None
+        except (ConnectionResetError, asyncio.CancelledError):
+            upstream.close()  # the client left: closing cancels the node's work
+            raise
+        finally:
+            upstream.release()
+        return web.Response(body=body, status=upstream.status, headers=headers)
