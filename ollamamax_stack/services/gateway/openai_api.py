@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +13,8 @@ from ollamamax_stack.services.common.errors import ApiError, json_body
 from ollamamax_stack.services.common.inference_client import UpstreamError
 from ollamamax_stack.services.gateway import sse, translate
 from ollamamax_stack.services.gateway.keys import INFERENCE
+
+compact = functools.partial(json.dumps, separators=(",", ":"))  # no spaces: fewer bytes to write
 
 
 def _created(stamp: Any) -> int:
@@ -79,7 +83,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         return await _stream(request, "/api/chat", upstream, translate.ChunkMaker(model),
                              translate.include_usage(body))
     answer = await request.app[INFERENCE].call("/api/chat", upstream)
-    return web.json_response(translate.chat_completion(model, answer))
+    return web.json_response(translate.chat_completion(model, answer), dumps=compact)
 
 
 async def completions(request: web.Request) -> web.StreamResponse:
@@ -92,7 +96,7 @@ async def completions(request: web.Request) -> web.StreamResponse:
                              translate.ChunkMaker(model, chat=False),
                              translate.include_usage(body))
     answer = await request.app[INFERENCE].call("/api/generate", upstream)
-    return web.json_response(translate.text_completion(model, answer))
+    return web.json_response(translate.text_completion(model, answer), dumps=compact)
 
 
 async def embeddings(request: web.Request) -> web.Response:
@@ -101,7 +105,8 @@ async def embeddings(request: web.Request) -> web.Response:
     upstream = translate.embed_request(body)
     answer = await request.app[INFERENCE].call("/api/embed", upstream)
     return web.json_response(translate.embeddings(upstream["model"], answer,
-                                                  str(body.get("encoding_format", "float"))))
+                                                  str(body.get("encoding_format", "float"))),
+                             dumps=compact)
 
 
 def add_routes(app: web.Application) -> None:
