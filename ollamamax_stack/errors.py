@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 
+# sysexits.h EX_UNAVAILABLE: a program the service needs is not installed here. The supervisor
+# takes this exit as "optional dependency unavailable" (degraded), not as a crash to restart.
+EXIT_UNAVAILABLE = 69
+
+
 class OllamamaxError(Exception):
     """An error the CLI prints as one line on stderr before exiting with `exit_code`."""
 

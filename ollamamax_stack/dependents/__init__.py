@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from ollamamax_stack.errors import OllamamaxError
-
-# sysexits.h EX_UNAVAILABLE: the program is not installed. The supervisor reads this exit code
-# as "optional dependency unavailable" (degraded), not as a crash to restart.
-EXIT_UNAVAILABLE = 69
+from ollamamax_stack.errors import EXIT_UNAVAILABLE, OllamamaxError
 
 
 class UnavailableError(OllamamaxError):

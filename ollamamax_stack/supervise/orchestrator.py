@@ -9,11 +9,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ollamamax_stack.errors import EXIT_UNAVAILABLE
 from ollamamax_stack.registry.environ import service_environment
 from ollamamax_stack.registry.graph import stop_order, with_dependencies
 from ollamamax_stack.registry.model import Registry, Service
 from ollamamax_stack.supervise import state as st
 from ollamamax_stack.supervise.config import missing_executable
+from ollamamax_stack.supervise.logs import tail
 from ollamamax_stack.supervise.paths import RunPaths
 from ollamamax_stack.supervise.probes import check_for, describe, wait_until
 from ollamamax_stack.supervise.rpc import (
@@ -35,6 +37,7 @@ class Outcome:
     reason: str | None = None
     ready_ms: int | None = None
     pid: int | None = None
+    unavailable: bool = False  # cannot run here at all (not installed): don't retry
 
 
 def pid_alive(pid: int) -> bool:
@@ -96,13 +99,17 @@ class Orchestrator:
         info = self.client.info(name)
         if info.running:
             return None  # replaced meanwhile, or supervisord has not reaped it yet: next time
+        if info.exitstatus == EXIT_UNAVAILABLE:
+            said = [line.strip() for line in tail(self.paths.log(name), 5) if line.strip()]
+            return f"is unavailable here: {said[-1] if said else 'a program it needs is missing'}"
         return f"{_ended(info)} before it was ready"
 
     async def bring_up(self, service: Service) -> Outcome:
         """Start one managed service and wait for its readiness probe (or its exit, or timeout)."""
         missing = missing_executable(self.registry, service)
         if missing:
-            return Outcome(False, f"its command {missing!r} is not installed (not found on PATH)")
+            return Outcome(False, f"its command {missing!r} is not installed (not found on PATH)",
+                           unavailable=True)
         probe = service.readiness
         timeout = self.timeout or probe.timeout
         env = service_environment(self.registry, service)
@@ -125,7 +132,9 @@ class Orchestrator:
         why = await wait_until(check, timeout, probe.period,
                                lambda: self._exited(service.name, pid))
         if why is not None:
-            return Outcome(False, why, pid=pid)
+            info = self.client.info(service.name)
+            unavailable = not info.running and info.exitstatus == EXIT_UNAVAILABLE
+            return Outcome(False, why, pid=pid, unavailable=unavailable)
         return Outcome(True, ready_ms=round((time.monotonic() - started) * 1000), pid=pid)
 
     async def probe_external(self, service: Service) -> Outcome:
@@ -204,9 +213,7 @@ class Orchestrator:
                 return Outcome(True, ready_ms=current.ready_ms, pid=info.pid)  # already up
             self.emit(service.name, "starting")
             outcome = await self.bring_up(service)
-            failure = st.FAILED
-            if not outcome.ready and outcome.reason and "not installed" in outcome.reason:
-                failure = st.SKIPPED
+            failure = st.SKIPPED if outcome.unavailable else st.FAILED
         st.update_service(self.paths, service.name, _settle(outcome, failure))
         return outcome
 

@@ -179,9 +179,13 @@ def test_an_optional_dependency_down_degrades_but_dependents_start(make_stack: A
     status = stack.status()
     states = {s["name"]: s["state"] for s in status["services"]}
     assert status["stack"] == "degraded"
-    assert states == {"ext": "unreachable", "app": "ready", "extra": "skipped"}
+    assert states == {"ext": "unreachable", "app": "ready", "extra": "skipped", "gone": "skipped"}
     text = stack.cli("status").stdout
     assert "ext: not reachable" in text and "not installed" in text
+    assert "apt-get install gone-server" in text
+    time.sleep(1.5)  # the watcher reconciles every second: an unavailable program is not retried
+    gone = stack.service("gone")
+    assert gone["state"] == "skipped" and gone["restarts"] == 0
     assert stack.cli("down").returncode == 0
     stack.assert_clean()
 
