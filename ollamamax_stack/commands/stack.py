@@ -43,6 +43,8 @@ def _printer(width: int, colors: dict[str, str]) -> Callable[[str, str], None]:
     def show(name: str, line: str) -> None:
         label = name or "ollamamax"
         tag = typer.style(f"{label:<{width}} |", fg=colors.get(label, "white"), bold=not name)
+        if not name and line.startswith("warning:"):
+            line = typer.style(line, fg="yellow")
         with lock:
             typer.echo(f"{tag} {line}")
 
@@ -107,8 +109,6 @@ def up(
             typer.echo(f"ollamamax: error: {finding.message}", err=True)
         typer.echo("ollamamax: nothing was started", err=True)
         raise typer.Exit(1) from None
-    for finding in result.warnings:
-        show("", typer.style(f"warning: {finding.message}", fg="yellow"))
     if not result.ok:
         stop_following.set()
         for name, lines in result.logs.items():

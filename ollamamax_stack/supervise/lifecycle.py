@@ -88,6 +88,8 @@ def up(registry: Registry, names: list[str], *, timeout: float | None = None,
         if found.errors:
             raise PreflightFailed(found.errors)
         warnings = found.warnings
+        for finding in warnings:  # before anything starts, where a reader looks first
+            shown("", f"warning: {finding.message}")
     _ensure_secret(paths)
     launched: subprocess.Popen[bytes] | None = None
     if client is None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ollamamax_stack.ports.findings import Finding
 from ollamamax_stack.registry.model import Registry, Service
 from ollamamax_stack.supervise.config import missing_executable
+
+DRIFT_SHOWN = 5  # drift lines `up` shows before pointing at `ports check`
 
 
 @dataclass
@@ -18,12 +20,25 @@ class Preflight:
 
 
 def preflight(registry: Registry, services: list[Service]) -> Preflight:
-    """Registry checks, host checks of `services`, and each managed command's program."""
-    from ollamamax_stack.ports.checks import check_host, check_registry
+    """Registry and host checks of `services`, each managed command's program, and drift.
+
+    Drift is shown but never blocks: a stale compose file must not stop a laptop stack.
+    """
+    from ollamamax_stack.ports.checks import check_drift, check_host, check_registry
 
     result = Preflight()
     for finding in [*check_registry(registry), *check_host(registry, services)]:
         (result.errors if finding.level == "error" else result.warnings).append(finding)
+    # The drift files describe the stack at its own ports; an offset stack is a side-by-side
+    # copy whose every port would "drift", so only the unshifted stack is compared.
+    drift = check_drift(registry) if registry.offset == 0 else []
+    for finding in drift[:DRIFT_SHOWN]:
+        where = f"{finding.where}: " if finding.where else ""
+        result.warnings.append(replace(finding, level="warning",
+                                       message=f"{where}{finding.message}"))
+    if len(drift) > DRIFT_SHOWN:
+        result.warnings.append(Finding("warning", "drift", f"... and {len(drift) - DRIFT_SHOWN} "
+                                       "more drift findings: run `ollamamax ports check`"))
     for service in services:
         if service.external:
             continue
