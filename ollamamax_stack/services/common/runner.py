@@ -6,10 +6,12 @@ import asyncio
 import logging
 import signal
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import web
 
+from ollamamax_stack.errors import UsageError
 from ollamamax_stack.notify import notify
 from ollamamax_stack.services.common.cors import enable_cors
 from ollamamax_stack.services.common.keys import STATE
@@ -81,8 +83,31 @@ async def _serve(settings: ServiceSettings, apps: list[Listening],
         log.info("%s stopped", settings.name)
 
 
+def loop_factory(settings: ServiceSettings) -> Callable[[], asyncio.AbstractEventLoop]:
+    """uvloop when installed (less CPU per proxied request: bench/gateway.py), else asyncio's.
+
+    `OLLAMAMAX_EVENT_LOOP=asyncio` keeps the standard loop; `uvloop` insists on uvloop.
+    """
+    wanted = settings.get("OLLAMAMAX_EVENT_LOOP", "auto")
+    if wanted not in ("auto", "uvloop", "asyncio"):
+        raise UsageError(f"environment variable OLLAMAMAX_EVENT_LOOP={wanted!r} must be "
+                         "auto, uvloop or asyncio")
+    if wanted != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            if wanted == "uvloop":
+                raise UsageError("OLLAMAMAX_EVENT_LOOP=uvloop but uvloop is not installed "
+                                 "(pip install uvloop)") from None
+        else:
+            return uvloop.new_event_loop
+    return asyncio.new_event_loop
+
+
 def run(settings: ServiceSettings, apps: list[Listening]) -> None:
     """Serve `apps` on the settings' ports until SIGTERM/SIGINT, then drain and return."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    factory = loop_factory(settings)
     sockets = open_sockets(settings)
-    asyncio.run(_serve(settings, apps, sockets))
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(_serve(settings, apps, sockets))
