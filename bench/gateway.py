@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import resource
 import shutil
@@ -270,6 +271,7 @@ async def measure(urls: dict[str, str], pids: dict[str, int], folder: Path,
                 runs[path].append(await measure_path(loader, url, body, procs, args.seconds,
                                                      args.connections))
         generator = "wrk" if use_wrk else "in-process aiohttp client (wrk not installed)"
+        generator += f", services' event loop {os.environ.get('OLLAMAMAX_EVENT_LOOP', 'auto')}"
         report_throughput(runs, args.connections, args.seconds, generator,
                           psutil.cpu_count() or 1)
         total = sum(r.requests for p in PATHS for r in runs[p])
