@@ -270,7 +270,8 @@ async def measure(urls: dict[str, str], pids: dict[str, int], folder: Path,
                 url, body = targets[path]
                 runs[path].append(await measure_path(loader, url, body, procs, args.seconds,
                                                      args.connections))
-        generator = "wrk" if use_wrk else "in-process aiohttp client (wrk not installed)"
+        generator = "wrk" if use_wrk else "in-process aiohttp client ({})".format(
+            "--python-load" if args.python_load else "wrk not installed")
         generator += f", services' event loop {os.environ.get('OLLAMAMAX_EVENT_LOOP', 'auto')}"
         report_throughput(runs, args.connections, args.seconds, generator,
                           psutil.cpu_count() or 1)
