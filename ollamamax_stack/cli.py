@@ -45,18 +45,19 @@ def root(
     ctx.obj = GlobalOptions(config=config, run_dir=run_dir, offset=offset, profile=profile)
 
 
-@app.command()
 def version() -> None:
     """Print the version."""
     typer.echo(f"ollamamax-stack {__version__}")
 
 
-ports.register(app)
-serve.register(app)
-render_command.register(app)
-launch.register(app)
-systemd_command.register(app)
+# In the order `--help` lists them: the stack first, as in DESIGN §4.
 stack.register(app)
+ports.register(app)
+render_command.register(app)
+systemd_command.register(app)
+serve.register(app)
+launch.register(app)
+app.command()(version)
 
 
 def main() -> None:

@@ -1,0 +1,70 @@
+"""`ollamamax start|stop|restart SERVICE...` on the running stack."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from ollamamax_stack.commands import common
+from ollamamax_stack.commands.output import line_printer
+from ollamamax_stack.errors import OllamamaxError
+
+if TYPE_CHECKING:
+    from ollamamax_stack.registry.model import Registry
+    from ollamamax_stack.supervise.orchestrator import Orchestrator
+
+Services = Annotated[list[str], typer.Argument(help="Services of the running stack.")]
+
+
+class StackNotRunning(OllamamaxError):
+    """A command that needs the running stack found none (exit 1)."""
+
+
+def _orchestrator(ctx: typer.Context, names: list[str]) -> tuple[Registry, Orchestrator]:
+    from ollamamax_stack.supervise import daemon
+    from ollamamax_stack.supervise.orchestrator import Orchestrator
+    from ollamamax_stack.supervise.paths import RunPaths
+
+    registry = common.registry(ctx)
+    for name in names:
+        if registry.service(name).external:
+            raise OllamamaxError(f"{name} is external: the stack does not start or stop it")
+    client = daemon.connect(RunPaths(registry.run_dir))
+    if client is None:
+        raise StackNotRunning(f"the stack is not running (run dir {registry.run_dir}); "
+                              "start it with `ollamamax up`")
+    return registry, Orchestrator(registry, client, emit=line_printer(names, registry))
+
+
+def _start(registry: Registry, orchestrator: Orchestrator, names: list[str]) -> None:
+    import asyncio  # only commands that start services pay for it
+
+    from ollamamax_stack.supervise import lifecycle
+
+    outcomes = asyncio.run(orchestrator.start(names, keep_going=True))
+    lifecycle.ensure_watcher(registry)
+    failed = [n for n, o in outcomes.items() if not o.ready and not registry.services[n].optional]
+    for name in failed:
+        typer.echo(f"ollamamax: error: {name} {outcomes[name].reason}", err=True)
+    if failed:
+        raise typer.Exit(1)
+
+
+def start(ctx: typer.Context, services: Services) -> None:
+    """Start SERVICEs (and what they need) on the running stack; waits for readiness."""
+    registry, orchestrator = _orchestrator(ctx, services)
+    _start(registry, orchestrator, services)
+
+
+def stop(ctx: typer.Context, services: Services) -> None:
+    """Stop SERVICEs on the running stack (they stay stopped until started)."""
+    _, orchestrator = _orchestrator(ctx, services)
+    orchestrator.stop(services)
+
+
+def restart(ctx: typer.Context, services: Services) -> None:
+    """Restart SERVICEs on the running stack; waits until they are ready again."""
+    registry, orchestrator = _orchestrator(ctx, services)
+    orchestrator.stop(services)
+    _start(registry, orchestrator, services)

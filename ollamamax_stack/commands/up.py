@@ -1,0 +1,120 @@
+"""`ollamamax up`: pre-flight, ordered start gated on readiness, then logs until Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+
+from ollamamax_stack.commands import common
+from ollamamax_stack.commands.output import Show, line_printer, print_table, report_down
+
+if TYPE_CHECKING:
+    from ollamamax_stack.registry.model import Registry
+    from ollamamax_stack.supervise.logs import Follower
+
+EXIT_UP, EXIT_NOT_UP = 0, 1
+ServiceNames = Annotated[list[str] | None, typer.Argument(help="Services (default: all).",
+                                                          show_default=False)]
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> NoReturn:
+    raise KeyboardInterrupt
+
+
+def up(
+    ctx: typer.Context,
+    services: ServiceNames = None,
+    detach: Annotated[bool, typer.Option("--detach", "-d",
+                                         help="Return once the stack is up.")] = False,
+    timeout: Annotated[float | None, typer.Option(
+        "--timeout", help="Readiness timeout per service in seconds (default: the registry's).",
+        min=0.1)] = None,
+    no_check: Annotated[bool, typer.Option("--no-check", help="Skip the pre-flight checks.")] = (
+        False),
+    keep_going: Annotated[bool, typer.Option(
+        "--keep-going", help="When a service fails to start, start the rest (degraded).")] = False,
+) -> None:
+    """Start the stack (or SERVICEs and what they need) in dependency order, gated on readiness."""
+    from ollamamax_stack.notify import notify
+    from ollamamax_stack.supervise import lifecycle
+    from ollamamax_stack.supervise.logs import Follower
+    from ollamamax_stack.supervise.paths import RunPaths
+
+    registry = common.registry(ctx)
+    names = list(services or [])
+    show = line_printer([s.name for s in registry.active], registry)
+    paths = RunPaths(registry.run_dir)
+    follower: Follower | None = None
+    stop_following = threading.Event()
+    if not detach:
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, _raise_interrupt)
+        paths.logs.mkdir(mode=0o700, parents=True, exist_ok=True)
+        follower = Follower()
+        for service in registry.managed:
+            follower.add(service.name, paths.log(service.name))
+        follower.add("", paths.watcher_log)
+        threading.Thread(target=_follow, args=(follower, show, stop_following),
+                         daemon=True).start()
+    try:
+        result = lifecycle.up(registry, names, timeout=timeout, keep_going=keep_going,
+                              check=not no_check, emit=show)
+    except KeyboardInterrupt:
+        _stop_foreground(registry, show, stop_following)
+        raise typer.Exit(0) from None
+    except lifecycle.PreflightFailed as failed:
+        stop_following.set()
+        for finding in failed.findings:
+            typer.echo(f"ollamamax: error: {finding.message}", err=True)
+        typer.echo("ollamamax: nothing was started", err=True)
+        raise typer.Exit(1) from None
+    if not result.ok:
+        stop_following.set()
+        for name, lines in result.logs.items():
+            typer.echo(f"--- last {len(lines)} log lines of {name} ---", err=True)
+            for line in lines:
+                typer.echo(f"{name} | {line}", err=True)
+        for name in result.failed:
+            typer.echo(f"ollamamax: error: {name} {result.outcomes[name].reason}", err=True)
+        if not keep_going:
+            typer.echo("ollamamax: the start was stopped; everything it started was stopped",
+                       err=True)
+            raise typer.Exit(1)
+    print_table(registry, result.state)
+    if result.ok:
+        notify("READY=1", f"STATUS={result.state.stack()}")
+    if detach:
+        raise typer.Exit(EXIT_UP if result.state.stack() == "up" else EXIT_NOT_UP)
+    try:
+        while lifecycle.status(registry).phase != "down":
+            time.sleep(0.5)
+        show("", "the stack was brought down elsewhere")
+        stop_following.set()
+    except KeyboardInterrupt:
+        _stop_foreground(registry, show, stop_following)
+    raise typer.Exit(0)
+
+
+def _follow(follower: Follower, show: Show, done: threading.Event) -> None:
+    while not done.is_set():
+        for name, line in follower.poll():
+            show(name, line)
+        done.wait(0.05)
+    for name, line in follower.poll():
+        show(name, line)
+
+
+def _stop_foreground(registry: Registry, show: Show, following: threading.Event) -> None:
+    from ollamamax_stack.supervise import lifecycle
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)  # the ordered stop must not be cut short
+    show("", "stopping in reverse dependency order")
+    result = lifecycle.down(registry, emit=show)
+    following.set()
+    report_down(result, show)
