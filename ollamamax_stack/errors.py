@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 # sysexits.h EX_UNAVAILABLE: a program the service needs is not installed here. The supervisor
 # takes this exit as "optional dependency unavailable" (degraded), not as a crash to restart.
 EXIT_UNAVAILABLE = 69
