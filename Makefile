@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install up down test bench lint clean
+.PHONY: install system-deps up down test bench lint clean
 
 install: $(STAMP)
 
@@ -14,16 +14,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+# Debian packages the tests and benchmarks run for real (redis, PostgreSQL, Prometheus,
+# systemd-analyze, docker-compose, wrk); installs only what is missing.
+system-deps:
+	scripts/system-deps
+
 up: install
 	$(BIN)/ollamamax up
 
 down: install
 	$(BIN)/ollamamax down
 
-test: install
+test: install system-deps
 	$(BIN)/pytest -q
 
-bench: install
+bench: install system-deps
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 lint: install
