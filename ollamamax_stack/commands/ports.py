@@ -89,7 +89,7 @@ def check(
     if not no_host:
         from ollamamax_stack.ports.host_checks import check_host
 
-        findings += check_host(registry)
+        findings += check_host(registry, running_ok=True)
     findings += check_drift(registry, files or [])
     if output == "json":
         typer.echo(report.as_json(findings, strict))

@@ -11,6 +11,7 @@ from pathlib import Path
 import psutil
 
 RUN_DIR_ENV = "OLLAMAMAX_RUN_DIR"
+SERVICE_ENV = "OLLAMAMAX_SERVICE"
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class Listener:
     command: str | None
     started: datetime | None
     run_dir: str | None  # the OLLAMAMAX_RUN_DIR in its environment, if any
+    service: str | None = None  # the OLLAMAMAX_SERVICE in its environment, if any
 
     def owned_by(self, run_dir: Path) -> bool:
         """Whether the listener belongs to the stack whose run directory this is."""
@@ -63,7 +65,10 @@ def listening(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
-def _process_facts(pid: int) -> tuple[str | None, str | None, datetime | None, str | None]:
+_Facts = tuple[str | None, str | None, datetime | None, str | None, str | None]
+
+
+def _process_facts(pid: int) -> _Facts:
     try:
         proc = psutil.Process(pid)
         with proc.oneshot():
@@ -72,12 +77,12 @@ def _process_facts(pid: int) -> tuple[str | None, str | None, datetime | None, s
             command = " ".join(cmdline) if cmdline else f"[{proc.name()}]"
             started = datetime.fromtimestamp(proc.create_time())
         try:
-            run_dir = proc.environ().get(RUN_DIR_ENV)
+            environ = proc.environ()
         except (psutil.AccessDenied, psutil.ZombieProcess, OSError):
-            run_dir = None
-        return user, command, started, run_dir
+            environ = {}
+        return user, command, started, environ.get(RUN_DIR_ENV), environ.get(SERVICE_ENV)
     except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-        return None, None, None, None
+        return None, None, None, None, None
 
 
 def listeners(ports: set[int] | None = None) -> list[Listener]:
@@ -89,12 +94,13 @@ def listeners(ports: set[int] | None = None) -> list[Listener]:
         port = conn.laddr.port
         if ports is not None and port not in ports:
             continue
-        user, command, started, run_dir = _process_facts(conn.pid) if conn.pid else (
-            None, None, None, None)
+        user, command, started, run_dir, service = _process_facts(conn.pid) if conn.pid else (
+            None, None, None, None, None)
         found.append(Listener(
             port=port, address=conn.laddr.ip,
             family="IPv6" if conn.family == socket.AF_INET6 else "IPv4",
-            pid=conn.pid, user=user, command=command, started=started, run_dir=run_dir))
+            pid=conn.pid, user=user, command=command, started=started, run_dir=run_dir,
+            service=service))
     found.sort(key=lambda item: (item.port, item.family, item.address, item.pid or 0))
     return found
 

@@ -23,13 +23,19 @@ def holders(bind: str, port: int) -> list[host.Listener]:
     return [item for item in found if _conflicts(bind, item)] or found
 
 
-def _busy_finding(registry: Registry, service: Service, bind: str, port: int) -> Finding:
+def _busy_finding(registry: Registry, service: Service, bind: str, port: int,
+                  running_ok: bool) -> Finding:
     held = holders(bind, port)
     if not held:
         return Finding("error", "port-unbindable",
                        f"{service.name} cannot bind {bind}:{port} and no listener is visible "
                        "(permission denied, or a process of another network namespace)",
                        service.name, port)
+    if running_ok and all(item.owned_by(registry.run_dir) and item.service == service.name
+                          for item in held):
+        return Finding("warning", "stack-running",
+                       f"{service.name} port {port} is served by this stack's running "
+                       f"{service.name} ({held[0].describe()})", service.name, port)
     if any(item.owned_by(registry.run_dir) for item in held):
         return Finding("error", "port-held-by-stack",
                        f"{service.name} port {port} is held by this stack ({held[0].describe()}); "
@@ -40,8 +46,14 @@ def _busy_finding(registry: Registry, service: Service, bind: str, port: int) ->
                    service.name, port)
 
 
-def check_host(registry: Registry, services: list[Service] | None = None) -> list[Finding]:
-    """Whether each managed port can be bound and each external service answers (active profile)."""
+def check_host(registry: Registry, services: list[Service] | None = None, *,
+               running_ok: bool = False) -> list[Finding]:
+    """Whether each managed port can be bound and each external service answers (active profile).
+
+    With `running_ok`, a port served by this stack's own running service is a warning, not an
+    error: `ports check` beside a running stack. `up` leaves it off: a port it is about to
+    bind must be free, whoever holds it.
+    """
     findings: list[Finding] = []
     for service in registry.active if services is None else services:
         bind = registry.bind_host(service)
@@ -65,5 +77,5 @@ def check_host(registry: Registry, services: list[Service] | None = None) -> lis
                     service.name, port))
                 continue
             if not free:
-                findings.append(_busy_finding(registry, service, bind, port))
+                findings.append(_busy_finding(registry, service, bind, port, running_ok))
     return findings

@@ -101,6 +101,29 @@ def test_a_previous_up_of_this_stack_is_told_apart(tmp_path: Path, default_offse
         child.wait(timeout=10)
 
 
+def test_a_running_stack_serving_its_own_port_is_only_a_warning(
+        tmp_path: Path, default_offset: int, gateway_port: int) -> None:
+    # The process that holds the gateway's port *is* this stack's gateway: `ports check` beside a
+    # running stack warns instead of failing; another service's port held by it is still an error.
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    script = ("import socket,sys; s=socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1]))); "
+              "s.listen(); print('ready', flush=True); sys.stdin.read()")
+    child = subprocess.Popen([sys.executable, "-c", script, str(gateway_port)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                             env={**os.environ, "OLLAMAMAX_RUN_DIR": str(run_dir),
+                                  "OLLAMAMAX_SERVICE": "gateway"})
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+        held = [f for f in host_findings(default_offset, "--run-dir", str(run_dir))
+                if f["port"] == gateway_port]
+        assert [(f["level"], f["code"]) for f in held] == [("warning", "stack-running")]
+        assert f"pid {child.pid} " in str(held[0]["message"])
+    finally:
+        child.kill()
+        child.wait(timeout=10)
+
+
 def test_an_external_service_that_is_down_is_a_warning(default_offset: int) -> None:
     ollama = load_registry(REGISTRY, offset=default_offset).services["ollama"]
     down = [f for f in host_findings(default_offset) if f["service"] == "ollama"]
