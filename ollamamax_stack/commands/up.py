@@ -52,7 +52,9 @@ def up(
     follower: Follower | None = None
     stop_following = threading.Event()
     if not detach:
-        for signum in (signal.SIGTERM, signal.SIGHUP):
+        # SIGINT too: a shell that starts us in the background leaves it ignored, and Python
+        # then never raises KeyboardInterrupt; Ctrl-C must stop the stack however we started.
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, _raise_interrupt)
         paths.logs.mkdir(mode=0o700, parents=True, exist_ok=True)
         follower = Follower()
