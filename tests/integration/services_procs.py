@@ -159,9 +159,13 @@ class Stack:
     procs: dict[str, Proc] = field(default_factory=dict)
 
     def url(self, service: str) -> str:
-        port = {"gateway": 13100, "hub": 13101, "fallback": 13102, "inference": 8080,
-                "web": 8081}[service] + self.offset
-        return f"http://127.0.0.1:{port}"
+        """A service's base URL from the registry at this offset (`web`: inference's web port)."""
+        from ollamamax_stack.registry import load_registry
+
+        registry = load_registry(REGISTRY, offset=self.offset)
+        if service == "web":
+            return registry.url(registry.services["inference"], "web")
+        return registry.url(registry.services[service])
 
     def ws(self, service: str) -> str:
         return self.url(service).replace("http://", "ws://") + "/chat"

@@ -13,7 +13,14 @@ import pytest
 from openapi_spec_validator import validate
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.services_procs import Stack, fake_nodes, http, running_stack, wait_until
+from tests.integration.services_procs import (
+    REGISTRY,
+    Stack,
+    fake_nodes,
+    http,
+    running_stack,
+    wait_until,
+)
 
 pytestmark = pytest.mark.timeout(120)
 SLOW_PROMPT = "a b c d e f g h i j k l m n o p"
@@ -152,6 +159,26 @@ def test_ready_and_health(stack: Stack) -> None:
     _, health = http("GET", stack.url("gateway") + "/health")
     assert health["service"] == "gateway" and health["auth"] == "off"
     assert health["store"] == "memory"
+
+
+def test_cors_allows_the_registry_origins_only(stack: Stack) -> None:
+    # The registry gives the gateway http://localhost:13100 and :3000 (shifted with the offset
+    # where they are registry ports); a browser on another origin gets no CORS grant.
+    from ollamamax_stack.registry import load_registry
+
+    origins = load_registry(REGISTRY, offset=stack.offset).services["gateway"].cors
+    url = stack.url("gateway") + "/v1/chat/completions"
+    for origin in origins:
+        answer = httpx.options(url, headers={"Origin": origin,
+                                             "Access-Control-Request-Method": "POST",
+                                             "Access-Control-Request-Headers": "content-type"})
+        assert answer.status_code == 200, (origin, answer.text)
+        assert answer.headers["access-control-allow-origin"] == origin
+    stranger = httpx.options(url, headers={"Origin": "http://evil.example",
+                                           "Access-Control-Request-Method": "POST"})
+    assert "access-control-allow-origin" not in stranger.headers
+    simple = httpx.get(stack.url("gateway") + "/v1/models", headers={"Origin": origins[0]})
+    assert simple.headers["access-control-allow-origin"] == origins[0]
 
 
 def test_metrics_move_with_traffic(stack: Stack) -> None:
