@@ -22,6 +22,7 @@ from ollamamax_stack.ports.host import bindable
 from ollamamax_stack.registry import load_registry
 from tests.portbase import free_offset
 from tests.render_project import ROOT
+from tests.system import missing_program
 
 REGISTRY = ROOT / "config" / "ports.toml"
 OLLAMAMAX = [sys.executable, "-m", "ollamamax_stack"]
@@ -31,7 +32,8 @@ def require(program: str, package: str) -> Path:
     try:
         return find_program(program, package)
     except UnavailableError:
-        pytest.skip(f"{program} is not installed (Debian package {package})")
+        missing_program(program, package)
+        raise
 
 
 @pytest.fixture

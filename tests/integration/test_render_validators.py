@@ -16,6 +16,7 @@ from ollamamax_stack.registry import load_registry
 from ollamamax_stack.render.base import write_files
 from ollamamax_stack.render.targets import RenderOptions, render
 from tests.render_project import ROOT
+from tests.system import missing_program
 
 REGISTRY = ROOT / "config" / "ports.toml"
 # `systemd-analyze security` exposure, 0 (locked down) .. 10 (exposed); 2.0 is still "OK" and
@@ -27,7 +28,8 @@ KUBERNETES_VERSION = "1.30.0"
 def need(program: str, package: str) -> str:
     path = shutil.which(program)
     if path is None:
-        pytest.skip(f"{program} is not installed (Debian package {package})")
+        missing_program(program, package)
+    assert path is not None
     return path
 
 
