@@ -210,3 +210,25 @@ def running_stack(tmp: Path, nodes: list[FakeNode], services: list[str],
         for node in nodes:
             if node.proc is not None:
                 node.proc.stop()
+
+
+def ws_chat_status(url: str, model: str = "llama3.2") -> int | None:
+    """None when one chat over a WebSocket /chat completes, else the refusal's HTTP status."""
+    import asyncio
+
+    import websockets
+    from websockets.exceptions import InvalidStatus
+
+    async def run() -> int | None:
+        try:
+            async with websockets.connect(url) as ws:
+                assert json.loads(await ws.recv())["type"] == "nodes"
+                await ws.send(json.dumps({"type": "chat", "id": 1, "model": model,
+                                          "messages": [{"role": "user", "content": "hi"}]}))
+                while json.loads(await ws.recv())["type"] != "done":
+                    pass
+                return None
+        except InvalidStatus as exc:
+            return exc.response.status_code
+
+    return asyncio.run(run())

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 import stat
 import time
 from collections.abc import Iterator
@@ -12,10 +10,14 @@ import jwt
 import ollama
 import openai
 import pytest
-import websockets
-from websockets.exceptions import InvalidStatus
 
-from tests.integration.services_procs import Stack, fake_nodes, http, running_stack
+from tests.integration.services_procs import (
+    Stack,
+    fake_nodes,
+    http,
+    running_stack,
+    ws_chat_status,
+)
 
 pytestmark = pytest.mark.timeout(120)
 KEY = "sk-test-123"
@@ -52,30 +54,13 @@ def forged(stack: Stack, secret: bytes, **claims: object) -> str:
             "exp": now + 600, **claims}
     return jwt.encode(base, secret, algorithm="HS256")
 
-
-def ws_status(url: str) -> int | None:
-    async def run() -> int | None:
-        try:
-            async with websockets.connect(url) as ws:
-                assert json.loads(await ws.recv())["type"] == "nodes"
-                await ws.send(json.dumps({"type": "chat", "id": 1, "model": "llama3.2",
-                                          "messages": HI}))
-                while json.loads(await ws.recv())["type"] != "done":
-                    pass
-                return None
-        except InvalidStatus as exc:
-            return exc.response.status_code
-
-    return asyncio.run(run())
-
-
 def test_without_credentials_401_and_health_stays_open(stack: Stack) -> None:
     with pytest.raises(openai.AuthenticationError):
         gateway(stack, "sk-wrong").models.list()
     status, body = http("GET", stack.url("gateway") + "/v1/models")
     assert status == 401 and body["error"]["code"] == "invalid_api_key"
-    assert ws_status(stack.ws("gateway")) == 401
-    assert ws_status(stack.ws("hub")) == 401
+    assert ws_chat_status(stack.ws("gateway")) == 401
+    assert ws_chat_status(stack.ws("hub")) == 401
     assert http("GET", stack.url("inference") + "/api/tags")[0] == 401
     for service in ("gateway", "hub", "inference"):
         status, health = http("GET", stack.url(service) + "/health")
@@ -88,7 +73,7 @@ def test_an_api_key_is_accepted_everywhere(stack: Stack) -> None:
     answer = gateway(stack, KEY).chat.completions.create(model="llama3.2", messages=HI)  # type: ignore
     assert answer.choices[0].message.content
     assert gateway(stack, "sk-other").models.list().data
-    assert ws_status(stack.ws("hub") + f"?token={KEY}") is None
+    assert ws_chat_status(stack.ws("hub") + f"?token={KEY}") is None
     inference = ollama.Client(host=stack.url("inference"), headers={
         "Authorization": f"Bearer {KEY}"})
     assert inference.chat(model="llama3.2", messages=HI).message.content
@@ -100,8 +85,8 @@ def test_a_gateway_token_is_accepted_by_every_service(stack: Stack) -> None:
                  headers={"Authorization": f"Bearer {issued}"})
     assert me["subject"] == "alice" and me["auth"] == "jwt"
     assert gateway(stack, issued).models.list().data
-    assert ws_status(stack.ws("gateway") + f"?token={issued}") is None
-    assert ws_status(stack.ws("hub") + f"?token={issued}") is None
+    assert ws_chat_status(stack.ws("gateway") + f"?token={issued}") is None
+    assert ws_chat_status(stack.ws("hub") + f"?token={issued}") is None
     inference = ollama.Client(host=stack.url("inference"), headers={
         "Authorization": f"Bearer {issued}"})
     assert inference.list().models
@@ -117,7 +102,7 @@ def test_expired_wrong_secret_and_revoked_tokens_are_refused(stack: Stack) -> No
     for bad in (expired, wrong, other_audience):
         with pytest.raises(openai.AuthenticationError):
             gateway(stack, bad).models.list()
-        assert ws_status(stack.ws("hub") + f"?token={bad}") == 401
+        assert ws_chat_status(stack.ws("hub") + f"?token={bad}") == 401
     _, body = http("GET", stack.url("gateway") + "/v1/models",
                    headers={"Authorization": f"Bearer {expired}"})
     assert "expired" in body["error"]["message"]

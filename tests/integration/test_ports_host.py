@@ -78,17 +78,25 @@ def test_who_sees_ipv6_listeners_and_prints_json(gateway_port: int) -> None:
     assert entry["listeners"][0]["started"]
 
 
+LISTENER = ("import socket,sys; s=socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1]))); "
+            "s.listen(); print('ready', flush=True); sys.stdin.read()")
+
+
+def listening_child(port: int, env: dict[str, str]) -> subprocess.Popen[str]:
+    """A child process that listens on `port` with `env` added, once it says it is ready."""
+    child = subprocess.Popen([sys.executable, "-c", LISTENER, str(port)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                             env={**os.environ, **env})
+    assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+    return child
+
+
 def test_a_previous_up_of_this_stack_is_told_apart(tmp_path: Path, default_offset: int,
                                                    gateway_port: int) -> None:
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    script = ("import socket,sys; s=socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1]))); "
-              "s.listen(); print('ready', flush=True); sys.stdin.read()")
-    child = subprocess.Popen([sys.executable, "-c", script, str(gateway_port)],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                             env={**os.environ, "OLLAMAMAX_RUN_DIR": str(run_dir)})
+    child = listening_child(gateway_port, {"OLLAMAMAX_RUN_DIR": str(run_dir)})
     try:
-        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
         held = [f for f in host_findings(default_offset, "--run-dir", str(run_dir))
                 if f["port"] == gateway_port]
         assert [f["code"] for f in held] == ["port-held-by-stack"]
@@ -107,14 +115,9 @@ def test_a_running_stack_serving_its_own_port_is_only_a_warning(
     # running stack warns instead of failing; another service's port held by it is still an error.
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    script = ("import socket,sys; s=socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1]))); "
-              "s.listen(); print('ready', flush=True); sys.stdin.read()")
-    child = subprocess.Popen([sys.executable, "-c", script, str(gateway_port)],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                             env={**os.environ, "OLLAMAMAX_RUN_DIR": str(run_dir),
-                                  "OLLAMAMAX_SERVICE": "gateway"})
+    child = listening_child(gateway_port, {"OLLAMAMAX_RUN_DIR": str(run_dir),
+                                           "OLLAMAMAX_SERVICE": "gateway"})
     try:
-        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
         held = [f for f in host_findings(default_offset, "--run-dir", str(run_dir))
                 if f["port"] == gateway_port]
         assert [(f["level"], f["code"]) for f in held] == [("warning", "stack-running")]

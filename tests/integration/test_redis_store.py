@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
 import shutil
 import signal
@@ -17,8 +15,6 @@ import ollama
 import openai
 import pytest
 import redis
-import websockets
-from websockets.exceptions import InvalidStatus
 
 from ollamamax_stack.dependents.redis import redis_argv
 from tests.integration.services_procs import (
@@ -31,6 +27,7 @@ from tests.integration.services_procs import (
     spawn,
     wait_http,
     wait_until,
+    ws_chat_status,
 )
 from tests.portbase import free_port
 
@@ -140,25 +137,6 @@ def revoke(url: str, issued: str) -> None:
                         headers={"Authorization": f"Bearer {issued}"})
     assert status == 200, body
 
-
-def hub_status(url: str) -> int | None:
-    """None when a chat over the hub's WebSocket completes, else the refusal's HTTP status."""
-
-    async def run() -> int | None:
-        try:
-            async with websockets.connect(url) as ws:
-                assert json.loads(await ws.recv())["type"] == "nodes"
-                await ws.send(json.dumps({"type": "chat", "id": 1, "model": "llama3.2",
-                                          "messages": HI}))
-                while json.loads(await ws.recv())["type"] != "done":
-                    pass
-                return None
-        except InvalidStatus as exc:
-            return exc.response.status_code
-
-    return asyncio.run(run())
-
-
 def stores(g: Gateways) -> list[str]:
     return [g.health(url)["store"] for url in g.everyone()]
 
@@ -191,13 +169,13 @@ def test_the_rate_limit_is_one_budget_across_both_gateways(gateways: Gateways) -
 def test_a_token_revoked_at_one_gateway_is_refused_everywhere(gateways: Gateways) -> None:
     issued = token(gateways.url("a"), KEYS["alice"])
     assert gateways.client("b", issued).models.list().data
-    assert hub_status(gateways.stack.ws("hub") + f"?token={issued}") is None
+    assert ws_chat_status(gateways.stack.ws("hub") + f"?token={issued}") is None
     revoke(gateways.url("a"), issued)
     for which in ("a", "b"):
         with pytest.raises(openai.AuthenticationError) as caught:
             gateways.client(which, issued).models.list()
         assert caught.value.code == "token_revoked"
-    assert hub_status(gateways.stack.ws("hub") + f"?token={issued}") == 401
+    assert ws_chat_status(gateways.stack.ws("hub") + f"?token={issued}") == 401
     inference = ollama.Client(host=gateways.stack.url("inference"),
                               headers={"Authorization": f"Bearer {issued}"})
     with pytest.raises(ollama.ResponseError) as refused:
@@ -226,7 +204,7 @@ def test_without_redis_running_requests_use_memory_and_redis_is_used_again_when_
     with pytest.raises(openai.AuthenticationError) as caught:
         gateways.client("b", issued).models.list()
     assert caught.value.code == "token_revoked"
-    assert hub_status(gateways.stack.ws("hub") + f"?token={issued}") == 401
+    assert ws_chat_status(gateways.stack.ws("hub") + f"?token={issued}") == 401
 
 
 def test_without_redis_at_all_a_gateway_uses_memory(gateways: Gateways,
