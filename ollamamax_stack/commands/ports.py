@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ollamamax_stack.commands import common
+
+if TYPE_CHECKING:
+    from ollamamax_stack.registry.model import Registry
 
 ports_app = typer.Typer(help="List, check and explain the stack's ports.", no_args_is_help=True)
 
@@ -18,8 +21,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(ports_app, name="ports")
 
 
-def _listing(ctx: typer.Context) -> list[dict[str, Any]]:
-    registry = common.registry(ctx)
+def _listing(registry: Registry) -> list[dict[str, Any]]:
     rows = []
     for service in registry.services.values():
         rows.append({
@@ -42,16 +44,18 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Every service of the registry with its ports, address and dependencies."""
-    rows = _listing(ctx)
+    registry = common.registry(ctx)
+    rows = _listing(registry)
     if as_json:
         typer.echo(json.dumps({"services": rows}, indent=2))
         return
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="ollamamax ports")
+    table = Table(title=f"ollamamax ports (profile {registry.profile}; "
+                        "dim: not in this profile)")
     for column in ("service", "port(s)", "bind", "kind", "profile", "url", "depends on"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in ("service", "port(s)", "url"))
     for row in rows:
         ports = ", ".join(f"{p}" if n == "main" else f"{n}={p}" for n, p in row["ports"].items())
         kind = "managed" if row["managed"] else "external"
@@ -60,7 +64,10 @@ def list_(
         style = None if row["active"] else "dim"
         table.add_row(row["name"], ports, row["host"], kind, ",".join(row["profiles"]),
                       row["url"], ", ".join(row["depends_on"]) or "-", style=style)
-    Console().print(table)
+    import sys
+
+    # Off a terminal (pipes, CI logs) rich would squeeze the table into 80 columns.
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
 
 
 @ports_app.command("check")
