@@ -104,6 +104,14 @@ class FakeOllama:
         return web.json_response({"error": f'model "{model}" not found, try pulling it first'},
                                  status=404)
 
+    def refusal(self, model: str) -> web.Response | None:
+        """What Ollama answers instead of serving `model`: 404 unknown, or an injected 500."""
+        if key(model) not in self.models:
+            return self.missing(model)
+        if self.mode == "500":
+            return web.json_response({"error": "injected failure"}, status=500)
+        return None
+
     async def load(self, model: str) -> float:
         started = time.perf_counter()
         if key(model) not in self.loaded and self.load_delay:
@@ -134,10 +142,9 @@ class FakeOllama:
         await self.hang_if_asked()
         body = await self.body(request)
         model = str(body.get("model", ""))
-        if key(model) not in self.models:
-            return self.missing(model)
-        if self.mode == "500":
-            return web.json_response({"error": "injected failure"}, status=500)
+        refused = self.refusal(model)
+        if refused is not None:
+            return refused
         tag = self.tag(key(model))
         return web.json_response({"modelfile": f"FROM {model}", "parameters": "",
                                   "template": "{{ .Prompt }}", "details": tag["details"],
@@ -150,10 +157,9 @@ class FakeOllama:
         model = body.get("model")
         if not isinstance(model, str) or not model:
             return web.json_response({"error": "model is required"}, status=400)
-        if key(model) not in self.models:
-            return self.missing(model)
-        if self.mode == "500":
-            return web.json_response({"error": "injected failure"}, status=500)
+        refused = self.refusal(model)
+        if refused is not None:
+            return refused
         stream = body.get("stream", True) is not False
         if self.mode == "drop" and not stream:
             self.drop(request)
@@ -233,10 +239,9 @@ class FakeOllama:
         await self.hang_if_asked()
         body = await self.body(request)
         model = str(body.get("model", ""))
-        if key(model) not in self.models:
-            return self.missing(model)
-        if self.mode == "500":
-            return web.json_response({"error": "injected failure"}, status=500)
+        refused = self.refusal(model)
+        if refused is not None:
+            return refused
         self.calls.append(Call(id=len(self.calls), path=request.path, model=model, stream=False))
         await self.load(model)
         if request.path == "/api/embeddings":
