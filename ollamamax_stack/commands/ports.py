@@ -74,8 +74,9 @@ def list_(
 def check(
     ctx: typer.Context,
     files: Annotated[list[Path] | None, typer.Argument(
-        help="More files to check for drift, beside the registry's drift_files.",
-        metavar="FILE...")] = None,
+        help="Files and directories to check beside the registry's drift_files; a directory "
+             "is walked honouring .gitignore, `-` reads a file list (`git ls-files`) from stdin.",
+        metavar="PATH...")] = None,
     no_host: Annotated[bool, typer.Option(
         "--no-host", help="Skip the host checks (bindable ports, external services).")] = False,
     output: Annotated[str, typer.Option(
@@ -86,7 +87,7 @@ def check(
     """Check the registry, this host and the files that name ports; exit 1 on errors."""
     from ollamamax_stack.errors import UsageError
     from ollamamax_stack.ports import report
-    from ollamamax_stack.ports.drift import check_drift
+    from ollamamax_stack.ports.drift import scan
     from ollamamax_stack.ports.registry_checks import check_registry
 
     if output not in report.FORMATS:
@@ -97,7 +98,8 @@ def check(
         from ollamamax_stack.ports.host_checks import check_host
 
         findings += check_host(registry, running_ok=True)
-    findings += check_drift(registry, files or [])
+    scanned = scan(registry, files or [])
+    findings += scanned.findings
     if output == "json":
         typer.echo(report.as_json(findings, strict))
     elif output == "github":
@@ -105,7 +107,8 @@ def check(
             typer.echo(report.as_github(findings))
     else:
         checked = f"{len(registry.services)} services, " + (
-            "host skipped" if no_host else f"host checked for profile {registry.profile}")
+            "host skipped" if no_host else f"host checked for profile {registry.profile}") + (
+            f"; {scanned.read} files read, {scanned.skipped} skipped")
         report.print_text(findings, checked)
     code = report.exit_code(findings, strict)
     if code:

@@ -1,4 +1,8 @@
-"""Whose port is it? Attribute a file's port reference to a registry service."""
+"""Whose port is it? Attribute a port found in a file to a registry service, by evidence only.
+
+Evidence is an env key the registry names, a compose service (its name or its image), a file
+the registry names (`config_files`), or a URL's service host. A generic word decides nothing.
+"""
 
 from __future__ import annotations
 
@@ -8,112 +12,140 @@ from pathlib import Path
 from ollamamax_stack.ports.extract import PortRef, Side
 from ollamamax_stack.registry.model import Registry, Service
 
-GENERIC_KEY = "PORT"  # inside a service's own file or compose entry, `PORT` means that service
-# Names that only hint: an upstream or a scrape job may well group several services, so a
-# registered port in them is taken as its owner's, and only an unknown port is their drift.
-WEAK_OWNER_KINDS = frozenset({"upstream", "target"})
+GENERIC_KEY = "PORT"  # in a service's own file or compose entry, `PORT` means that service
+_WEB_SCHEMES = frozenset({"http", "https", "ws", "wss"})
+_SCHEME_ALIASES = {"postgres": "postgresql", "rediss": "redis"}
 
 
 @dataclass(frozen=True)
 class Attribution:
-    """A reference's service, the named port it means (if any), and what in the file said so."""
+    """A port's service, the named port it means (if any), and what in the file said so."""
 
     service: Service
     port_name: str | None
     how: str
 
 
+def image_name(image: str) -> str:
+    """`docker.io/library/redis:7-alpine@sha256:...` -> `redis`; registry host and tag dropped."""
+    ref = image.strip().split("@", 1)[0]
+    head, _, last = ref.rpartition("/")
+    last = last.split(":", 1)[0]
+    parts = [p for p in (f"{head}/{last}" if head else last).lower().split("/") if p]
+    if len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost"):
+        parts = parts[1:]
+    if len(parts) > 1 and parts[0] == "library":
+        parts = parts[1:]
+    return "/".join(parts)
+
+
+def _scheme(scheme: str) -> str:
+    base = scheme.split("+", 1)[0].lower()
+    return _SCHEME_ALIASES.get(base, base)
+
+
+def is_generic(key: str) -> bool:
+    """`PORT` and `PORT_<NAME>`: a port of whatever server reads them."""
+    key = key.upper()
+    return key == GENERIC_KEY or key.startswith(GENERIC_KEY + "_")
+
+
 class ServiceIndex:
-    """The registry's services by env key, name, config file, endpoint and port, for lookups."""
+    """The registry's services by env key, compose name, image, config file and port."""
 
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
         self.by_key: dict[str, tuple[Service, str]] = {}
         self.by_name: dict[str, Service] = {}
-        self.by_endpoint: dict[str, set[str]] = {}
+        self.by_image: dict[str, list[Service]] = {}
         self.port_owner: dict[int, tuple[Service, str]] = {}
-        self.container_known: set[int] = set()
-        self.origins: set[int] = set()  # ports of the CORS origins the registry allows
         self.config_files: list[tuple[tuple[str, ...], Service]] = []
         for service in registry.services.values():
             for port_name, keys in service.env_key_map.items():
                 for key in keys:
-                    self.by_key.setdefault(key, (service, port_name))
+                    if not is_generic(key):
+                        self.by_key.setdefault(key, (service, port_name))
             for name in (service.name, *service.compose_names):
                 self.by_name.setdefault(name.lower(), service)
                 self.by_name.setdefault(name.lower().replace("-", "_"), service)
-            for path in service.endpoints.values():
-                self.by_endpoint.setdefault(path.rstrip("/") or "/", set()).add(service.name)
+            for image in service.images:
+                self.by_image.setdefault(image_name(image), []).append(service)
             for port_name, port in service.port_map.items():
                 self.port_owner.setdefault(port, (service, port_name))
-                self.container_known.add(port)
-                if service.shift:
-                    self.container_known.add(port - registry.offset)
-            if service.container_port:
-                self.container_known.add(service.container_port)
-            for origin in service.cors:
-                port_text = origin.rsplit(":", 1)[-1].rstrip("/")
-                if port_text.isdigit():
-                    self.origins.add(int(port_text))
             for entry in service.config_files:
                 self.config_files.append((Path(entry).parts, service))
         self.names = frozenset(self.by_name)
+        self.named_files = {registry.path(rel) for rel in registry.stack.drift_files}
 
     def context(self, path: Path) -> Service | None:
         """The service a file belongs to (`config_files`, matched by trailing path components)."""
-        try:
-            parts = path.resolve().relative_to(self.registry.root).parts
-        except ValueError:
-            parts = path.resolve().parts
+        parts = path.resolve().parts
         for entry, service in self.config_files:
             if parts[-len(entry):] == entry:
                 return service
         return None
 
+    def named(self, path: Path) -> bool:
+        """Whether the registry names the file (a drift file or a service's config file)."""
+        return path.resolve() in self.named_files or self.context(path) is not None
+
+    def _image_services(self, image: str) -> list[Service]:
+        return self.by_image.get(image_name(image), [])
+
+    def compose_service(self, name: str, image: str | None) -> tuple[Service, str] | None:
+        """The service a compose entry is: by its image, else by its name unless its image
+        says it is something else (`db` running `mariadb` is not postgres)."""
+        if image:
+            hits = self._image_services(image)
+            if len(hits) == 1:
+                return hits[0], f"image {image}"
+        service = self.by_name.get(name.lower())
+        if service is None:
+            return None
+        if image and service.images and service not in self._image_services(image):
+            return None
+        return service, f"compose service {name}"
+
     def _port_name(self, key: str, service: Service) -> str | None:
         suffix = key[len(GENERIC_KEY) + 1:].lower()
         return suffix if suffix in service.port_map else None
 
+    def _scheme_fits(self, ref: PortRef, service: Service) -> bool:
+        # `DATABASE_URL=mysql://...` names a MySQL server even under postgres's key.
+        if ref.scheme is None or ref.scheme in _WEB_SCHEMES:
+            return True
+        return _scheme(ref.scheme) == _scheme(service.scheme)
+
     def attribute(self, ref: PortRef, context: Service | None) -> Attribution | None:
-        """The service a reference names, or None when nothing in the file says whose it is."""
-        owner = self.by_name.get(ref.owner.lower()) if ref.owner else None
-        home = owner if owner is not None and ref.own else context
-        for key in ref.keys:
-            if home is not None and (key == GENERIC_KEY or key.startswith(GENERIC_KEY + "_")):
-                where = f"of compose service {ref.owner}" if home is owner else (
-                    f"in a file of {home.name}")
-                return Attribution(home, self._port_name(key, home), f"{key} {where}")
+        """The service a port belongs to, or None when nothing in the file says whose it is."""
         for key in ref.keys:
             hit = self.by_key.get(key)
-            if hit is not None:
+            if hit is not None and self._scheme_fits(ref, hit[0]):
                 return Attribution(hit[0], hit[1], key)
-        if ref.keys and ref.own and ref.kind in ("env", "default"):
+        for key in ref.keys:
+            if not is_generic(key):
+                continue
+            if ref.own and ref.owner:
+                found = self.compose_service(ref.owner, ref.image)
+                if found is None:
+                    return None
+                return Attribution(found[0], self._port_name(key, found[0]),
+                                   f"{key} of {found[1]}")
+            if ref.own and context is not None:
+                return Attribution(context, self._port_name(key, context),
+                                   f"{key} in a file of {context.name}")
+            return None
+        if ref.keys and ref.kind in ("env", "default", "assign"):
             return None  # a port-like key the registry does not know (METRICS_PORT): not ours
-        if owner is not None and not (ref.kind in WEAK_OWNER_KINDS and ref.port in self.port_owner):
-            what = {"publish": "compose service", "expose": "compose service",
-                    "healthcheck": "compose service", "upstream": "upstream",
-                    "target": "scrape job"}.get(ref.kind, "host")
-            return Attribution(owner, None, f"{what} {ref.owner}")
+        if ref.own and ref.owner:
+            found = self.compose_service(ref.owner, ref.image)
+            return Attribution(found[0], None, found[1]) if found else None
         if ref.own and context is not None:
             return Attribution(context, None, f"{ref.kind} in a file of {context.name}")
-        if ref.path and ref.port not in self.port_owner:
-            service = self._by_path(ref.path)
-            if service is not None:
-                return Attribution(service, None, f"URL path {ref.path}")
-        return None
-
-    def _by_path(self, path: str) -> Service | None:
-        # The longest endpoint that prefixes the path decides, if one service alone serves it.
-        path = path.rstrip("/") or "/"
-        best: set[str] = set()
-        best_len = 0
-        for endpoint, owners in self.by_endpoint.items():
-            if endpoint == "/" or len(endpoint) <= best_len:
-                continue
-            if path == endpoint or path.startswith(endpoint + "/"):
-                best, best_len = owners, len(endpoint)
-        if len(best) == 1:
-            return self.registry.services[next(iter(best))]
+        if ref.owner and not ref.own:
+            found = self.compose_service(ref.owner, ref.image)
+            if found is not None and self._scheme_fits(ref, found[0]):
+                return Attribution(found[0], None, f"host {ref.owner}")
         return None
 
     def expected(self, attribution: Attribution, side: Side) -> set[int]:
@@ -126,13 +158,7 @@ class ServiceIndex:
         if side == "container":
             if service.container_port:
                 return {service.container_port}
-            # A container's own port does not move with the stack's host-side offset.
+            # Without `container_port` a container listens on the port itself, unshifted.
             if service.shift:
-                ports |= {port - self.registry.offset for port in ports}
+                ports = {port - self.registry.offset for port in ports}
         return ports
-
-    def known(self, port: int, side: Side) -> bool:
-        """Whether any service has this port (host side) or could listen on it in a container."""
-        if side == "container":
-            return port in self.container_known
-        return port in self.port_owner or port in self.origins

@@ -1,46 +1,32 @@
-"""Drift: compare the ports that files give the services with the registry's."""
+"""Files against the registry: drift, collisions, conflicts (DESIGN §5, the linter's model)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ollamamax_stack.ports.attribution import Attribution, ServiceIndex
+from ollamamax_stack.ports.conflicts import Claim, conflicts, unit_of
 from ollamamax_stack.ports.extract import ExtractError, PortRef
 from ollamamax_stack.ports.findings import Finding, display_path
-from ollamamax_stack.registry.model import Registry
+from ollamamax_stack.ports.reading import NotRead, Unreadable, read_text
+from ollamamax_stack.registry.model import Registry, Service
 
-MAX_FILE_BYTES = 8 * 1024 * 1024
 IGNORE_PRAGMA = "ollamamax: ignore"  # on a line: that line's ports are not checked
+# Binds that are a server's own port even when nothing says whose server it is.
+_SERVER_BINDS = frozenset({"publish", "listen", "default", "assign"})
+_READ_KINDS = frozenset({"dotenv", "dockerfile", "nginx"})
 
 
-@dataclass(frozen=True)
-class _Claim:
-    service: str
-    file: str
-    line: int
-    how: str
+@dataclass
+class Scan:
+    """What a check of files found, and how many files it read and skipped."""
 
-
-def _read(path: Path, where: str) -> str | Finding:
-    try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            return Finding("error", "file-unreadable",
-                           f"larger than {MAX_FILE_BYTES // 2**20} MiB: not checked",
-                           file=where)
-        return path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        return Finding("error", "file-missing", "the file does not exist", file=where)
-    except IsADirectoryError:
-        return Finding("error", "file-unreadable", "a directory, not a file",
-                       file=where)
-    except OSError as exc:
-        return Finding("error", "file-unreadable", f"cannot read the file: {exc.strerror or exc}",
-                       file=where)
-    except UnicodeDecodeError as exc:
-        return Finding("error", "file-unreadable", f"not UTF-8 text (byte {exc.start})",
-                       file=where)
+    findings: list[Finding] = field(default_factory=list)
+    read: int = 0
+    skipped: int = 0
 
 
 def drift_files(registry: Registry, files: Iterable[Path] = ()) -> list[Path]:
@@ -51,83 +37,163 @@ def drift_files(registry: Registry, files: Iterable[Path] = ()) -> list[Path]:
     return list(seen.values())
 
 
-def _drift(index: ServiceIndex, ref: PortRef, who: Attribution, where: str) -> Finding | None:
-    expected = index.expected(who, ref.side)
-    if ref.port in expected:
+def _column(lines: list[str], ref: PortRef) -> int | None:
+    if not 0 < ref.line <= len(lines):
         return None
-    service = who.service
-    label = service.name if who.port_name in (None, "main") else f"{service.name} ({who.port_name})"
-    want = "/".join(str(p) for p in sorted(expected))
-    inside = " inside its container" if ref.side == "container" else ""
-    message = f"{label} has port {want}{inside} in the registry, but {who.how} gives it {ref.port}"
-    holder = index.port_owner.get(ref.port)
-    if holder is not None and holder[0].name != service.name:
-        message += f" ({ref.port} is {holder[0].name}'s port)"
-    return Finding("error", "drift", message, service.name, ref.port, where, ref.line)
+    line = lines[ref.line - 1]
+    start = max(line.find(ref.text), 0) if ref.text else 0
+    pattern = re.compile(rf"(?<!\d){ref.port}(?!\d)")
+    match = pattern.search(line, start) or pattern.search(line)
+    return match.start() + 1 if match else None
 
 
-def _conflicts(claims: dict[int, dict[str, list[_Claim]]]) -> list[Finding]:
-    """A finding at each later service's claim of a port, naming the claim that came first."""
-    findings: list[Finding] = []
-    for port, by_service in claims.items():
-        if len(by_service) < 2:
+def _label(who: Attribution) -> str:
+    if who.port_name in (None, "main"):
+        return who.service.name
+    return f"{who.service.name} ({who.port_name})"
+
+
+class _FileCheck:
+    """The findings of one file's references, and its binds for the conflict check."""
+
+    def __init__(self, index: ServiceIndex, path: Path, where: str, text: str,
+                 named: bool) -> None:
+        self.index = index
+        self.path = path
+        self.where = where
+        self.lines = text.splitlines()
+        self.named = named
+        self.findings: list[Finding] = []
+        self.claims: list[Claim] = []
+        self.relevant = False
+        self._seen: set[tuple[str, int, int]] = set()
+
+    def _add(self, ref: PortRef, finding: Finding) -> None:
+        key = (finding.code, ref.line, finding.port or 0)
+        if key not in self._seen:
+            self._seen.add(key)
+            self.findings.append(finding)
+
+    def _drift(self, ref: PortRef, who: Attribution) -> None:
+        expected = self.index.expected(who, ref.side)
+        if expected & set(ref.ports):
+            return
+        want = "/".join(str(p) for p in sorted(expected))
+        inside = " inside its container" if ref.side == "container" else ""
+        message = (f"{_label(who)} has port {want}{inside} in the registry, but {who.how} "
+                   f"gives it {ref.label}")
+        holder = self.index.port_owner.get(ref.port)
+        if holder is not None and holder[0].name != who.service.name and ref.side == "host":
+            message += f" ({ref.port} is {holder[0].name}'s port)"
+        self._add(ref, Finding("error", "drift", message, who.service.name, ref.port, self.where,
+                               ref.line, min(expected) if len(expected) == 1 else None,
+                               _column(self.lines, ref)))
+
+    def _collision(self, ref: PortRef, who: Attribution | None) -> None:
+        if who is None and ref.kind not in _SERVER_BINDS:
+            return
+        hits = [(port, owner[0].name) for port in ref.ports
+                if (owner := self.index.port_owner.get(port)) is not None
+                and (who is None or owner[0].name != who.service.name)]
+        if not hits:
+            return
+        port, victim = hits[0]
+        owners = ", ".join(f"{name}'s {p}" for p, name in hits)
+        by = f"{who.how} ({who.service.name})" if who else (ref.text or ref.kind)
+        self._add(ref, Finding(
+            "error", "collision",
+            f"{by} binds {ref.label} on the host, taking {owners} in the registry",
+            victim, port, self.where, ref.line, None, _column(self.lines, ref)))
+
+    def check(self, ref: PortRef, context: Service | None) -> None:
+        """Every finding one reference gives, and its claim on a host port."""
+        index = self.index
+        who = index.attribute(ref, context)
+        if ref.problem is not None:
+            if ref.kind in ("publish", "expose", "listen") or who is not None:
+                self._add(ref, Finding("error", "port-invalid", f"{ref.text}: {ref.problem}",
+                                       who.service.name if who else None, ref.port, self.where,
+                                       ref.line, None, _column(self.lines, ref)))
+            return
+        if who is not None:
+            self.relevant = True
+            self._drift(ref, who)
+        if ref.role == "bind":
+            self.relevant = True
+            if ref.side == "host":
+                self._collision(ref, who)
+                unit = unit_of(self.path, ref, who, self.where)
+                if unit is not None:
+                    self.claims.append(Claim(unit[0], unit[1], who.service.name if who else None,
+                                             self.where, ref.line, ref.text or ref.kind,
+                                             tuple(ref.ports)[:1024]))
+        if (who is None and self.named and ref.side == "host"
+                and not any(p in index.port_owner for p in ref.ports)):
+            self._add(ref, Finding("warning", "unregistered",
+                                   f"port {ref.label} ({ref.text or ref.kind}) belongs to no "
+                                   "service of the registry", None, ref.port, self.where,
+                                   ref.line, None, _column(self.lines, ref)))
+
+
+def _inputs(registry: Registry, paths: Iterable[Path]) -> list[tuple[Path, bool]]:
+    from ollamamax_stack.ports.inputs import expand
+
+    seen: dict[Path, tuple[Path, bool]] = {}
+    declared = [(registry.path(rel), True) for rel in registry.stack.drift_files]
+    for path, explicit in [*declared, *expand(list(paths))]:
+        seen.setdefault(path.absolute(), (path, explicit))
+    return list(seen.values())
+
+
+def scan(registry: Registry, paths: Iterable[Path] = ()) -> Scan:
+    """Check the registry's drift files and `paths` (files or directories) against it."""
+    from ollamamax_stack.ports.extract.dispatch import Skipped, extract, file_format, skip_reason
+
+    index = ServiceIndex(registry)
+    result = Scan()
+    claims: list[Claim] = []
+    for path, explicit in _inputs(registry, paths):
+        where = display_path(path)
+        named = index.named(path)
+        kind = file_format(path)
+        if not named and skip_reason(path) is not None:
+            result.skipped += 1
             continue
-        first_service, *others = by_service
-        for other in others:
-            claim = by_service[other][0]
-            # Cite the first service's claim in the same file when there is one: that is the clash.
-            earlier = next((c for c in by_service[first_service] if c.file == claim.file),
-                           by_service[first_service][0])
-            findings.append(Finding(
-                "error", "conflict",
-                f"port {port} is given to both {earlier.service} ({earlier.file}:{earlier.line} "
-                f"{earlier.how}) and {claim.service} ({claim.file}:{claim.line} {claim.how})",
-                claim.service, port, claim.file, claim.line))
-    return findings
+        text = read_text(path, must_read=named or kind in _READ_KINDS)
+        if isinstance(text, NotRead):
+            result.skipped += 1
+            continue
+        if isinstance(text, Unreadable):
+            if text.code == "file-missing" and not explicit:
+                continue  # listed by git, deleted since
+            result.findings.append(Finding("error", text.code, text.message, file=where))
+            continue
+        try:
+            refs = extract(path, text, index.names, named=named)
+        except Skipped:
+            result.skipped += 1
+            continue
+        except ExtractError as exc:
+            result.findings.append(Finding("error", "file-unparsable", str(exc), file=where,
+                                           line=exc.line))
+            continue
+        ignored = {n for n, line in enumerate(text.splitlines(), 1)
+                   if IGNORE_PRAGMA in line} if IGNORE_PRAGMA in text else set()
+        checker = _FileCheck(index, path, where, text, named)
+        context = index.context(path)
+        for ref in refs:
+            if ref.line not in ignored:
+                checker.check(ref, context)
+        if kind == "source" and not named and not checker.relevant:
+            result.skipped += 1  # a source file that binds nothing the registry cares about
+            continue
+        result.read += 1
+        result.findings.extend(checker.findings)
+        claims.extend(checker.claims)
+    result.findings.extend(conflicts(claims))
+    return result
 
 
 def check_drift(registry: Registry, files: Iterable[Path] = ()) -> list[Finding]:
-    """Drift, conflicts and unregistered local ports in the declared files and `files`."""
-    from ollamamax_stack.ports.extract.dispatch import extract
-
-    index = ServiceIndex(registry)
-    findings: list[Finding] = []
-    claims: dict[int, dict[str, list[_Claim]]] = {}
-    for path in drift_files(registry, files):
-        where = display_path(path)
-        text = _read(path, where)
-        if isinstance(text, Finding):
-            findings.append(text)
-            continue
-        try:
-            refs = extract(path, text, index.names)
-        except ExtractError as exc:
-            findings.append(Finding("error", "file-unparsable", str(exc),
-                                    file=where, line=exc.line))
-            continue
-        context = index.context(path)
-        if IGNORE_PRAGMA in text:
-            ignored = {n for n, line in enumerate(text.splitlines(), 1) if IGNORE_PRAGMA in line}
-            refs = [ref for ref in refs if ref.line not in ignored]
-        reported: set[tuple[int, str, int]] = set()
-        for ref in refs:
-            who = index.attribute(ref, context)
-            if who is None:
-                if not index.known(ref.port, ref.side) and (ref.line, "", ref.port) not in reported:
-                    reported.add((ref.line, "", ref.port))
-                    findings.append(Finding(
-                        "warning", "unregistered",
-                        f"port {ref.port} ({ref.text or ref.kind}) belongs to no service of the "
-                        "registry", None, ref.port, where, ref.line))
-                continue
-            if ref.side == "host":
-                mine = claims.setdefault(ref.port, {}).setdefault(who.service.name, [])
-                if not mine or mine[-1].file != where:  # the first claim in each file
-                    mine.append(_Claim(who.service.name, where, ref.line, who.how))
-            finding = _drift(index, ref, who, where)
-            key = (ref.line, who.service.name, ref.port)
-            if finding is not None and key not in reported:
-                reported.add(key)
-                findings.append(finding)
-    findings.extend(_conflicts(claims))
-    return findings
+    """Drift, collisions and conflicts in the declared drift files and `files`."""
+    return scan(registry, files).findings

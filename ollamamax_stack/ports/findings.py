@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 Level = Literal["error", "warning"]
+CONTRACT_FIELDS = ("level", "code", "message", "service", "port", "file", "line")
 
 
 @dataclass(frozen=True)
 class Finding:
-    """One problem: level, a stable code, a sentence, and the service/port/file/line it concerns."""
+    """One problem: level, a stable code, a sentence, and the service/port/file/line it concerns.
+
+    `expected` (the registry's port, for a drift) and `column` (1-based, of the port's digits on
+    `line`) say what `--fix` would write and where.
+    """
 
     level: Level
     code: str
@@ -20,10 +26,12 @@ class Finding:
     port: int | None = None
     file: str | None = None
     line: int | None = None
+    expected: int | None = None
+    column: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON shape of DESIGN §4."""
-        return asdict(self)
+        return {name: getattr(self, name) for name in CONTRACT_FIELDS}
 
     @property
     def where(self) -> str:
@@ -34,8 +42,8 @@ class Finding:
 
 
 def display_path(path: Path) -> str:
-    """A path as a user reads it: relative to the working directory when it lies inside it."""
+    """A path as a user reads it: relative to the working directory (`../x` too)."""
     try:
-        return str(path.resolve().relative_to(Path.cwd()))
+        return os.path.relpath(path.absolute(), Path.cwd())
     except (ValueError, OSError):
         return str(path)

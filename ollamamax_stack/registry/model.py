@@ -139,6 +139,9 @@ class Service(_Strict):
     cors: list[str] = Field(default_factory=list)
     env_keys: list[str] | dict[str, list[str]] = Field(default_factory=list)
     compose_names: list[str] = Field(default_factory=list)
+    images: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._/-]*$")]] = Field(
+        default_factory=list
+    )  # container images that are this service (`redis`, `grafana/grafana`), without tags
     config_files: list[PathText] = Field(default_factory=list)
     profiles: list[str] = Field(default_factory=list)
     command: PathText | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +27,11 @@ def check_json(*args: str, cwd: Path = ROOT) -> tuple[int, dict[str, object]]:
     return result.returncode, json.loads(result.stdout)
 
 
+def shown(path: Path, cwd: Path = ROOT) -> str:
+    """A path as findings name it: relative to the directory the check ran in."""
+    return os.path.relpath(path, cwd)
+
+
 def findings(report: dict[str, object]) -> list[dict[str, object]]:
     items = report["findings"]
     assert isinstance(items, list)
@@ -47,13 +53,15 @@ def test_historical_conflicts_are_each_found_with_file_and_line() -> None:
     assert ("drift", "gateway", 13000, "src/server.js", 4) in got
     assert ("drift", "hub", 13000, "api-server/server.js", 5) in got
     assert ("conflict", "hub", 13000, "api-server/server.js", 5) in got
-    # 2. 11434 given to both the Go backend (GO_API_PORT) and Ollama (OLLAMA_NODES) in .env.
+    # 2. 11434 given to both the Go backend (GO_API_PORT) and Ollama (OLLAMA_NODES) in .env:
+    # the Go backend binds Ollama's port, a collision.
     assert ("drift", "inference", 11434, ".env", 4) in got
-    assert ("conflict", "inference", 11434, ".env", 4) in got
+    assert ("collision", "ollama", 11434, ".env", 4) in got
     # 3. 13000 also given to Grafana in a custom compose file.
     assert ("drift", "grafana", 13000, "docker-compose.custom.yml", 13) in got
     assert ("conflict", "grafana", 13000, "docker-compose.custom.yml", 13) in got
-    messages = [str(f["message"]) for f in findings(report) if f["code"] == "conflict"]
+    messages = [str(f["message"]) for f in findings(report)
+                if f["code"] in ("conflict", "collision")]
     assert any("gateway" in m and "hub" in m for m in messages)
     assert any("ollama" in m and "inference" in m for m in messages)
     assert any("grafana" in m and "gateway" in m for m in messages)
@@ -89,21 +97,27 @@ def test_json_shape_is_exactly_the_contract() -> None:
 
 
 def test_warnings_fail_only_with_strict(tmp_path: Path) -> None:
-    page = tmp_path / "notes.md"
-    page.write_text("Try `curl http://localhost:4999/status` first.\n")
-    code, report = check_json("ports", "check", "--no-host", str(page))
+    # A port of no service in a file the registry names is a warning; elsewhere it is nothing.
+    registry = tmp_path / "ports.toml"
+    registry.write_text('[stack]\ndrift_files = ["notes.env"]\n'
+                        '[services.api]\nport = 13100\nexternal = true\n')
+    (tmp_path / "notes.env").write_text("STATUS_URL=http://localhost:4999/status\n")
+    (tmp_path / "other.env").write_text("STATUS_URL=http://localhost:4999/status\n")
+    code, report = check_json("--config", str(registry), "ports", "check", "--no-host",
+                              "other.env", cwd=tmp_path)
     assert code == 0 and report["ok"] is True
-    assert [(f["code"], f["port"], f["line"]) for f in findings(report)] == [
-        ("unregistered", 4999, 1)]
-    strict, _ = check_json("ports", "check", "--no-host", "--strict", str(page))
+    assert [(f["code"], f["port"], f["file"], f["line"]) for f in findings(report)] == [
+        ("unregistered", 4999, "notes.env", 1)]
+    strict, _ = check_json("--config", str(registry), "ports", "check", "--no-host",
+                           "--strict", cwd=tmp_path)
     assert strict == 1
 
 
 def test_offset_compares_against_shifted_ports(tmp_path: Path) -> None:
     env = tmp_path / "offset.env"
-    env.write_text("PORT=14100\nGO_API_PORT=9080\n")
+    env.write_text("API_PORT=14100\nGO_API_PORT=9080\n")
     code, report = check_json("--offset", "1000", "ports", "check", "--no-host", str(env))
-    own = [f for f in findings(report) if f["file"] == str(env)]
+    own = [f for f in findings(report) if f["file"] == shown(env)]
     assert own == []
     code, report = check_json("ports", "check", "--no-host", str(env))
     assert code == 1
@@ -113,11 +127,10 @@ def test_offset_compares_against_shifted_ports(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("name", "content", "code", "line"), [
     ("missing.yml", None, "file-missing", None),
-    ("adir", "DIR", "file-unreadable", None),
     ("binary.env", b"PORT=\xff\xfe13100\n", "file-unreadable", None),
     ("broken.yml", "services:\n  api:\n    ports: [\"13100:13100\"\n  web: {\n", "file-unparsable",
      None),
-    ("broken.json", "{\n  \"API_BASE\": \n}\n", "file-unparsable", 3),
+    ("compose.yaml", "services:\n  api:\n    image: x\n  ports: [\n", "file-unparsable", None),
     ("nginx.conf", "server {\n  listen 13100;\n", "file-unparsable", None),
 ])
 def test_bad_drift_files_are_findings_not_tracebacks(tmp_path: Path, name: str,
@@ -132,7 +145,7 @@ def test_bad_drift_files_are_findings_not_tracebacks(tmp_path: Path, name: str,
         path.write_text(content)
     status, report = check_json("ports", "check", "--no-host", str(path))
     assert status == 1
-    mine = [f for f in findings(report) if f["file"] == str(path)]
+    mine = [f for f in findings(report) if f["file"] == shown(path)]
     assert [f["code"] for f in mine] == [code], mine
     if line is not None:
         assert mine[0]["line"] == line

@@ -20,7 +20,8 @@ def refs(name: str, text: str) -> list[tuple[int, int, str, tuple[str, ...], str
 @pytest.mark.parametrize(("name", "kind"), [
     (".env", "dotenv"), (".env.example", "dotenv"), ("prod.env", "dotenv"),
     ("Dockerfile", "dockerfile"), ("Dockerfile.gpu", "dockerfile"), ("nginx.conf", "nginx"),
-    ("docker-compose.yml", "yaml"), ("endpoints.json", "json"), ("app.ts", "text"),
+    ("docker-compose.yml", "yaml"), ("endpoints.json", "json"), ("app.ts", "source"),
+    ("main.go", "source"), ("README.md", "text"), ("nginx/conf.d/default.conf", "nginx"),
 ])
 def test_format_by_file_name(name: str, kind: str) -> None:
     assert file_format(Path(name)) == kind
@@ -70,7 +71,9 @@ def test_compose_short_long_ranges_environment_and_healthcheck() -> None:
     assert (13100, 4, "publish", (), "ollamamax-api", "host") in got
     assert (13100, 4, "publish", (), "ollamamax-api", "container") in got
     assert (3000, 5, "publish", (), "ollamamax-api", "host") in got
-    assert [p for p, line, *_ in got if line == 6] == [8080, 8081, 9080, 9081]
+    ranges = [(r.port, r.last, r.side) for r in extract(Path("c.yml"), COMPOSE, NAMES)
+              if r.line == 6]
+    assert ranges == [(8080, 8081, "host"), (9080, 9081, "container")]  # a range is one ref
     assert (13199, 7, "publish", (), "ollamamax-api", "container") in got
     assert not any(p == 13199 and side == "host" for p, *_, side in got)
     assert (13100, 9, "env", ("PORT",), "ollamamax-api", "container") in got
@@ -94,7 +97,7 @@ def test_nginx_listen_proxy_pass_and_upstream_servers() -> None:
             "  location /v1 { proxy_pass http://localhost:13100; }\n"
             "  location / { proxy_pass http://gateway; }\n}\n")
     assert refs("nginx.conf", text) == [
-        (13100, 2, "upstream", (), "gateway", "host"),
+        (13100, 2, "upstream", (), None, "host"),  # an upstream's name is no evidence
         (8080, 3, "upstream", (), "inference", "container"),
         (8443, 6, "listen", (), None, "host"),
         (8443, 7, "listen", (), None, "host"),
@@ -115,20 +118,20 @@ def test_dockerfile_expose_env_arg_and_healthcheck() -> None:
             "ENV WS_PORT 13101\nEXPOSE 13100/tcp 13101\n"
             "HEALTHCHECK --interval=5s \\\n  CMD curl -f http://localhost:13100/health\n")
     assert refs("Dockerfile", text) == [
-        (13100, 2, "env", ("API_PORT",), None, "host"),
-        (13100, 3, "env", ("PORT",), None, "host"),
-        (13101, 4, "env", ("WS_PORT",), None, "host"),
+        (13100, 2, "env", ("API_PORT",), None, "container"),
+        (13100, 3, "env", ("PORT",), None, "container"),
+        (13101, 4, "env", ("WS_PORT",), None, "container"),
         (13100, 5, "expose", (), None, "container"),
         (13101, 5, "expose", (), None, "container"),
-        (13100, 6, "healthcheck", (), None, "host"),
+        (13100, 6, "healthcheck", (), None, "container"),
     ]
 
 
-def test_prometheus_targets_with_their_job() -> None:
+def test_prometheus_targets_local_or_on_a_service_host() -> None:
     text = ("scrape_configs:\n  - job_name: gateway\n    static_configs:\n"
             "      - targets: ['127.0.0.1:13100', 'hub:13101', 'remote.example:9100']\n")
     assert refs("prometheus.yml", text) == [
-        (13100, 4, "target", (), "gateway", "host"),
+        (13100, 4, "target", (), None, "host"),  # the job's name is no evidence
         (13101, 4, "target", (), "hub", "container"),
     ]
 
@@ -167,5 +170,8 @@ def test_invalid_yaml_and_json_name_the_line() -> None:
     assert json_error.value.line == 3
 
 
-def test_ports_out_of_range_are_not_ports() -> None:
-    assert refs(".env", "PORT=0\nAPI_PORT=70000\nWS_PORT=abc\n") == []
+def test_ports_out_of_range_are_not_ports_but_problems() -> None:
+    got = [(r.line, r.problem) for r in extract(Path(".env"),
+                                                "PORT=0\nAPI_PORT=70000\nWS_PORT=abc\n")]
+    assert got == [(1, "port 0 is not a port (1-65535)"),
+                   (2, "port 70000 is out of range 1-65535")]

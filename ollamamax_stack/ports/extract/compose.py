@@ -3,30 +3,42 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 from ollamamax_stack.ports.extract import PortRef
-from ollamamax_stack.ports.extract.values import interpolate, url_refs, valid_port, value_refs
+from ollamamax_stack.ports.extract.values import interpolate, port_problem, url_refs, value_refs
 from ollamamax_stack.ports.extract.yamlnodes import line_of, mapping, scalar, sequence
 
-MAX_RANGE = 1024  # a wider published range is listed by its ends only
 _SHORT = re.compile(
     r"^(?:(?P<ip>\[[^\]]*\]|[0-9.]+|[A-Za-z0-9_.-]*(?=:.*:)):)??"
     r"(?:(?P<host>\d+(?:-\d+)?):)?(?P<target>\d+(?:-\d+)?)(?:/(?P<proto>tcp|udp|sctp))?$")
+_RANGE = re.compile(r"^\d+(?:-\d+)?$")
 _SERVICE_KEYS = frozenset({"image", "build", "ports", "environment", "command", "expose"})
 
 
-def _span(text: str) -> list[int]:
+def _span(text: str) -> tuple[int, int | None, str | None]:
+    """`8000-8010` -> (8000, 8010, None); `8080` -> (8080, None, None); a problem when bad."""
     low, _, high = text.partition("-")
-    first, last = int(low), int(high or low)
-    if last < first:
-        return []
-    if last - first >= MAX_RANGE:
-        return [first, last]
-    return list(range(first, last + 1))
+    problem = port_problem(low) or (port_problem(high) if high else None)
+    first = int(low[:6])
+    last = int(high[:6]) if high else None
+    if problem is None and last is not None and last < first:
+        problem = f"range {text} is reversed"
+    if last == first:
+        last = None
+    return first, last, problem
 
 
-def _publish(service: str, entry: Any) -> list[PortRef]:
+def _ref(text: str, line: int, service: str, image: str | None, side: str, raw: str,
+         variables: tuple[str, ...] = ()) -> PortRef:
+    first, last, problem = _span(text)
+    return PortRef(first, line, "publish", variables if side == "host" else (), service, None,
+                   "host" if side == "host" else "container", True, raw, role="bind",
+                   image=image, last=last, problem=problem)
+
+
+def _publish(service: str, image: str | None, entry: Any) -> list[PortRef]:
     host_line = target_line = line_of(entry)
     text = scalar(entry)
     if text is not None:
@@ -35,28 +47,23 @@ def _publish(service: str, entry: Any) -> list[PortRef]:
         match = _SHORT.match(expanded.strip())
         if not match:
             return []
-        hosts = _span(match.group("host")) if match.group("host") else []
-        targets = _span(match.group("target"))
+        host, target = match.group("host"), match.group("target")
     else:
         nodes = mapping(entry)
         fields = {k: scalar(v) for k, v in nodes.items()}
         raw = ", ".join(f"{k}: {v}" for k, v in fields.items())
-        published, variables_p = interpolate(fields.get("published") or "")
+        host, variables_p = interpolate(fields.get("published") or "")
         target, variables_t = interpolate(fields.get("target") or "")
         variables = variables_p + variables_t
-        hosts = _span(published) if re.fullmatch(r"\d+(-\d+)?", published) else []
-        targets = _span(target) if re.fullmatch(r"\d+(-\d+)?", target) else []
+        host = host if _RANGE.match(host) else None
+        target = target if _RANGE.match(target) else None
         host_line = line_of(nodes["published"]) if "published" in nodes else host_line
         target_line = line_of(nodes["target"]) if "target" in nodes else target_line
     refs: list[PortRef] = []
-    for port in hosts:
-        if valid_port(str(port)):
-            refs.append(PortRef(port, host_line, "publish", variables, service, None, "host",
-                                True, raw))
-    for port in targets:
-        if valid_port(str(port)):
-            refs.append(PortRef(port, target_line, "publish", (), service, None, "container",
-                                True, raw))
+    if host:
+        refs.append(_ref(host, host_line, service, image, "host", raw, variables))
+    if target:
+        refs.append(_ref(target, target_line, service, image, "container", raw))
     return refs
 
 
@@ -85,19 +92,27 @@ def _strings(node: Any) -> list[tuple[str, int]]:
     return [(s, line_of(item)) for item in sequence(node) if (s := scalar(item)) is not None]
 
 
+def _entries(node: Any) -> list[Any]:
+    # `ports: "13000:13100"` (one string, not a list) is a mistake compose rejects: read it.
+    return [node] if scalar(node) is not None else sequence(node)
+
+
 def _service(name: str, node: Any, names: frozenset[str]) -> list[PortRef]:
     fields = mapping(node)
+    image = scalar(fields.get("image"))
     refs: list[PortRef] = []
-    for entry in sequence(fields.get("ports")):
-        refs.extend(_publish(name, entry))
-    for entry in sequence(fields.get("expose")):
-        for port in _span(text) if (text := (scalar(entry) or "").split("/")[0]).replace(
-                "-", "").isdigit() else []:
-            if valid_port(str(port)):
-                refs.append(PortRef(port, line_of(entry), "expose", (), name, None, "container",
-                                    True, f"expose {text}"))
+    for entry in _entries(fields.get("ports")):
+        refs.extend(_publish(name, image, entry))
+    for entry in _entries(fields.get("expose")):
+        text = (scalar(entry) or "").split("/")[0]
+        if _RANGE.match(text):
+            first, last, problem = _span(text)
+            refs.append(PortRef(first, line_of(entry), "expose", (), name, None, "container",
+                                True, f"expose {text}", role="bind", image=image, last=last,
+                                problem=problem))
     if "environment" in fields:
-        refs.extend(_environment(name, fields["environment"], names))
+        refs.extend(replace(ref, image=image) if ref.own else ref
+                    for ref in _environment(name, fields["environment"], names))
     for key in ("healthcheck", "command", "entrypoint"):
         node_ = fields.get(key)
         if key == "healthcheck":
@@ -105,10 +120,10 @@ def _service(name: str, node: Any, names: frozenset[str]) -> list[PortRef]:
         for text, line in _strings(node_) if node_ is not None else []:
             for ref in url_refs(text, line, kind="url", names=names, side="container"):
                 # A URL on localhost inside the container is the service's own port.
-                own = ref.owner is None
-                refs.append(PortRef(ref.port, ref.line, "healthcheck" if key == "healthcheck"
-                                    else "url", ref.keys, ref.owner or name, ref.path,
-                                    "container", own, ref.text))
+                own = ref.owner is None and ref.side == "container"
+                refs.append(replace(ref, kind="healthcheck" if key == "healthcheck" else "url",
+                                    owner=ref.owner or (name if own else None), own=own,
+                                    image=image if own else None))
     return refs
 
 
@@ -116,15 +131,29 @@ def is_compose(root: Any) -> bool:
     """Whether a YAML document looks like a compose file (top-level services of containers)."""
     top = mapping(root)
     if "services" in top:
-        return True
+        return getattr(top["services"], "id", None) == "mapping"
     return bool(top) and all(_SERVICE_KEYS & set(mapping(v)) for v in top.values())
+
+
+def service_images(root: Any) -> dict[str, str]:
+    """Each compose service's image, by service name."""
+    top = mapping(root)
+    services = mapping(top["services"]) if "services" in top else top
+    return {str(name): image for name, node in services.items()
+            if (image := scalar(mapping(node).get("image")))}
 
 
 def extract_compose(root: Any, names: frozenset[str] = frozenset()) -> list[PortRef]:
     """Every port of a compose document; the seed's bare `name: {ports: ...}` form is accepted."""
     top = mapping(root)
     services = mapping(top["services"]) if "services" in top else top
+    images = service_images(root)
+    known = names | frozenset(name.lower() for name in services)
     refs: list[PortRef] = []
     for name, node in services.items():
-        refs.extend(_service(str(name), node, names))
+        for ref in _service(str(name), node, known):
+            # A URL to another service of this file: that service's image says what it is.
+            if ref.owner and not ref.own and ref.owner in images:
+                ref = replace(ref, image=images[ref.owner])
+            refs.append(ref)
     return refs

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from dataclasses import replace
 
 from ollamamax_stack.ports.extract import PortRef
 from ollamamax_stack.ports.extract.values import interpolate, url_refs, valid_port, value_refs
@@ -50,14 +51,14 @@ def extract_dockerfile(text: str, names: frozenset[str] = frozenset()) -> list[P
                 port = valid_port(expanded)
                 if port is not None:
                     refs.append(PortRef(port, line, "expose", variables, None, None, "container",
-                                        True, f"EXPOSE {item}"))
+                                        True, f"EXPOSE {item}", role="bind"))
         elif word in ("ENV", "ARG"):
             for key, value in _assignments(rest):
-                refs.extend(value_refs(value, line, key, names=names))
+                # An image's environment is what its process sees inside the container.
+                refs.extend(value_refs(value, line, key, names=names, side="container"))
         elif word in ("HEALTHCHECK", "CMD", "RUN", "ENTRYPOINT"):
             for ref in url_refs(rest, line, kind="healthcheck" if word == "HEALTHCHECK" else "url",
-                                names=names):
+                                names=names, side="container"):
                 # Inside the image, localhost is the image's own service.
-                refs.append(PortRef(ref.port, ref.line, ref.kind, ref.keys, ref.owner, ref.path,
-                                    ref.side, ref.owner is None, ref.text))
+                refs.append(replace(ref, own=ref.owner is None and ref.side == "container"))
     return refs

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 
-from ollamamax_stack.ports.extract import ExtractError, PortRef, Side
-from ollamamax_stack.ports.extract.values import URL, is_local, valid_port
+from ollamamax_stack.ports.extract import ExtractError, PortRef
+from ollamamax_stack.ports.extract.values import URL, host_side, is_local, port_problem, valid_port
 
 _PIECE = re.compile(r"[^;{}]+|[;{}]")
-_LISTEN_ADDR = re.compile(r"^(?:(?P<host>\[[^\]]*\]|[^:\s]+):)?(?P<port>\d{1,5})$")
+_LISTEN_ADDR = re.compile(r"^(?:(?P<host>\[[^\]]*\]|[^:\s]+):)?(?P<port>\d{1,6})$")
 
 
 def _statements(text: str) -> list[tuple[str, int, str]]:
@@ -49,11 +49,13 @@ def extract_nginx(text: str, names: frozenset[str] = frozenset()) -> list[PortRe
         directive, args = parts[0], parts[1:]
         if directive == "listen" and args:
             match = _LISTEN_ADDR.match(args[0])
-            if match and (port := valid_port(match.group("port"))) is not None:
-                host = (match.group("host") or "").strip("[]")
-                if is_local(host) or not host or host == "*":
-                    refs.append(PortRef(port, line, "listen", (), None, None, "host", True,
-                                        words.strip()))
+            host = (match.group("host") or "").strip("[]") if match else ""
+            if match and (is_local(host) or host == "*"):
+                port_text = match.group("port")
+                port = valid_port(port_text)
+                refs.append(PortRef(port or int(port_text), line, "listen", (), None, None,
+                                    "host", True, words.strip(), role="bind",
+                                    problem=port_problem(port_text)))
         elif directive == "proxy_pass" and args:
             location = next((arg for block, arg in reversed(blocks) if block == "location"), None)
             for match in URL.finditer(args[0]):
@@ -62,24 +64,18 @@ def extract_nginx(text: str, names: frozenset[str] = frozenset()) -> list[PortRe
                 if port is None:
                     continue
                 path = match.group("path") or location
-                if is_local(host):
-                    refs.append(PortRef(port, line, "proxy_pass", (), None, path, "host", False,
-                                        words.strip()))
-                elif host in names:
-                    refs.append(PortRef(port, line, "proxy_pass", (), host, path, "container",
-                                        False, words.strip()))
+                where = host_side(host, "host")
+                if where is not None and (where[1] is None or where[1] in names):
+                    refs.append(PortRef(port, line, "proxy_pass", (), where[1], path, where[0],
+                                        False, words.strip(), scheme=match.group("scheme")))
         elif directive == "server" and args and blocks and blocks[-1][0] == "upstream":
-            upstream = blocks[-1][1]
+            # The upstream's own name is a label, not evidence: only its servers' hosts are.
             host, _, port_text = args[0].rpartition(":")
             port = valid_port(port_text)
-            if port is None:
+            where = host_side(host.strip("[]"), "host") if port is not None else None
+            if port is None or where is None or (where[1] is not None and where[1] not in names):
                 continue
-            host = host.strip("[]").lower()
-            side: Side = "host" if is_local(host) else "container"
-            if side == "container" and host not in names:
-                continue
-            owner = upstream if side == "host" else host
-            refs.append(PortRef(port, line, "upstream", (), owner, None, side, False,
+            refs.append(PortRef(port, line, "upstream", (), where[1], None, where[0], False,
                                 words.strip()))
     if blocks:
         raise ExtractError(f"unclosed block {blocks[-1][0]!r}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ollamamax_stack.ports.extract import PortRef
-from ollamamax_stack.ports.extract.values import is_local, valid_port
+from ollamamax_stack.ports.extract.values import host_side, valid_port
 from ollamamax_stack.ports.extract.yamlnodes import line_of, mapping, scalar, sequence
 
 
@@ -14,9 +14,8 @@ def is_prometheus(root: Any) -> bool:
     return "scrape_configs" in mapping(root)
 
 
-def _targets(node: Any, job: str | None, names: frozenset[str], refs: list[PortRef]) -> None:
+def _targets(node: Any, names: frozenset[str], refs: list[PortRef]) -> None:
     fields = mapping(node)
-    job = scalar(fields["job_name"]) if "job_name" in fields else job
     for key, value in fields.items():
         if key == "targets":
             for item in sequence(value):
@@ -25,20 +24,19 @@ def _targets(node: Any, job: str | None, names: frozenset[str], refs: list[PortR
                 port = valid_port(port_text)
                 if port is None:
                     continue
-                if is_local(host):
-                    refs.append(PortRef(port, line_of(item), "target", (), job, None, "host",
-                                        False, text))
-                elif host.lower() in names:
-                    refs.append(PortRef(port, line_of(item), "target", (), host.lower(), None,
-                                        "container", False, text))
+                # The job's name is a label, not evidence (a `redis` job scrapes an exporter).
+                where = host_side(host, "host")
+                if where is not None and (where[1] is None or where[1] in names):
+                    refs.append(PortRef(port, line_of(item), "target", (), where[1], None,
+                                        where[0], False, text))
         else:
-            _targets(value, job, names, refs)
+            _targets(value, names, refs)
     for item in sequence(node):
-        _targets(item, job, names, refs)
+        _targets(item, names, refs)
 
 
 def extract_prometheus(root: Any, names: frozenset[str] = frozenset()) -> list[PortRef]:
-    """Scrape targets on local hosts (attributed by job name) or on service hosts."""
+    """Scrape targets on local hosts or on service hosts."""
     refs: list[PortRef] = []
-    _targets(root, None, names, refs)
+    _targets(root, names, refs)
     return refs

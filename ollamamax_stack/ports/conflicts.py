@@ -1,0 +1,85 @@
+"""Conflicts: two binds of one host port in one deployment unit.
+
+A unit is what runs together: one compose project (a file and its `.override`), one `.env`,
+or the servers of the checked tree. Alternative compose files are separate units.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ollamamax_stack.ports.findings import Finding
+
+if TYPE_CHECKING:
+    from ollamamax_stack.ports.attribution import Attribution
+    from ollamamax_stack.ports.extract import PortRef
+
+_DEFAULT_COMPOSE = frozenset({"docker-compose", "compose"})
+# Tests and examples start throwaway servers on whatever port: not the tree's servers.
+_NOT_SERVERS = frozenset({"test", "tests", "__tests__", "spec", "e2e", "examples", "example",
+                          "fixtures", "docs", "node_modules", "vendor"})
+_SERVER_KINDS = frozenset({"default", "listen", "assign"})
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One bind of host ports, by whom (`who` distinguishes binders within a unit)."""
+
+    unit: str
+    who: str
+    service: str | None
+    file: str
+    line: int
+    how: str
+    ports: tuple[int, ...]
+
+
+def compose_project(path: Path) -> str:
+    """`dir/docker-compose.override.yml` and `dir/compose.yaml` are one project; `x.gpu.yml` not."""
+    stem = path.name.lower().rsplit(".", 1)[0].replace(".override", "")
+    if stem in _DEFAULT_COMPOSE:
+        stem = "compose"
+    return f"compose:{path.parent.absolute()}/{stem}"
+
+
+def unit_of(path: Path, ref: PortRef, who: Attribution | None,
+            where: str) -> tuple[str, str] | None:
+    """(unit, who) for a host bind that takes part in conflicts, or None."""
+    name = path.name.lower()
+    if ref.kind == "publish" and ref.owner:
+        return compose_project(path), ref.owner
+    if ref.kind == "env" and (name == ".env" or name.startswith(".env.") or name.endswith(".env")):
+        return (f"env:{where}", who.service.name) if who is not None else None
+    if ref.kind in _SERVER_KINDS and path.suffix.lower() not in ("", ".env", ".yml", ".yaml"):
+        if _NOT_SERVERS & {part.lower() for part in path.parts[:-1]}:
+            return None
+        if ".test." in name or ".spec." in name or name.startswith("test_"):
+            return None
+        return "servers", where
+    return None
+
+
+def conflicts(claims: list[Claim]) -> list[Finding]:
+    """A finding at each later binder of a port in a unit, naming the first binder."""
+    first: dict[tuple[str, int], Claim] = {}
+    findings: list[Finding] = []
+    reported: set[tuple[str, str, int, str]] = set()
+    for claim in claims:
+        for port in claim.ports:
+            earlier = first.setdefault((claim.unit, port), claim)
+            if earlier.who == claim.who:
+                continue
+            key = (claim.unit, claim.file, claim.line, earlier.who)
+            if key in reported:
+                continue
+            reported.add(key)
+            them = earlier.service or earlier.who
+            us = claim.service or claim.who
+            findings.append(Finding(
+                "error", "conflict",
+                f"port {port} is bound by both {them} ({earlier.file}:{earlier.line} "
+                f"{earlier.how}) and {us} ({claim.file}:{claim.line} {claim.how})",
+                claim.service, port, claim.file, claim.line))
+    return findings
