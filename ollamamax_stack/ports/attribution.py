@@ -39,6 +39,16 @@ def image_name(image: str) -> str:
     return "/".join(parts)
 
 
+def _image_fits(image: str, service: Service) -> bool:
+    """Whether an image may be the service: one of its images, or named like one (`redismod`
+    is a redis; `mariadb` is no postgres)."""
+    name = image_name(image)
+    last = name.rsplit("/", 1)[-1]
+    stems = {service.name, *(image_name(i).rsplit("/", 1)[-1] for i in service.images)}
+    return name in {image_name(i) for i in service.images} or any(
+        stem in last for stem in stems)
+
+
 def _scheme(scheme: str) -> str:
     base = scheme.split("+", 1)[0].lower()
     return _SCHEME_ALIASES.get(base, base)
@@ -102,7 +112,7 @@ class ServiceIndex:
         service = self.by_name.get(name.lower())
         if service is None:
             return None
-        if image and service.images and service not in self._image_services(image):
+        if image and service.images and not _image_fits(image, service):
             return None
         return service, f"compose service {name}"
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ollamamax_stack.ports.extract.dispatch import SOURCE_SUFFIXES
 from ollamamax_stack.ports.findings import Finding
 
 if TYPE_CHECKING:
@@ -34,6 +35,18 @@ class Claim:
     line: int
     how: str
     ports: tuple[int, ...]
+    profiles: frozenset[str] = frozenset()  # compose profiles: none means every profile
+
+    def runs_with(self, other: Claim) -> bool:
+        """Whether two binders can run at once (compose services of disjoint profiles cannot)."""
+        return not self.profiles or not other.profiles or bool(self.profiles & other.profiles)
+
+    @property
+    def label(self) -> str:
+        """`ollama-gpu (ollama)`: the binder, and the registry service it is."""
+        if self.service and self.service != self.who and "/" not in self.who:
+            return f"{self.who} ({self.service})"
+        return self.service or self.who
 
 
 def compose_project(path: Path) -> str:
@@ -52,7 +65,7 @@ def unit_of(path: Path, ref: PortRef, who: Attribution | None,
         return compose_project(path), ref.owner
     if ref.kind == "env" and (name == ".env" or name.startswith(".env.") or name.endswith(".env")):
         return (f"env:{where}", who.service.name) if who is not None else None
-    if ref.kind in _SERVER_KINDS and path.suffix.lower() not in ("", ".env", ".yml", ".yaml"):
+    if ref.kind in _SERVER_KINDS and path.suffix.lower() in SOURCE_SUFFIXES:
         if _NOT_SERVERS & {part.lower() for part in path.parts[:-1]}:
             return None
         if ".test." in name or ".spec." in name or name.startswith("test_"):
@@ -63,23 +76,22 @@ def unit_of(path: Path, ref: PortRef, who: Attribution | None,
 
 def conflicts(claims: list[Claim]) -> list[Finding]:
     """A finding at each later binder of a port in a unit, naming the first binder."""
-    first: dict[tuple[str, int], Claim] = {}
+    before: dict[tuple[str, int], list[Claim]] = {}
     findings: list[Finding] = []
-    reported: set[tuple[str, str, int, str]] = set()
+    reported: set[tuple[str, str, int]] = set()
     for claim in claims:
         for port in claim.ports:
-            earlier = first.setdefault((claim.unit, port), claim)
-            if earlier.who == claim.who:
-                continue
-            key = (claim.unit, claim.file, claim.line, earlier.who)
-            if key in reported:
+            earlier_claims = before.setdefault((claim.unit, port), [])
+            earlier = next((c for c in earlier_claims
+                            if c.who != claim.who and c.runs_with(claim)), None)
+            earlier_claims.append(claim)
+            key = (claim.unit, claim.file, claim.line)
+            if earlier is None or key in reported:
                 continue
             reported.add(key)
-            them = earlier.service or earlier.who
-            us = claim.service or claim.who
             findings.append(Finding(
                 "error", "conflict",
-                f"port {port} is bound by both {them} ({earlier.file}:{earlier.line} "
-                f"{earlier.how}) and {us} ({claim.file}:{claim.line} {claim.how})",
+                f"port {port} is bound by both {earlier.label} ({earlier.file}:{earlier.line} "
+                f"{earlier.how}) and {claim.label} ({claim.file}:{claim.line} {claim.how})",
                 claim.service, port, claim.file, claim.line))
     return findings

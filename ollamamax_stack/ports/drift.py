@@ -126,7 +126,7 @@ class _FileCheck:
                 if unit is not None:
                     self.claims.append(Claim(unit[0], unit[1], who.service.name if who else None,
                                              self.where, ref.line, ref.text or ref.kind,
-                                             tuple(ref.ports)[:1024]))
+                                             tuple(ref.ports)[:1024], frozenset(ref.profiles)))
         if (who is None and self.named and ref.side == "host"
                 and not any(p in index.port_owner for p in ref.ports)):
             self._add(ref, Finding("warning", "unregistered",

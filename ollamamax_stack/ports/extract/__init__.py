@@ -28,6 +28,7 @@ class PortRef:
     last: int | None = None  # a range `port-last` (one finding for the whole range)
     scheme: str | None = None  # a URL's scheme (`redis`, `postgresql`, `http`)
     problem: str | None = None  # why the written port is not a port (0, 99999, a reversed range)
+    profiles: tuple[str, ...] = ()  # the compose profiles of the service `owner` (none: always)
 
     @property
     def ports(self) -> range:

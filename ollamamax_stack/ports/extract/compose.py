@@ -101,8 +101,10 @@ def _service(name: str, node: Any, names: frozenset[str]) -> list[PortRef]:
     fields = mapping(node)
     image = scalar(fields.get("image"))
     refs: list[PortRef] = []
+    profiles = tuple(p for item in sequence(fields.get("profiles"))
+                     if (p := scalar(item)) is not None)
     for entry in _entries(fields.get("ports")):
-        refs.extend(_publish(name, image, entry))
+        refs.extend(replace(ref, profiles=profiles) for ref in _publish(name, image, entry))
     for entry in _entries(fields.get("expose")):
         text = (scalar(entry) or "").split("/")[0]
         if _RANGE.match(text):

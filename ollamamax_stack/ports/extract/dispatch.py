@@ -16,6 +16,7 @@ TEMPLATE_SUFFIXES = frozenset({".j2", ".jinja", ".jinja2", ".tpl", ".tmpl", ".te
 LOCK_NAMES = frozenset({"package-lock.json", "yarn.lock", "pnpm-lock.yaml", "go.sum",
                         "poetry.lock", "cargo.lock", "gemfile.lock", "composer.lock",
                         "uv.lock", "pipfile.lock", "bun.lockb", "npm-shrinkwrap.json"})
+_DOTENV_NAMES = frozenset({"env.example", "env.sample", "env.dist", "example.env"})
 # Config kinds where `{{` means a template (in JS/TS source it is only JSX).
 _TEMPLATED = frozenset({"yaml", "json", "nginx", "dotenv", "dockerfile"})
 
@@ -32,7 +33,8 @@ def file_format(path: PurePath) -> str:
     """dotenv, dockerfile, nginx, yaml, json, source or text, from the file's name."""
     name = path.name.lower()
     suffix = path.suffix.lower()
-    if name == ".env" or name.startswith(".env.") or suffix == ".env":
+    if (name == ".env" or name.startswith(".env.") or suffix == ".env"
+            or name in _DOTENV_NAMES):
         return "dotenv"
     if name.startswith(("dockerfile", "containerfile")) or suffix in (".dockerfile",
                                                                       ".containerfile"):
