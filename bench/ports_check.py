@@ -1,6 +1,7 @@
 """Wall time of `ollamamax ports check --no-host`, against a bare interpreter start in the same run.
 
-(a) the project's registry; (b) a generated registry of 1,000 services with 50 drift files.
+(a) the project's registry; (b) a generated registry of 1,000 services with 50 drift files;
+(c) the real-world corpus of tests/corpus, as a ratio to (a).
 Targets: (a) within 10x `python3 -c pass`; (b) within 3x (a). Prints medians and ratios.
 """
 
@@ -89,6 +90,33 @@ def medians(commands: list[tuple[list[str], Path]]) -> list[float]:
     return [statistics.median(s) for s in samples]
 
 
+CORPUS = ROOT / "tests" / "corpus"
+
+
+def corpus_run() -> None:
+    """(c) The real-world corpus (tests/corpus, a directory walk) against the default check.
+
+    The corpus holds labelled errors, so its check exits 1; each run must exit 0 or 1, never 2.
+    """
+    commands = [[str(OLLAMAMAX), "ports", "check", "--no-host"],
+                [str(OLLAMAMAX), "ports", "check", "--no-host", str(CORPUS)]]
+    samples: list[list[float]] = [[], []]
+    for round_ in range(RUNS + 1):
+        for index, command in enumerate(commands):
+            start = time.perf_counter()
+            result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+            elapsed = time.perf_counter() - start
+            if result.returncode not in (0, 1):
+                raise SystemExit(f"{' '.join(command)} exited {result.returncode}:\n"
+                                 f"{result.stdout}{result.stderr}")
+            if round_:
+                samples[index].append(elapsed)
+    default, corpus = (statistics.median(s) for s in samples)
+    files = sum(1 for p in CORPUS.rglob("*") if p.is_file())
+    print(f"(c) ... + corpus, {files} files          {corpus * 1000:8.1f} ms  "
+          f"{corpus / default:5.1f}x default check")
+
+
 def main() -> None:
     # An installed package runs from bytecode; this shell may set PYTHONDONTWRITEBYTECODE.
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "ollamamax_stack")],
@@ -105,6 +133,7 @@ def main() -> None:
           f"{default / bare:5.1f}x bare  (target <= 10x)")
     print(f"(b) ... {SERVICES} services, {FILES} drift files {large * 1000:8.1f} ms  "
           f"{large / default:5.1f}x (a)   (target <= 3x)")
+    corpus_run()
 
 
 if __name__ == "__main__":

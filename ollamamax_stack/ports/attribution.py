@@ -108,7 +108,7 @@ class ServiceIndex:
         if image:
             hits = self._image_services(image)
             if len(hits) == 1:
-                return hits[0], f"image {image}"
+                return hits[0], f"compose service {name} (image {image})"
         service = self.by_name.get(name.lower())
         if service is None:
             return None
@@ -151,7 +151,9 @@ class ServiceIndex:
             found = self.compose_service(ref.owner, ref.image)
             return Attribution(found[0], None, found[1]) if found else None
         if ref.own and context is not None:
-            return Attribution(context, None, f"{ref.kind} in a file of {context.name}")
+            what = {"listen-addr": "a listen address", "listen": "a listen",
+                    "default": "a default port", "expose": "EXPOSE"}.get(ref.kind, ref.kind)
+            return Attribution(context, None, f"{what} in a file of {context.name}")
         if ref.owner and not ref.own:
             found = self.compose_service(ref.owner, ref.image)
             if found is not None and self._scheme_fits(ref, found[0]):

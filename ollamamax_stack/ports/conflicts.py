@@ -18,10 +18,30 @@ if TYPE_CHECKING:
     from ollamamax_stack.ports.extract import PortRef
 
 _DEFAULT_COMPOSE = frozenset({"docker-compose", "compose"})
-# Tests and examples start throwaway servers on whatever port: not the tree's servers.
+# Tests, examples, docs and benchmarks start throwaway servers on whatever port: not the tree's.
 _NOT_SERVERS = frozenset({"test", "tests", "__tests__", "spec", "e2e", "examples", "example",
-                          "fixtures", "docs", "node_modules", "vendor"})
-_SERVER_KINDS = frozenset({"default", "listen", "assign"})
+                          "fixtures", "docs", "doc", "node_modules", "vendor", "benchmarks",
+                          "benchmark", "bench", "training", "samples", "sample", "demo"})
+_SHELL = frozenset({".sh", ".bash", ".zsh"})
+# The forms by which a program of the tree states its own port: `process.env.PORT || N`,
+# `.listen(N)`, `PORT = N`.
+SERVER_KINDS = frozenset({"default", "listen", "assign"})
+
+
+def is_server_file(path: Path) -> bool:
+    """Whether a source file may be one of the tree's servers (not a test, example or script).
+
+    `path` is as shown to the user (relative to the working directory): the directories above
+    the checked tree say nothing.
+    """
+    name = path.name.lower()
+    suffix = path.suffix.lower()
+    if suffix not in SOURCE_SUFFIXES or suffix in _SHELL:
+        return False
+    if _NOT_SERVERS & {part.lower() for part in path.parts[:-1]}:
+        return False
+    return not (".test." in name or ".spec." in name or name.startswith("test_")
+                or name.endswith(("_test.go", "_test.py")))
 
 
 @dataclass(frozen=True)
@@ -65,11 +85,7 @@ def unit_of(path: Path, ref: PortRef, who: Attribution | None,
         return compose_project(path), ref.owner
     if ref.kind == "env" and (name == ".env" or name.startswith(".env.") or name.endswith(".env")):
         return (f"env:{where}", who.service.name) if who is not None else None
-    if ref.kind in _SERVER_KINDS and path.suffix.lower() in SOURCE_SUFFIXES:
-        if _NOT_SERVERS & {part.lower() for part in path.parts[:-1]}:
-            return None
-        if ".test." in name or ".spec." in name or name.startswith("test_"):
-            return None
+    if ref.kind in SERVER_KINDS and is_server_file(Path(where)):
         return "servers", where
     return None
 

@@ -8,15 +8,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ollamamax_stack.ports.attribution import Attribution, ServiceIndex
-from ollamamax_stack.ports.conflicts import Claim, conflicts, unit_of
+from ollamamax_stack.ports.conflicts import (
+    SERVER_KINDS,
+    Claim,
+    conflicts,
+    is_server_file,
+    unit_of,
+)
 from ollamamax_stack.ports.extract import ExtractError, PortRef
 from ollamamax_stack.ports.findings import Finding, display_path
 from ollamamax_stack.ports.reading import NotRead, Unreadable, read_text
 from ollamamax_stack.registry.model import Registry, Service
 
 IGNORE_PRAGMA = "ollamamax: ignore"  # on a line: that line's ports are not checked
-# Binds that are a server's own port even when nothing says whose server it is.
-_SERVER_BINDS = frozenset({"publish", "listen", "default", "assign"})
 _READ_KINDS = frozenset({"dotenv", "dockerfile", "nginx"})
 
 
@@ -57,9 +61,10 @@ class _FileCheck:
     """The findings of one file's references, and its binds for the conflict check."""
 
     def __init__(self, index: ServiceIndex, path: Path, where: str, text: str,
-                 named: bool) -> None:
+                 named: bool, kind: str) -> None:
         self.index = index
         self.path = path
+        self.kind = kind
         self.where = where
         self.lines = text.splitlines()
         self.named = named
@@ -89,8 +94,14 @@ class _FileCheck:
                                ref.line, min(expected) if len(expected) == 1 else None,
                                _column(self.lines, ref)))
 
+    def _unattributed_bind(self, ref: PortRef) -> bool:
+        """Whether a bind is a server's own port even when nothing says whose server it is."""
+        if ref.kind == "publish" or ref.kind == "listen" and self.kind == "nginx":
+            return True
+        return ref.kind in SERVER_KINDS and is_server_file(Path(self.where))
+
     def _collision(self, ref: PortRef, who: Attribution | None) -> None:
-        if who is None and ref.kind not in _SERVER_BINDS:
+        if who is None and not self._unattributed_bind(ref):
             return
         hits = [(port, owner[0].name) for port in ref.ports
                 if (owner := self.index.port_owner.get(port)) is not None
@@ -99,10 +110,18 @@ class _FileCheck:
             return
         port, victim = hits[0]
         owners = ", ".join(f"{name}'s {p}" for p, name in hits)
-        by = f"{who.how} ({who.service.name})" if who else (ref.text or ref.kind)
+        what = f"`{ref.text}`" if ref.text else ref.kind
+        if ref.kind == "publish" and ref.owner:
+            what += f" of compose service {ref.owner}"
+        if who is not None:
+            tail = f"; {who.how} makes it {who.service.name}'s"
+        else:
+            # Nothing says whose it is: the victim itself under a name the registry lacks?
+            tail = (f"; if this is {victim}, name it in the registry (compose_names, images "
+                    "or config_files)")
         self._add(ref, Finding(
             "error", "collision",
-            f"{by} binds {ref.label} on the host, taking {owners} in the registry",
+            f"{what} binds host port {ref.label}, {owners} in the registry{tail}",
             victim, port, self.where, ref.line, None, _column(self.lines, ref)))
 
     def check(self, ref: PortRef, context: Service | None) -> None:
@@ -179,7 +198,7 @@ def scan(registry: Registry, paths: Iterable[Path] = ()) -> Scan:
             continue
         ignored = {n for n, line in enumerate(text.splitlines(), 1)
                    if IGNORE_PRAGMA in line} if IGNORE_PRAGMA in text else set()
-        checker = _FileCheck(index, path, where, text, named)
+        checker = _FileCheck(index, path, where, text, named, kind)
         context = index.context(path)
         for ref in refs:
             if ref.line not in ignored:

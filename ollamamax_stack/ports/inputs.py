@@ -10,6 +10,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+# Third-party code checked into a tree (or installed in it) is not the tree's own configuration.
+VENDORED = frozenset({"node_modules", "vendor", "bower_components", ".venv", "venv",
+                      "site-packages", "__pycache__", ".git"})
+
+
+def _own(path: Path) -> bool:
+    return not VENDORED & set(path.parts[:-1])
+
 
 def _git_files(directory: Path) -> list[Path] | None:
     """Tracked and untracked-but-not-ignored files under a directory of a git work tree."""
@@ -27,7 +35,8 @@ def _git_files(directory: Path) -> list[Path] | None:
         return None  # not a work tree
     names = dict.fromkeys(result.stdout.decode("utf-8", "surrogateescape").split("\0"))
     # `--cached` lists files deleted from the work tree too: only what is there is checked.
-    return [directory / name for name in names if name and os.path.lexists(directory / name)]
+    return [directory / name for name in names
+            if name and _own(Path(name)) and os.path.lexists(directory / name)]
 
 
 def _ignored(specs: list[tuple[Path, Any]], path: Path, is_dir: bool) -> bool:
@@ -55,7 +64,7 @@ def _walk_with_gitignore(directory: Path) -> Iterator[Path]:
             specs.append((here, pathspec.GitIgnoreSpec.from_lines(lines)))
 
         dirs[:] = sorted(d for d in dirs
-                         if d != ".git" and not _ignored(specs, here / d, True))
+                         if d not in VENDORED and not _ignored(specs, here / d, True))
         for name in sorted(files):
             if not _ignored(specs, here / name, False):
                 yield here / name

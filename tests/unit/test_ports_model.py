@@ -216,3 +216,18 @@ def test_paths_are_relative_to_the_working_directory(registry: Registry, tmp_pat
     monkeypatch.chdir(tmp_path / "elsewhere")
     assert [f.file for f in scan(registry, [path.resolve()]).findings] == [
         str(Path("..") / "deploy" / ".env")]
+
+
+# --- What `--fix` needs: the registry's port and where the written port is ---------------------
+
+def test_a_drift_names_the_expected_port_and_the_column_of_the_written_one(
+        registry: Registry, tmp_path: Path) -> None:
+    env = write(tmp_path, "x/.env", "# redis\nREDIS_PORT=6380\n")
+    compose = write(tmp_path, "x/docker-compose.yml",
+                    "services:\n  grafana:\n    image: grafana/grafana\n"
+                    "    ports:\n      - \"3000:3000\"\n")
+    found = {(f.file, f.line): f for f in scan(registry, [env, compose]).findings}
+    dotenv = next(f for (file, _), f in found.items() if file and file.endswith(".env"))
+    assert (dotenv.code, dotenv.expected, dotenv.line, dotenv.column) == ("drift", 6379, 2, 12)
+    published = next(f for (file, _), f in found.items() if file and file.endswith(".yml"))
+    assert (published.code, published.expected, published.column) == ("drift", 3001, 10)

@@ -102,6 +102,6 @@ def extract_urls(text: str) -> list[PortRef]:
                 port = valid_port(match.group("port"))
                 where = host_side(match.group("host").strip("[]"), "host")
                 if port is not None and where is not None and where[1] is None:
-                    refs.append(PortRef(port, number, "listen", own=True, text=match.group(0),
-                                        role="bind"))
+                    refs.append(PortRef(port, number, "listen-addr", own=True,
+                                        text=match.group(0), role="bind"))
     return refs
