@@ -24,6 +24,9 @@ class Attribution:
     service: Service
     port_name: str | None
     how: str
+    # Only says the port is the service's, not which: another port of it (a metrics or a
+    # consensus listener in its config file) is unknown to the registry, not a drift.
+    loose: bool = False
 
 
 def image_name(image: str) -> str:
@@ -126,8 +129,13 @@ class ServiceIndex:
             return True
         return _scheme(ref.scheme) == _scheme(service.scheme)
 
-    def attribute(self, ref: PortRef, context: Service | None) -> Attribution | None:
-        """The service a port belongs to, or None when nothing in the file says whose it is."""
+    def attribute(self, ref: PortRef, context: Service | None,
+                  named: bool = False) -> Attribution | None:
+        """The service a port belongs to, or None when nothing in the file says whose it is.
+
+        A scrape target's host is evidence only in a file the registry names: elsewhere a
+        target is as often an exporter or a metrics port beside the service (`redis:9121`).
+        """
         for key in ref.keys:
             hit = self.by_key.get(key)
             if hit is not None and self._scheme_fits(ref, hit[0]):
@@ -153,8 +161,9 @@ class ServiceIndex:
         if ref.own and context is not None:
             what = {"listen-addr": "a listen address", "listen": "a listen",
                     "default": "a default port", "expose": "EXPOSE"}.get(ref.kind, ref.kind)
-            return Attribution(context, None, f"{what} in a file of {context.name}")
-        if ref.owner and not ref.own:
+            return Attribution(context, None, f"{what} in a file of {context.name}",
+                               loose=ref.kind == "listen-addr")
+        if ref.owner and not ref.own and (named or ref.kind != "target"):
             found = self.compose_service(ref.owner, ref.image)
             if found is not None and self._scheme_fits(ref, found[0]):
                 return Attribution(found[0], None, f"host {ref.owner}")

@@ -83,6 +83,14 @@ class _FileCheck:
         expected = self.index.expected(who, ref.side)
         if expected & set(ref.ports):
             return
+        if who.loose:
+            if not any(p in self.index.port_owner for p in ref.ports):
+                self._add(ref, Finding(
+                    "warning", "unregistered",
+                    f"`{ref.text}` binds {ref.label}, a port of {who.service.name} the registry "
+                    "does not list (name it in `ports`)", who.service.name, ref.port,
+                    self.where, ref.line, None, _column(self.lines, ref)))
+            return
         want = "/".join(str(p) for p in sorted(expected))
         inside = " inside its container" if ref.side == "container" else ""
         message = (f"{_label(who)} has port {want}{inside} in the registry, but {who.how} "
@@ -127,7 +135,7 @@ class _FileCheck:
     def check(self, ref: PortRef, context: Service | None) -> None:
         """Every finding one reference gives, and its claim on a host port."""
         index = self.index
-        who = index.attribute(ref, context)
+        who = index.attribute(ref, context, self.named)
         if ref.problem is not None:
             if ref.kind in ("publish", "expose", "listen") or who is not None:
                 self._add(ref, Finding("error", "port-invalid", f"{ref.text}: {ref.problem}",

@@ -92,7 +92,7 @@ def test_a_generic_compose_name_with_another_image_is_not_the_service(
 
 def test_a_scrape_job_name_is_not_evidence(registry: Registry, tmp_path: Path) -> None:
     prometheus = ("scrape_configs:\n  - job_name: redis\n    static_configs:\n"
-                  "      - targets: ['redis_exporter:9121', 'localhost:9121']\n")
+                  "      - targets: ['redis_exporter:9121', 'localhost:9121', 'redis:9121']\n")
     assert check(registry, tmp_path, "prometheus.yml", prometheus) == []
 
 
@@ -140,9 +140,11 @@ def test_env_default_urls_and_go_listen_addresses_are_read(registry: Registry,
         ("drift", "ollama", 13000, 1)]
     config = ('package config\n\nfunc Default() *Config {\n\treturn &Config{\n'
               '\t\tListen: "0.0.0.0:11434",\n\t}\n}\n')
-    got = check(registry, tmp_path, "ollama-distributed/internal/config/config.go", config)
-    assert ("drift", "inference", 11434, 5) in got
-    assert ("collision", "ollama", 11434, 5) in got
+    # The Go backend on Ollama's port: a collision; another port of it is only unregistered.
+    assert check(registry, tmp_path, "ollama-distributed/internal/config/config.go", config) == [
+        ("collision", "ollama", 11434, 5)]
+    assert check(registry, tmp_path, "x/ollama-distributed/internal/config/config.go",
+                 config.replace("11434", "7000")) == [("unregistered", "inference", 7000, 5)]
 
 
 # --- It reports conflicts across files that never run together ------------------------------
