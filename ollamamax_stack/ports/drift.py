@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -162,24 +162,30 @@ class _FileCheck:
                                    ref.line, None, _column(self.lines, ref)))
 
 
-def _inputs(registry: Registry, paths: Iterable[Path]) -> list[tuple[Path, bool]]:
+def _inputs(registry: Registry, paths: Iterable[Path],
+            excluded: Callable[[Path], bool] | None) -> list[tuple[Path, bool]]:
     from ollamamax_stack.ports.inputs import expand
 
     seen: dict[Path, tuple[Path, bool]] = {}
     declared = [(registry.path(rel), True) for rel in registry.stack.drift_files]
     for path, explicit in [*declared, *expand(list(paths))]:
-        seen.setdefault(path.absolute(), (path, explicit))
+        if excluded is None or not excluded(path):
+            seen.setdefault(path.absolute(), (path, explicit))
     return list(seen.values())
 
 
-def scan(registry: Registry, paths: Iterable[Path] = ()) -> Scan:
-    """Check the registry's drift files and `paths` (files or directories) against it."""
+def scan(registry: Registry, paths: Iterable[Path] = (),
+         excluded: Callable[[Path], bool] | None = None) -> Scan:
+    """Check the registry's drift files and `paths` (files or directories) against it.
+
+    `excluded` leaves out files, those found in a directory's walk too (`--exclude GLOB`).
+    """
     from ollamamax_stack.ports.extract.dispatch import Skipped, extract, file_format, skip_reason
 
     index = ServiceIndex(registry)
     result = Scan()
     claims: list[Claim] = []
-    for path, explicit in _inputs(registry, paths):
+    for path, explicit in _inputs(registry, paths, excluded):
         where = display_path(path)
         named = index.named(path)
         kind = file_format(path)
@@ -221,6 +227,7 @@ def scan(registry: Registry, paths: Iterable[Path] = ()) -> Scan:
     return result
 
 
-def check_drift(registry: Registry, files: Iterable[Path] = ()) -> list[Finding]:
+def check_drift(registry: Registry, files: Iterable[Path] = (),
+                excluded: Callable[[Path], bool] | None = None) -> list[Finding]:
     """Drift, collisions and conflicts in the declared drift files and `files`."""
-    return scan(registry, files).findings
+    return scan(registry, files, excluded).findings

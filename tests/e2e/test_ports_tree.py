@@ -122,3 +122,15 @@ def test_findings_name_the_registrys_files_relative_to_the_working_directory(
     result = ollamamax("--config", "../ports.toml", "ports", "check", "--no-host",
                        "--format", "json", cwd=root / "sub")
     assert report(result) == [("drift", 13000, os.path.join("..", "deploy", ".env"), 1)]
+
+
+def test_an_exclusion_applies_inside_a_walked_directory(tmp_path: Path) -> None:
+    from ollamamax_stack.ports.drift import scan
+    from ollamamax_stack.registry import load_registry
+
+    root = tree(tmp_path)
+    registry = load_registry(root / "ports.toml")
+    everything = scan(registry, [root])
+    without_b = scan(registry, [root], excluded=lambda p: p.parent.name == "b")
+    assert len([f for f in everything.findings if f.code == "conflict"]) == 2
+    assert len([f for f in without_b.findings if f.code == "conflict"]) == 1
