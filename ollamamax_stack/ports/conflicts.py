@@ -6,6 +6,7 @@ or the servers of the checked tree. Alternative compose files are separate units
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -74,7 +75,7 @@ def compose_project(path: Path) -> str:
     stem = path.name.lower().rsplit(".", 1)[0].replace(".override", "")
     if stem in _DEFAULT_COMPOSE:
         stem = "compose"
-    return f"compose:{path.parent.absolute()}/{stem}"
+    return f"compose:{os.path.normpath(path.parent.absolute())}/{stem}"
 
 
 def unit_of(path: Path, ref: PortRef, who: Attribution | None,

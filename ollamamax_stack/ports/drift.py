@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ollamamax_stack.ports.attribution import Attribution, ServiceIndex
 from ollamamax_stack.ports.conflicts import (
     SERVER_KINDS,
     Claim,
+    compose_project,
     conflicts,
     is_server_file,
     unit_of,
@@ -185,6 +186,7 @@ def scan(registry: Registry, paths: Iterable[Path] = (),
     index = ServiceIndex(registry)
     result = Scan()
     claims: list[Claim] = []
+    merged: dict[str, str] = {}  # an included compose project -> the project including it
     for path, explicit in _inputs(registry, paths, excluded):
         where = display_path(path)
         named = index.named(path)
@@ -223,8 +225,22 @@ def scan(registry: Registry, paths: Iterable[Path] = (),
         result.read += 1
         result.findings.extend(checker.findings)
         claims.extend(checker.claims)
-    result.findings.extend(conflicts(claims))
+        if kind == "yaml" and "include" in text:
+            merged.update(_included(path, text))
+    result.findings.extend(conflicts([replace(c, unit=merged.get(c.unit, c.unit))
+                                      for c in claims]))
     return result
+
+
+def _included(path: Path, text: str) -> dict[str, str]:
+    """Each compose project a file's `include:` merges, mapped to the file's own project."""
+    from ollamamax_stack.ports.extract.compose import includes
+
+    try:
+        names = includes(text)
+    except ExtractError:
+        return {}
+    return {compose_project(path.parent / name): compose_project(path) for name in names}
 
 
 def check_drift(registry: Registry, files: Iterable[Path] = (),

@@ -162,6 +162,12 @@ def test_alternative_compose_files_do_not_conflict_but_overrides_do(
                      "services:\n  webui:\n    ports: ['3000:8080']\n"
                      "  docs:\n    image: y\n    ports: ['3000:80']\n")
     assert rows(registry, base, override) == [("conflict", None, 3000, 6)]
+    # `include:` merges another file into the project.
+    main = write(tmp_path, "inc/compose.yaml", "include:\n  - ./docs/compose.yaml\n"
+                 "services:\n  web:\n    image: x\n    ports: ['4000:80']\n")
+    docs = write(tmp_path, "inc/docs/compose.yaml",
+                 "services:\n  docs:\n    image: y\n    ports: ['4000:80']\n")
+    assert rows(registry, docs, main) == [("conflict", None, 4000, 6)]
 
 
 # --- Some bad input passes silently ---------------------------------------------------------

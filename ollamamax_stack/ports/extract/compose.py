@@ -159,3 +159,16 @@ def extract_compose(root: Any, names: frozenset[str] = frozenset()) -> list[Port
                 ref = replace(ref, image=images[ref.owner])
             refs.append(ref)
     return refs
+
+
+def includes(text: str) -> list[str]:
+    """The files a compose file's top-level `include:` merges into its project."""
+    from ollamamax_stack.ports.extract.yamlnodes import compose_documents
+
+    found: list[str] = []
+    for root in compose_documents(text):
+        for item in _entries(mapping(root).get("include")):
+            paths = [scalar(item)] if scalar(item) is not None else _entries(
+                mapping(item).get("path"))
+            found.extend(p if isinstance(p, str) else scalar(p) or "" for p in paths)
+    return [p for p in found if p]
