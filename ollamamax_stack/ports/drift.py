@@ -146,7 +146,9 @@ class _FileCheck:
         if who is not None:
             self.relevant = True
             self._drift(ref, who)
-        if ref.role == "bind":
+        # A server's own port in a file the registry gives to a service binds, listen or not.
+        binds = ref.role == "bind" or (who is not None and ref.own and ref.kind in SERVER_KINDS)
+        if binds:
             self.relevant = True
             if ref.side == "host":
                 self._collision(ref, who)

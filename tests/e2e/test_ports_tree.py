@@ -48,9 +48,9 @@ def tree(root: Path) -> Path:
         "chart/templates/svc.yaml": "port: {{ .Values.port }}\n",
         "tsconfig.json": "{\n  // comment\n  \"a\": 1,\n}\n",
         "README.md": "Open http://localhost:13000\n",
-        "a/server.js": "const port = process.env.PORT || 3000;\n",
-        "b/server.js": "const port = process.env.PORT || 3000;\n",
-        "c/server.js": "const port = process.env.PORT || 3000;\n",
+        "a/server.js": "const port = process.env.PORT || 3000;\napp.listen(port);\n",
+        "b/server.js": "const port = process.env.PORT || 3000;\napp.listen(port);\n",
+        "c/server.js": "const port = process.env.PORT || 3000;\napp.listen(port);\n",
     }
     for name, content in files.items():
         path = root / name

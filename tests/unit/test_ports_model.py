@@ -239,3 +239,12 @@ def test_a_drift_names_the_expected_port_and_the_column_of_the_written_one(
     assert (dotenv.code, dotenv.expected, dotenv.line, dotenv.column) == ("drift", 6379, 2, 12)
     published = next(f for (file, _), f in found.items() if file and file.endswith(".yml"))
     assert (published.code, published.expected, published.column) == ("drift", 3001, 10)
+
+
+def test_a_default_port_in_a_file_that_starts_no_server_binds_nothing(
+        registry: Registry, tmp_path: Path) -> None:
+    config = write(tmp_path, "backend/src/config.js",
+                   "module.exports = { port: process.env.PORT || 8080 };\n")
+    probe = write(tmp_path, "backend/healthcheck.js",
+                  "http.request({ host: 'localhost', port: process.env.PORT || 8080 });\n")
+    assert rows(registry, config, probe) == []

@@ -30,6 +30,10 @@ _LISTEN_ADDR = re.compile(
     r"listen_addr|addr|bind)['\"]?\s*[:=]\s*|ListenAndServe(?:TLS)?\(\s*)"
     r"[`'\"](?P<host>[A-Za-z0-9_.\-\[\]:]*?):(?P<port>\d{1,5})[`'\"]")
 GENERIC_KEY = "PORT"
+# A file that starts a server: only there is a default `PORT` the port a program binds (a
+# config module or a health-check client states it too, but binds nothing).
+_SERVES = re.compile(r"\.listen\(|ListenAndServe|createServer\(|\.run\(|\bserve\(|"
+                     r"HTTPServer\(|web\.run_app\(")
 
 
 def _lookup_key(line: str, end: int) -> str | None:
@@ -60,7 +64,7 @@ def _urls(line: str, number: int) -> list[PortRef]:
     return refs
 
 
-def _defaults(line: str, number: int) -> list[PortRef]:
+def _defaults(line: str, number: int, serves: bool) -> list[PortRef]:
     refs: list[PortRef] = []
     for match in _NUMBER.finditer(line):
         key = _lookup_key(line, match.start())
@@ -70,17 +74,18 @@ def _defaults(line: str, number: int) -> list[PortRef]:
         # `process.env.PORT || 13000` is a server's own port; `DB_PORT || 5432` names another.
         generic = key == GENERIC_KEY
         refs.append(PortRef(port, number, "default", (key,), own=True, text=line.strip()[:80],
-                            role="bind" if generic else "ref"))
+                            role="bind" if generic and serves else "ref"))
     return refs
 
 
 def extract_urls(text: str) -> list[PortRef]:
     """Local URLs, `process.env.X || N` defaults, `PORT = N`, `.listen(N)`, Go listen addresses."""
     refs: list[PortRef] = []
+    serves = _SERVES.search(text) is not None
     for number, line in enumerate(text.splitlines(), start=1):
         if "://" in line:
             refs.extend(_urls(line, number))
-        defaults = _defaults(line, number) if ("env" in line or "Env" in line) else []
+        defaults = _defaults(line, number, serves) if ("env" in line or "Env" in line) else []
         refs.extend(defaults)
         if not defaults and ("ort" in line or "ORT" in line):
             for match in _PORT_ASSIGN.finditer(line):
@@ -89,8 +94,8 @@ def extract_urls(text: str) -> list[PortRef]:
                 if port is not None:
                     generic = key in ("PORT", "port", "Port")
                     refs.append(PortRef(port, number, "assign", (key,), own=generic,
-                                        text=match.group(0), role="bind" if key == "PORT"
-                                        else "ref"))
+                                        text=match.group(0),
+                                        role="bind" if key == "PORT" and serves else "ref"))
         if ".listen(" in line:
             for match in _LISTEN.finditer(line):
                 port = valid_port(match.group("port"))
