@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +19,9 @@ def _own(path: Path) -> bool:
 
 def _git_files(directory: Path) -> list[Path] | None:
     """Tracked and untracked-but-not-ignored files under a directory of a git work tree."""
+    import shutil
+    import subprocess
+
     git = shutil.which("git")
     if git is None:
         return None
