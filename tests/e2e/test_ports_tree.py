@@ -51,6 +51,9 @@ def tree(root: Path) -> Path:
         "a/server.js": "const port = process.env.PORT || 3000;\napp.listen(port);\n",
         "b/server.js": "const port = process.env.PORT || 3000;\napp.listen(port);\n",
         "c/server.js": "const port = process.env.PORT || 3000;\napp.listen(port);\n",
+        # Third-party code, committed or installed: never the tree's own servers.
+        "node_modules/x/server.js": "const port = process.env.PORT || 3000;\napp.listen(port);\n",
+        "vendor/y/main.go": 'var port = ":9090"\nhttp.ListenAndServe(":9090", nil)\n',
     }
     for name, content in files.items():
         path = root / name
