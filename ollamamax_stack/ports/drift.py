@@ -34,14 +34,6 @@ class Scan:
     skipped: int = 0
 
 
-def drift_files(registry: Registry, files: Iterable[Path] = ()) -> list[Path]:
-    """The registry's declared drift files then the extra ones, each once."""
-    seen: dict[Path, Path] = {}
-    for path in [*(registry.path(rel) for rel in registry.stack.drift_files), *files]:
-        seen.setdefault(path.resolve(), path)
-    return list(seen.values())
-
-
 def _column(lines: list[str], ref: PortRef) -> int | None:
     if not 0 < ref.line <= len(lines):
         return None
