@@ -29,20 +29,23 @@ _SHELL = frozenset({".sh", ".bash", ".zsh"})
 SERVER_KINDS = frozenset({"default", "listen", "assign"})
 
 
-def is_server_file(path: Path) -> bool:
-    """Whether a source file may be one of the tree's servers (not a test, example or script).
+def is_test_or_example(path: Path) -> bool:
+    """Whether a file is a test, an example, a doc or a benchmark rather than the tree's own.
 
     `path` is as shown to the user (relative to the working directory): the directories above
     the checked tree say nothing.
     """
     name = path.name.lower()
-    suffix = path.suffix.lower()
-    if suffix not in SOURCE_SUFFIXES or suffix in _SHELL:
-        return False
     if _NOT_SERVERS & {part.lower() for part in path.parts[:-1]}:
-        return False
-    return not (".test." in name or ".spec." in name or name.startswith("test_")
-                or name.endswith(("_test.go", "_test.py")))
+        return True
+    return (".test." in name or ".spec." in name or name.startswith("test_")
+            or name.endswith(("_test.go", "_test.py")))
+
+
+def is_server_file(path: Path) -> bool:
+    """Whether a source file may be one of the tree's servers (not a test, example or script)."""
+    suffix = path.suffix.lower()
+    return suffix in SOURCE_SUFFIXES and suffix not in _SHELL and not is_test_or_example(path)
 
 
 @dataclass(frozen=True)

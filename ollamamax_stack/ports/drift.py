@@ -14,6 +14,7 @@ from ollamamax_stack.ports.conflicts import (
     compose_project,
     conflicts,
     is_server_file,
+    is_test_or_example,
     unit_of,
 )
 from ollamamax_stack.ports.extract import ExtractError, PortRef
@@ -185,7 +186,10 @@ def scan(registry: Registry, paths: Iterable[Path] = (),
         where = display_path(path)
         named = index.named(path)
         kind = file_format(path)
-        if not named and skip_reason(path) is not None:
+        # Tests and examples hold wrong ports on purpose (fakes, fixtures): their source is no
+        # configuration of the tree. Their compose and .env files are still read.
+        if not named and (skip_reason(path) is not None or kind == "source"
+                          and is_test_or_example(Path(where))):
             result.skipped += 1
             continue
         text = read_text(path, must_read=named or kind in _READ_KINDS)

@@ -248,3 +248,16 @@ def test_a_default_port_in_a_file_that_starts_no_server_binds_nothing(
     probe = write(tmp_path, "backend/healthcheck.js",
                   "http.request({ host: 'localhost', port: process.env.PORT || 8080 });\n")
     assert rows(registry, config, probe) == []
+
+
+def test_test_and_example_sources_are_skipped_their_compose_files_read(
+        registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    fake = write(tmp_path, "tests/test_client.py", "OLLAMA_URL = 'http://localhost:9999'\n")
+    example = write(tmp_path, "examples/app.js", "const OLLAMA_URL = 'http://localhost:9999';\n")
+    compose = write(tmp_path, "tests/docker-compose.yml",
+                    "services:\n  cache:\n    image: redis:7\n    ports: ['6380:6379']\n")
+    result = scan(registry, [fake, example, compose])
+    assert [(f.code, f.file) for f in result.findings] == [
+        ("drift", str(Path("tests") / "docker-compose.yml"))]
+    assert (result.read, result.skipped) == (1, 2)
