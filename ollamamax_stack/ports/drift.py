@@ -182,6 +182,7 @@ def scan(registry: Registry, paths: Iterable[Path] = (),
     result = Scan()
     claims: list[Claim] = []
     merged: dict[str, str] = {}  # an included compose project -> the project including it
+    envs: dict[Path, dict[str, str]] = {}  # each compose directory's `.env`
     for path, explicit in _inputs(registry, paths, excluded):
         where = display_path(path)
         named = index.named(path)
@@ -201,8 +202,9 @@ def scan(registry: Registry, paths: Iterable[Path] = (),
                 continue  # listed by git, deleted since
             result.findings.append(Finding("error", text.code, text.message, file=where))
             continue
+        env = _project_env(path.parent, envs) if kind == "yaml" else None
         try:
-            refs = extract(path, text, index.names, named=named)
+            refs = extract(path, text, index.names, named=named, env=env)
         except Skipped:
             result.skipped += 1
             continue
@@ -228,6 +230,16 @@ def scan(registry: Registry, paths: Iterable[Path] = (),
     result.findings.extend(conflicts([replace(c, unit=merged.get(c.unit, c.unit))
                                       for c in claims]))
     return result
+
+
+def _project_env(directory: Path, cache: dict[Path, dict[str, str]]) -> dict[str, str]:
+    """The `.env` beside a compose file, which compose substitutes into it ({} without one)."""
+    from ollamamax_stack.ports.extract.dotenv import assignments
+
+    if directory not in cache:
+        text = read_text(directory / ".env", must_read=False)
+        cache[directory] = assignments(text) if isinstance(text, str) else {}
+    return cache[directory]
 
 
 def _included(path: Path, text: str) -> dict[str, str]:

@@ -261,3 +261,17 @@ def test_test_and_example_sources_are_skipped_their_compose_files_read(
     assert [(f.code, f.file) for f in result.findings] == [
         ("drift", str(Path("tests") / "docker-compose.yml"))]
     assert (result.read, result.skipped) == (1, 2)
+
+
+def test_compose_substitutes_its_projects_dotenv_into_published_ports(
+        registry: Registry, tmp_path: Path) -> None:
+    write(tmp_path, "app/.env", "APP_PORT=8080\nGRAFANA_PORT=3000\n")
+    compose = write(tmp_path, "app/docker-compose.yml",
+                    "services:\n  app:\n    image: mattermost\n    ports: ['${APP_PORT}:8065']\n"
+                    "  dash:\n    image: grafana/grafana\n"
+                    "    ports: ['${GRAFANA_PORT:-3001}:3000']\n")
+    assert rows(registry, compose) == [
+        ("collision", "inference", 8080, 4), ("drift", "grafana", 3000, 7)]
+    # Without the .env, only what the file says: APP_PORT unset publishes nothing known.
+    alone = write(tmp_path, "other/docker-compose.yml", compose.read_text())
+    assert rows(registry, alone) == []

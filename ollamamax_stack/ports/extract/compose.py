@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -38,12 +39,13 @@ def _ref(text: str, line: int, service: str, image: str | None, side: str, raw: 
                    image=image, last=last, problem=problem)
 
 
-def _publish(service: str, image: str | None, entry: Any) -> list[PortRef]:
+def _publish(service: str, image: str | None, entry: Any,
+             env: Mapping[str, str] | None = None) -> list[PortRef]:
     host_line = target_line = line_of(entry)
     text = scalar(entry)
     if text is not None:
         raw = text.strip()
-        expanded, variables = interpolate(raw)
+        expanded, variables = interpolate(raw, env)
         match = _SHORT.match(expanded.strip())
         if not match:
             return []
@@ -52,8 +54,8 @@ def _publish(service: str, image: str | None, entry: Any) -> list[PortRef]:
         nodes = mapping(entry)
         fields = {k: scalar(v) for k, v in nodes.items()}
         raw = ", ".join(f"{k}: {v}" for k, v in fields.items())
-        host, variables_p = interpolate(fields.get("published") or "")
-        target, variables_t = interpolate(fields.get("target") or "")
+        host, variables_p = interpolate(fields.get("published") or "", env)
+        target, variables_t = interpolate(fields.get("target") or "", env)
         variables = variables_p + variables_t
         host = host if _RANGE.match(host) else None
         target = target if _RANGE.match(target) else None
@@ -97,14 +99,16 @@ def _entries(node: Any) -> list[Any]:
     return [node] if scalar(node) is not None else sequence(node)
 
 
-def _service(name: str, node: Any, names: frozenset[str]) -> list[PortRef]:
+def _service(name: str, node: Any, names: frozenset[str],
+             env: Mapping[str, str] | None = None) -> list[PortRef]:
     fields = mapping(node)
     image = scalar(fields.get("image"))
     refs: list[PortRef] = []
     profiles = tuple(p for item in sequence(fields.get("profiles"))
                      if (p := scalar(item)) is not None)
     for entry in _entries(fields.get("ports")):
-        refs.extend(replace(ref, profiles=profiles) for ref in _publish(name, image, entry))
+        refs.extend(replace(ref, profiles=profiles)
+                    for ref in _publish(name, image, entry, env))
     for entry in _entries(fields.get("expose")):
         text = (scalar(entry) or "").split("/")[0]
         if _RANGE.match(text):
@@ -145,15 +149,19 @@ def service_images(root: Any) -> dict[str, str]:
             if (image := scalar(mapping(node).get("image")))}
 
 
-def extract_compose(root: Any, names: frozenset[str] = frozenset()) -> list[PortRef]:
-    """Every port of a compose document; the seed's bare `name: {ports: ...}` form is accepted."""
+def extract_compose(root: Any, names: frozenset[str] = frozenset(),
+                    env: Mapping[str, str] | None = None) -> list[PortRef]:
+    """Every port of a compose document; the seed's bare `name: {ports: ...}` form is accepted.
+
+    `env` is the project's `.env`, which compose substitutes into `${VAR}` in published ports.
+    """
     top = mapping(root)
     services = mapping(top["services"]) if "services" in top else top
     images = service_images(root)
     known = names | frozenset(name.lower() for name in services)
     refs: list[PortRef] = []
     for name, node in services.items():
-        for ref in _service(str(name), node, known):
+        for ref in _service(str(name), node, known, env):
             # A URL to another service of this file: that service's image says what it is.
             if ref.owner and not ref.own and ref.owner in images:
                 ref = replace(ref, image=images[ref.owner])

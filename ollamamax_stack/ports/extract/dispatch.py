@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from pathlib import PurePath
 
 from ollamamax_stack.ports.extract import ExtractError, PortRef
@@ -68,7 +69,7 @@ def _looks_like(path: PurePath, *words: str) -> bool:
 
 
 def extract(path: PurePath, text: str, names: frozenset[str] = frozenset(), *,
-            named: bool = True) -> list[PortRef]:
+            named: bool = True, env: Mapping[str, str] | None = None) -> list[PortRef]:
     """The port references of one file.
 
     ExtractError when a file of a kind read here does not parse; Skipped when the file is of a
@@ -92,7 +93,7 @@ def extract(path: PurePath, text: str, names: frozenset[str] = frozenset(), *,
     from ollamamax_stack.ports.extract.urls import extract_urls
 
     if kind == "yaml":
-        return _extract_yaml(path, text, names, named)
+        return _extract_yaml(path, text, names, named, env)
     if kind == "json":
         if not named:
             raise Skipped("JSON data")
@@ -106,8 +107,8 @@ def extract(path: PurePath, text: str, names: frozenset[str] = frozenset(), *,
     return extract_urls(text)
 
 
-def _extract_yaml(path: PurePath, text: str, names: frozenset[str],
-                  named: bool) -> list[PortRef]:
+def _extract_yaml(path: PurePath, text: str, names: frozenset[str], named: bool,
+                  env: Mapping[str, str] | None) -> list[PortRef]:
     from ollamamax_stack.ports.extract.compose import extract_compose, is_compose
     from ollamamax_stack.ports.extract.prometheus import extract_prometheus, is_prometheus
     from ollamamax_stack.ports.extract.urls import extract_urls
@@ -128,7 +129,7 @@ def _extract_yaml(path: PurePath, text: str, names: frozenset[str],
             refs.extend(extract_prometheus(root, names))
             known = True
         elif is_compose(root):
-            refs.extend(extract_compose(root, names))
+            refs.extend(extract_compose(root, names, env))
             known = True
     if not known:
         if not named:

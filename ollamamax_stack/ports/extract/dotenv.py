@@ -30,3 +30,13 @@ def extract_dotenv(text: str, names: frozenset[str] = frozenset()) -> list[PortR
             refs.extend(value_refs(_unquote(match.group("value")), number, match.group("key"),
                                    names=names))
     return refs
+
+
+def assignments(text: str) -> dict[str, str]:
+    """Every `KEY=value` of a dotenv file, values unquoted (what compose reads from `.env`)."""
+    found: dict[str, str] = {}
+    for line in text.splitlines():
+        match = _LINE.match(line)
+        if match and not line.lstrip().startswith("#"):
+            found[match.group("key")] = _unquote(match.group("value"))
+    return found

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from ollamamax_stack.ports.extract import PortRef, Side
 
@@ -45,13 +45,19 @@ def port_problem(text: str) -> str | None:
     return None
 
 
-def interpolate(value: str) -> tuple[str, tuple[str, ...]]:
-    """`${VAR:-13100}` -> ("13100", ("VAR",)): defaults put in, bare variables dropped."""
+def interpolate(value: str, env: Mapping[str, str] | None = None,
+                ) -> tuple[str, tuple[str, ...]]:
+    """`${VAR:-13100}` -> ("13100", ("VAR",)): a variable's value from `env` (compose's `.env`),
+    else its default; a variable with neither is dropped."""
     names: list[str] = []
 
     def sub(match: re.Match[str]) -> str:
-        names.append(match.group("var") or match.group("bare"))
-        if match.group("op") in (":-", "-", ":=", "="):
+        name = match.group("var") or match.group("bare")
+        names.append(name)
+        op = match.group("op") or ""
+        if env is not None and name in env and (env[name] or not op.startswith(":")):
+            return env[name]
+        if op in (":-", "-", ":=", "="):
             return match.group("default") or ""
         return ""
 
