@@ -78,7 +78,10 @@ def create_apps(settings: ServiceSettings, authenticator: Authenticator) -> list
     ollama_api.add_routes(api)
     cluster_api.add_routes(api)
 
-    web_app = base_app(settings, authenticator=authenticator, readiness=readiness, state=state)
+    # The status data names node URLs: with API keys set it needs one (the page passes ?token=).
+    web_app = base_app(settings, authenticator=authenticator, readiness=readiness, state=state,
+                       protected=(status_page.DATA_PATH,),
+                       token_query_paths=(status_page.DATA_PATH,))
     web_app[POOL] = pool
     status_page.add_routes(web_app)
     return [Listening("api", api), Listening("web", web_app)]
