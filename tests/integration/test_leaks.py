@@ -85,3 +85,43 @@ def test_the_server_header_names_no_version(stack: Stack, service: str) -> None:
     with urllib.request.urlopen(stack.url(service) + "/health", timeout=10) as resp:
         server = resp.headers["Server"]
     assert server == "ollamamax"
+
+
+def test_a_node_failing_mid_stream_is_not_named_to_anonymous_callers(stack: Stack) -> None:
+    fake = stack.nodes[0]  # type: ignore[attr-defined]
+    fake.fail("drop", after=2)
+    try:
+        stream = openai.OpenAI(base_url=stack.url("gateway") + "/v1", api_key="x",
+                               max_retries=0).chat.completions.create(
+            model="llama3.2", messages=[{"role": "user", "content": "a b c d e f"}],
+            stream=True)
+        with pytest.raises(openai.APIError) as caught:
+            for _ in stream:
+                pass
+        hub_error = ws_error(stack.ws("hub"))
+    finally:
+        fake.fail("none")
+    hidden = f"127.0.0.1:{fake.port}"
+    assert "mid-stream" in str(caught.value) and hidden not in str(caught.value)
+    assert "mid-stream" in hub_error and hidden not in hub_error
+    assert hidden in log_of(stack, "inference")
+
+
+def ws_error(url: str) -> str:
+    """The message of the error a chat over a WebSocket ends with."""
+    import asyncio
+    import json
+
+    import websockets
+
+    async def run() -> str:
+        async with websockets.connect(url) as ws:
+            await ws.send(json.dumps({"type": "chat", "id": 1, "model": "llama3.2",
+                                      "messages": [{"role": "user", "content": "a b c d"}]}))
+            while True:
+                message = json.loads(await ws.recv())
+                if message["type"] == "error":
+                    return str(message["message"])
+                assert message["type"] != "done", message
+
+    return asyncio.run(run())
