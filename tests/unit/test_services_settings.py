@@ -65,9 +65,10 @@ def test_registry_hosts_reach_the_settings_and_bad_ones_are_refused(tmp_path: Pa
     config.write_text('[stack]\nhosts = ["OllamaMax.lan"]\n'
                       '[services.gateway]\nport = 13100\ncommand = "true"\nhosts = ["10.0.0.5"]\n')
     settings = build_settings("gateway", ["main"], load_registry(config), {})
-    assert settings.hosts == ["ollamamax.lan", "10.0.0.5"]
-    assert build_settings("gateway", ["main"], load_registry(config),
-                          {"OLLAMAMAX_HOSTS": "a.lan, b.lan"}).hosts == ["a.lan", "b.lan"]
+    assert settings.hosts == ["ollamamax.lan", "10.0.0.5", "gateway"]  # and its own name
+    overlaid = build_settings("gateway", ["main"], load_registry(config),
+                              {"OLLAMAMAX_HOSTS": "a.lan, b.lan"})
+    assert overlaid.hosts == ["a.lan", "b.lan", "gateway"]
     config.write_text('[stack]\nhosts = ["http://evil.example:80"]\n'
                       '[services.gateway]\nport = 13100\ncommand = "true"\n')
     with pytest.raises(RegistryError, match="hosts"):

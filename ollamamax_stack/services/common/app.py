@@ -64,13 +64,13 @@ def base_app(settings: ServiceSettings, *, authenticator: Authenticator,
     send `?token=` on `websocket_paths` and `token_query_paths` (they cannot set headers there).
     """
     limit = int(settings.number("OLLAMAMAX_MAX_BODY", DEFAULT_BODY_LIMIT))
-    app = web.Application(
-        client_max_size=limit,
-        middlewares=[metrics_middleware, error_middleware, connection_cap,
-                     browser_guard(settings, STATE_CHANGING),
-                     auth_middleware((*protected, METRICS_PATH),
-                                     (*websocket_paths, *token_query_paths)),
-                     websocket_cap(websocket_paths)])
+    middlewares = [metrics_middleware, error_middleware, connection_cap,
+                   browser_guard(settings, STATE_CHANGING),
+                   auth_middleware((*protected, METRICS_PATH),
+                                   (*websocket_paths, *token_query_paths))]
+    if websocket_paths:
+        middlewares.append(websocket_cap(websocket_paths))
+    app = web.Application(client_max_size=limit, middlewares=middlewares)
     app.on_response_prepare.append(_server_header)
     app[SETTINGS] = settings
     app[METRICS] = HttpMetrics()

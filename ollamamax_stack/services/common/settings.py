@@ -84,12 +84,15 @@ def build_settings(service: str, port_names: list[str], registry: Registry | Non
     env: dict[str, str] = {}
     cors: list[str] = []
     hosts: list[str] = []
+    names: list[str] = []
     run_dir = Path(".ollamamax")
     if registry is not None and service in registry.services:
         entry = registry.services[service]
         env.update(service_environment(registry, entry))
         cors = list(entry.cors)
         hosts = [*registry.stack.hosts, *entry.hosts]
+        # Containers and proxies reach a service by its registry names (compose, nginx).
+        names = [entry.name.lower(), *(n.lower() for n in entry.compose_names)]
         run_dir = registry.run_dir
         if entry.named_ports:
             port_names = list(entry.port_map)
@@ -102,4 +105,4 @@ def build_settings(service: str, port_names: list[str], registry: Registry | Non
         run_dir = Path(env["OLLAMAMAX_RUN_DIR"])
     return ServiceSettings(name=service, host=env.get("HOST") or DEFAULT_HOST,
                            ports=_ports(env, port_names), env=env, run_dir=run_dir, cors=cors,
-                           hosts=hosts)
+                           hosts=[*hosts, *names])
