@@ -6,6 +6,7 @@ import re
 import urllib.request
 from collections.abc import Iterator
 
+import ollama
 import openai
 import pytest
 
@@ -99,11 +100,17 @@ def test_a_node_failing_mid_stream_is_not_named_to_anonymous_callers(stack: Stac
             for _ in stream:
                 pass
         hub_error = ws_error(stack.ws("hub"))
+        with pytest.raises(ollama.ResponseError) as direct:
+            for _ in ollama.Client(host=stack.url("inference")).chat(
+                    model="llama3.2", messages=[{"role": "user", "content": "a b c d"}],
+                    stream=True):
+                pass
     finally:
         fake.fail("none")
     hidden = f"127.0.0.1:{fake.port}"
     assert "mid-stream" in str(caught.value) and hidden not in str(caught.value)
     assert "mid-stream" in hub_error and hidden not in hub_error
+    assert "mid-stream" in direct.value.error and hidden not in direct.value.error
     assert hidden in log_of(stack, "inference")
 
 
