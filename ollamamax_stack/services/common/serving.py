@@ -30,6 +30,7 @@ DEFAULT_HEADER_TIMEOUT = 60.0  # nginx's client_header_timeout
 DEFAULT_IDLE_TIMEOUT = 75.0  # nginx's keepalive_timeout
 RESERVED_FDS = 256  # log files, the revocation database, sockets to other services
 LIVENESS_RESERVE = 32  # connections above the budget that may still reach /health
+RESERVE_HEADER_TIMEOUT = 2.0  # seconds a connection in that reserve has to send its request
 
 
 @dataclass
@@ -99,7 +100,9 @@ class GuardedHandler(RequestHandler):
         if budget.connections > budget.limit + budget.reserve:
             self._refuse(transport)
             return
-        self._arm()
+        # A connection in the reserve is there for a probe: it gets little time to say so.
+        self._arm(min(self._header_timeout, RESERVE_HEADER_TIMEOUT) if self.over_budget
+                  else self._header_timeout)
 
     def _refuse(self, transport: asyncio.BaseTransport) -> None:
         body = _json_error(self._app, None, 503, f"the service is at its limit of "
@@ -125,9 +128,10 @@ class GuardedHandler(RequestHandler):
         elif self._header_timer is None and not self._force_close:
             self._arm()  # the first bytes of the next request on a kept-alive connection
 
-    def _arm(self) -> None:
-        if self._header_timeout > 0:
-            self._header_timer = self._loop.call_later(self._header_timeout, self._expired)
+    def _arm(self, timeout: float | None = None) -> None:
+        timeout = self._header_timeout if timeout is None else timeout
+        if timeout > 0:
+            self._header_timer = self._loop.call_later(timeout, self._expired)
 
     def _disarm(self) -> None:
         if self._header_timer is not None:
