@@ -32,7 +32,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("abuse")
     nodes = fake_nodes(tmp, [("a", "llama3.2", [])])
     with running_stack(tmp, nodes, ["inference"],
-                       env={"OLLAMAMAX_HEADER_TIMEOUT": "1"}) as running:
+                       env={"OLLAMAMAX_HEADER_TIMEOUT": "1",
+                            "OLLAMAMAX_IDLE_TIMEOUT": "1"}) as running:
         # The hub: capped, and started with a low soft fd limit it must raise to the hard one.
         _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         limit = min(256, hard)
@@ -82,6 +83,18 @@ def test_slowloris_sockets_are_closed_after_the_header_timeout(stack: Stack) -> 
         for sock in socks:
             sock.close()
     assert http("GET", stack.url("inference") + "/health")[0] == 200
+
+
+def test_an_idle_kept_alive_connection_is_closed_after_the_idle_timeout(stack: Stack) -> None:
+    host, port = address(stack.url("inference"))
+    with socket.create_connection((host, port), timeout=10) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        sock.setblocking(False)
+        deadline = time.monotonic() + 30
+        while not closed_by_peer(sock) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert closed_by_peer(sock), "a kept-alive idle connection stayed open"
 
 
 def test_the_soft_fd_limit_is_raised_to_the_hard_one(stack: Stack) -> None:
