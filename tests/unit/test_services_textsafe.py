@@ -59,3 +59,4 @@ def test_a_bad_ollama_nodes_entry_is_one_line_naming_the_variable(tmp_path: Path
                                run_dir=tmp_path)
     with pytest.raises(UsageError, match=r"OLLAMA_NODES: 'http://a\\\\x1bc:1'"):
         create_apps(settings, Authenticator({}, b"s" * 32, "inference"))
+

@@ -9,6 +9,7 @@ for `application/json` bodies, which no page can send cross-origin without a pre
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 from typing import Any
 
@@ -48,6 +49,22 @@ def allowed_hosts(settings: ServiceSettings) -> frozenset[str]:
     return frozenset(names)
 
 
+def host_allowed(name: str, names: frozenset[str], wildcard: bool) -> bool:
+    """Whether a `Host` name may be served.
+
+    An IP literal cannot be rebound (rebinding needs a DNS name), so loopback addresses are
+    always fine, and on a wildcard bind so are private ones: Kubernetes probes and peers
+    call a pod by its IP.
+    """
+    if name in names:
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return address.is_loopback or (wildcard and (address.is_private or address.is_link_local))
+
+
 def _origin(value: str) -> str:
     return value.strip().rstrip("/").lower()
 
@@ -61,6 +78,7 @@ def _is_json(content_type: str) -> bool:
 def browser_guard(settings: ServiceSettings, json_paths: tuple[str, ...] = ()) -> Any:
     """A middleware refusing foreign `Host`s and `Origin`s (403) and non-JSON changes (415)."""
     hosts = allowed_hosts(settings)
+    wildcard = settings.host in WILDCARDS
     origins = frozenset(_origin(o) for o in settings.cors)
     prefixes = tuple(p.rstrip("/") + "/" for p in json_paths)
 
@@ -68,7 +86,7 @@ def browser_guard(settings: ServiceSettings, json_paths: tuple[str, ...] = ()) -
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         header = request.headers.get("Host")
         # A request without Host (HTTP/1.0) comes from no browser: browsers always send one.
-        if header is not None and host_name(header) not in hosts:
+        if header is not None and not host_allowed(host_name(header), hosts, wildcard):
             raise ApiError(403, f"Host {printable(header)!r} is not allowed: add it to the "
                                 "registry's `hosts` (or OLLAMAMAX_HOSTS)", "forbidden_host")
         origin = request.headers.get("Origin")
