@@ -45,9 +45,16 @@ def _check_host(value: str) -> str:
     return value
 
 
+def _check_host_name(value: str) -> str:
+    if not value or not _HOST.match(value):
+        raise ValueError(f"{value!r} is not a host name or IP address (no port, no scheme)")
+    return value.lower()
+
+
 Port = Annotated[StrictInt, AfterValidator(_check_port)]
 PathText = Annotated[str, AfterValidator(_check_text)]
 Host = Annotated[str, AfterValidator(_check_host)]
+HostName = Annotated[str, AfterValidator(_check_host_name)]  # a name a Host header may carry
 Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
@@ -109,6 +116,7 @@ class Stack(_Strict):
 
     name: Annotated[str, Field(pattern=NAME_PATTERN)] = "ollamamax"
     host: Host = "127.0.0.1"
+    hosts: list[HostName] = Field(default_factory=list)  # Host headers every service accepts
     root: PathText = "."
     run_dir: PathText = ".ollamamax"
     procfile: PathText | None = None
@@ -137,6 +145,7 @@ class Service(_Strict):
     restart: RestartPolicy = Field(default_factory=RestartPolicy)
     endpoints: dict[str, str] = Field(default_factory=dict)
     cors: list[str] = Field(default_factory=list)
+    hosts: list[HostName] = Field(default_factory=list)  # more Host headers this one accepts
     env_keys: list[str] | dict[str, list[str]] = Field(default_factory=list)
     compose_names: list[str] = Field(default_factory=list)
     images: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._/-]*$")]] = Field(

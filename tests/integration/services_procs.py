@@ -36,7 +36,9 @@ def http(method: str, url: str, body: Any = None, headers: dict[str, str] | None
          timeout: float = 10) -> tuple[int, Any]:
     """A plain HTTP call for test set-up (the clients under test are the real ones)."""
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    sent = {"Content-Type": "application/json"} if data is not None else {}
+    request = urllib.request.Request(url, data=data, method=method,
+                                     headers={**sent, **(headers or {})})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as resp:
             raw = resp.read()
@@ -212,7 +214,8 @@ def running_stack(tmp: Path, nodes: list[FakeNode], services: list[str],
                 node.proc.stop()
 
 
-def ws_chat_status(url: str, model: str = "llama3.2") -> int | None:
+def ws_chat_status(url: str, model: str = "llama3.2",
+                   headers: dict[str, str] | None = None) -> int | None:
     """None when one chat over a WebSocket /chat completes, else the refusal's HTTP status."""
     import asyncio
 
@@ -221,7 +224,7 @@ def ws_chat_status(url: str, model: str = "llama3.2") -> int | None:
 
     async def run() -> int | None:
         try:
-            async with websockets.connect(url) as ws:
+            async with websockets.connect(url, additional_headers=headers) as ws:
                 assert json.loads(await ws.recv())["type"] == "nodes"
                 await ws.send(json.dumps({"type": "chat", "id": 1, "model": model,
                                           "messages": [{"role": "user", "content": "hi"}]}))

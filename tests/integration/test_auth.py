@@ -66,7 +66,10 @@ def test_without_credentials_401_and_health_stays_open(stack: Stack) -> None:
         status, health = http("GET", stack.url(service) + "/health")
         assert status == 200 and health["auth"] == "api_keys"
         assert http("GET", stack.url(service) + "/health/ready")[0] == 200
-        assert http("GET", stack.url(service) + "/metrics")[0] == 200
+        # /metrics names node URLs: with keys set it needs one too (README "Security").
+        assert http("GET", stack.url(service) + "/metrics")[0] == 401
+        assert http("GET", stack.url(service) + "/metrics",
+                    headers={"Authorization": f"Bearer {KEY}"})[0] == 200
 
 
 def test_an_api_key_is_accepted_everywhere(stack: Stack) -> None:

@@ -158,7 +158,7 @@ def test_ready_and_health(stack: Stack) -> None:
     assert status == 200 and ready["ready"] is True
     _, health = http("GET", stack.url("gateway") + "/health")
     assert health["service"] == "gateway" and health["auth"] == "off"
-    assert health["store"] == "memory"
+    assert health["store"] == "sqlite"  # revocations: in the run dir, shared by the stack
 
 
 def test_cors_allows_the_registry_origins_only(stack: Stack) -> None:

@@ -24,7 +24,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                              ("b", "phi3", ["--token-delay", "0.002"]),
                              ("spare", "mistral", [])])
     with running_stack(tmp, nodes[:2], ["inference", *FRONT_ENDS],
-                       env={"OLLAMAMAX_WS_MAX_MESSAGE": "4096"}) as running:
+                       env={"OLLAMAMAX_WS_MAX_MESSAGE": "4096",
+                            "OLLAMAMAX_ALLOW_NODE_REGISTRATION": "1"}) as running:
         nodes[2].start()
         running.nodes = nodes  # type: ignore[attr-defined]
         try:

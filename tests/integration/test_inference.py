@@ -20,7 +20,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                              ("b", "llama3.2", ["--token-delay", "0.002"]),
                              ("c", "phi3", [])])
     with running_stack(tmp, nodes, ["inference"],
-                       env={"OLLAMAMAX_MAX_BODY": "65536"}) as running:
+                       env={"OLLAMAMAX_MAX_BODY": "65536",
+                            "OLLAMAMAX_ALLOW_NODE_REGISTRATION": "1"}) as running:
         running.nodes = nodes  # type: ignore[attr-defined]
         yield running
 

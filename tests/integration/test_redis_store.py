@@ -189,7 +189,8 @@ def test_without_redis_running_requests_use_memory_and_redis_is_used_again_when_
     gateways.redis.kill()
     # The first request after the kill meets a dead connection: it is served from memory.
     assert chat(a) and chat(b)
-    wait_until(lambda: stores(gateways) == ["memory"] * 4, what="every service on memory")
+    # Revocations fall back to the run dir's SQLite file; rate limits to memory.
+    wait_until(lambda: stores(gateways) == ["sqlite"] * 4, what="every service on sqlite")
     health = gateways.health(gateways.url("a"))
     assert health["redis"]["up"] is False and health["redis"]["error"]
     assert health["rate_limit"]["store"] == "memory"
@@ -218,7 +219,7 @@ def test_without_redis_at_all_a_gateway_uses_memory(gateways: Gateways,
         url = f"http://127.0.0.1:{port}"
         wait_http(alone, url + "/health/ready")
         health = gateways.health(url)
-        assert health["store"] == "memory" and health["rate_limit"]["store"] == "memory"
+        assert health["store"] == "sqlite" and health["rate_limit"]["store"] == "memory"
         assert health["redis"]["up"] is False and "Connection" in health["redis"]["error"]
         assert chat(openai.OpenAI(base_url=url + "/v1", api_key=KEYS["alice"], max_retries=0))
     finally:

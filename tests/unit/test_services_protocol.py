@@ -12,6 +12,9 @@ from ollamamax_stack.services.hub import protocol
 @pytest.mark.parametrize(("text", "code"), [
     ("{", protocol.BAD_JSON),
     ("3", protocol.BAD_JSON),
+    ("[" * 100_000 + "]" * 100_000, protocol.BAD_JSON),  # no RecursionError out of the socket
+    ('{"type": "chat", "id": 1, "model": "m", "messages": [{"role": "user", "content": "x"}],'
+     ' "options": {"temperature": NaN}}', protocol.BAD_JSON),
     ('{"type": "sing"}', protocol.UNKNOWN_TYPE),
     ('{"type": "chat", "model": "m", "messages": [{"role": "user", "content": "x"}]}',
      protocol.BAD_FIELD),

@@ -56,3 +56,20 @@ def test_keys_from_env_and_file(tmp_path: Path) -> None:
     assert found["sk-a"] == "alice" and set(found) == {"sk-a", "sk-b", "sk-c"}
     with pytest.raises(Exception, match="cannot read the API keys file"):
         read_keys({"OLLAMAMAX_API_KEYS_FILE": str(tmp_path / "missing")})
+
+
+def test_registry_hosts_reach_the_settings_and_bad_ones_are_refused(tmp_path: Path) -> None:
+    from ollamamax_stack.errors import RegistryError
+
+    config = tmp_path / "ports.toml"
+    config.write_text('[stack]\nhosts = ["OllamaMax.lan"]\n'
+                      '[services.gateway]\nport = 13100\ncommand = "true"\nhosts = ["10.0.0.5"]\n')
+    settings = build_settings("gateway", ["main"], load_registry(config), {})
+    assert settings.hosts == ["ollamamax.lan", "10.0.0.5", "gateway"]  # and its own name
+    overlaid = build_settings("gateway", ["main"], load_registry(config),
+                              {"OLLAMAMAX_HOSTS": "a.lan, b.lan"})
+    assert overlaid.hosts == ["a.lan", "b.lan", "gateway"]
+    config.write_text('[stack]\nhosts = ["http://evil.example:80"]\n'
+                      '[services.gateway]\nport = 13100\ncommand = "true"\n')
+    with pytest.raises(RegistryError, match="hosts"):
+        load_registry(config)

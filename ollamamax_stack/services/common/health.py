@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from ollamamax_stack.services.common.keys import AUTH, HEALTH_EXTRA, READINESS, SETTINGS, STATE
+from ollamamax_stack.services.common.textsafe import printable
 
 
 @dataclass(frozen=True)
@@ -57,5 +58,7 @@ async def ready_handler(request: web.Request) -> web.Response:
         state = Readiness(ready=False, reasons=["draining: the service is shutting down"])
     else:
         state = await app[READINESS]()
-    body = {"ready": state.ready, "degraded": state.degraded, "reasons": state.reasons}
+    # Reasons quote nodes' own error texts: `ollamamax status` prints them to a terminal.
+    body = {"ready": state.ready, "degraded": state.degraded,
+            "reasons": [printable(r) for r in state.reasons]}
     return web.json_response(body, status=200 if state.ready else 503)

@@ -14,6 +14,7 @@ import aiohttp
 from ollamamax_stack.services.common.auth import Authenticator
 from ollamamax_stack.services.common.errors import ApiError
 from ollamamax_stack.services.common.health import Readiness
+from ollamamax_stack.services.common.textsafe import hide_addresses
 
 NODE_HEADER = "X-Ollamamax-Node"  # set by the inference proxy: which node answered
 READY_CACHE = 0.25  # seconds: many probes in a burst cost one call
@@ -26,9 +27,11 @@ class UpstreamError(ApiError):
 class Answers:
     """The objects of one NDJSON answer, and the node that produced them."""
 
-    def __init__(self, resp: aiohttp.ClientResponse) -> None:
+    def __init__(self, resp: aiohttp.ClientResponse, hide_addresses: bool = False) -> None:
         self._resp = resp
         self.node: str | None = resp.headers.get(NODE_HEADER)
+        # With auth off every caller is anonymous: node addresses stay in the logs.
+        self._hide = hide_addresses
 
     async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         try:
@@ -41,7 +44,9 @@ class Answers:
                     raise UpstreamError(502, f"inference sent a broken line: {line[:80]!r}",
                                         "upstream_error") from None
                 if isinstance(item, dict) and "error" in item:
-                    raise UpstreamError(502, str(item["error"]), "upstream_error")
+                    message = str(item["error"])
+                    raise UpstreamError(502, hide_addresses(message) if self._hide else message,
+                                        "upstream_error")
                 if isinstance(item, dict):
                     yield item
         except aiohttp.ClientPayloadError as exc:
@@ -122,7 +127,7 @@ class InferenceClient:
         """POST and iterate the NDJSON objects; errors before the first byte raise at entry."""
         resp = await self._send("POST", path, body)
         try:
-            yield Answers(resp)
+            yield Answers(resp, hide_addresses=not self.auth.enabled)
         finally:
             # An abandoned stream closes its connection, which cancels the work upstream.
             resp.close()

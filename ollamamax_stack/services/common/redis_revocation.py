@@ -1,4 +1,4 @@
-"""Revoked JWTs in redis, seen by every service of the stack; in memory while redis is down."""
+"""Revoked JWTs in redis, seen across machines; in the local store (SQLite) while redis is down."""
 
 from __future__ import annotations
 
@@ -8,23 +8,24 @@ import time
 import redis.asyncio as aioredis
 
 from ollamamax_stack.services.common.redis_link import RedisLink
-from ollamamax_stack.services.common.revocation import MemoryRevocationStore
+from ollamamax_stack.services.common.revocation import MemoryRevocationStore, RevocationStore
 
 
 class SharedRevocationStore:
-    """A RevocationStore on redis (`SET <stack>:revoked:<jti> EX <remaining life>`), else memory."""
+    """A RevocationStore on redis (`SET <stack>:revoked:<jti> EX <life left>`) and a local one."""
 
-    def __init__(self, link: RedisLink) -> None:
+    def __init__(self, link: RedisLink, local: RevocationStore | None = None) -> None:
         self.link = link
-        self._local = MemoryRevocationStore()
+        # Every revocation goes here too: this machine keeps refusing it while redis is down.
+        self._local: RevocationStore = local or MemoryRevocationStore()
         # Revoked while redis was down: written to redis when it comes back.
         self._unshared: dict[str, float] = {}
         link.on_up(self._share)
 
     @property
     def name(self) -> str:
-        """`redis` or `memory`: where revocations go now."""
-        return self.link.store
+        """`redis`, or the local store's name (`sqlite`, `memory`): where revocations go now."""
+        return "redis" if self.link.up else self._local.name
 
     def _key(self, jti: str) -> str:
         return f"{self.link.prefix}:revoked:{jti}"

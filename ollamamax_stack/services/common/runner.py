@@ -13,8 +13,18 @@ from aiohttp import web
 
 from ollamamax_stack.errors import UsageError
 from ollamamax_stack.notify import notify
+from ollamamax_stack.services.common.capacity import BUDGET
 from ollamamax_stack.services.common.cors import enable_cors
 from ollamamax_stack.services.common.keys import STATE
+from ollamamax_stack.services.common.logsafe import SafeAccessLogger, setup_logging
+from ollamamax_stack.services.common.serving import (
+    DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_IDLE_TIMEOUT,
+    ConnectionBudget,
+    GuardedSite,
+    default_budget,
+    raise_fd_limit,
+)
 from ollamamax_stack.services.common.settings import ServiceSettings
 from ollamamax_stack.services.common.sockets import bind_socket, inherited_sockets
 
@@ -53,9 +63,11 @@ def _address(sock: socket.socket) -> str:
 
 
 async def _serve(settings: ServiceSettings, apps: list[Listening],
-                 sockets: dict[str, socket.socket]) -> None:
+                 sockets: dict[str, socket.socket], budget: ConnectionBudget) -> None:
     drain = settings.number("OLLAMAMAX_DRAIN_TIMEOUT", DEFAULT_DRAIN)
     access_log = log if settings.get("OLLAMAMAX_ACCESS_LOG") == "1" else None
+    header_timeout = settings.number("OLLAMAMAX_HEADER_TIMEOUT", DEFAULT_HEADER_TIMEOUT)
+    idle_timeout = settings.number("OLLAMAMAX_IDLE_TIMEOUT", DEFAULT_IDLE_TIMEOUT)
     runners: list[web.AppRunner] = []
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -64,11 +76,14 @@ async def _serve(settings: ServiceSettings, apps: list[Listening],
     try:
         for item in apps:
             enable_cors(item.app, settings.cors)
+            item.app[BUDGET] = budget
             runner = web.AppRunner(item.app, handle_signals=False, shutdown_timeout=drain,
-                                   access_log=access_log)
+                                   access_log=access_log, access_log_class=SafeAccessLogger,
+                                   keepalive_timeout=idle_timeout)
             await runner.setup()
             runners.append(runner)
-            await web.SockSite(runner, sockets[item.port_name]).start()
+            await GuardedSite(runner, sockets[item.port_name], budget=budget,
+                              header_timeout=header_timeout).start()
         where = ", ".join(f"{n} {_address(s)}" for n, s in sockets.items())
         log.info("%s %s listening: %s", settings.name, settings.version, where)
         notify("READY=1", f"STATUS={settings.name} listening: {where}")
@@ -106,8 +121,10 @@ def loop_factory(settings: ServiceSettings) -> Callable[[], asyncio.AbstractEven
 
 def run(settings: ServiceSettings, apps: list[Listening]) -> None:
     """Serve `apps` on the settings' ports until SIGTERM/SIGINT, then drain and return."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging()
     factory = loop_factory(settings)
+    budget = default_budget(raise_fd_limit(), settings.number("OLLAMAMAX_MAX_CONNECTIONS", 0),
+                            settings.number("OLLAMAMAX_MAX_WEBSOCKETS", 0))
     sockets = open_sockets(settings)
     with asyncio.Runner(loop_factory=factory) as runner:
-        runner.run(_serve(settings, apps, sockets))
+        runner.run(_serve(settings, apps, sockets, budget))

@@ -25,6 +25,7 @@ class ServiceSettings:
     env: Mapping[str, str]
     run_dir: Path
     cors: list[str] = field(default_factory=list)
+    hosts: list[str] = field(default_factory=list)  # Host names accepted beside the local ones
     version: str = __version__
 
     @property
@@ -82,18 +83,26 @@ def build_settings(service: str, port_names: list[str], registry: Registry | Non
     """Settings for `service`: `service_environment(registry, service)` overlaid by `environ`."""
     env: dict[str, str] = {}
     cors: list[str] = []
+    hosts: list[str] = []
+    names: list[str] = []
     run_dir = Path(".ollamamax")
     if registry is not None and service in registry.services:
         entry = registry.services[service]
         env.update(service_environment(registry, entry))
         cors = list(entry.cors)
+        hosts = [*registry.stack.hosts, *entry.hosts]
+        # Containers and proxies reach a service by its registry names (compose, nginx).
+        names = [entry.name.lower(), *(n.lower() for n in entry.compose_names)]
         run_dir = registry.run_dir
         if entry.named_ports:
             port_names = list(entry.port_map)
     env.update(os.environ if environ is None else environ)
     if env.get("OLLAMAMAX_CORS"):
         cors = [o.strip() for o in env["OLLAMAMAX_CORS"].split(",") if o.strip()]
+    if env.get("OLLAMAMAX_HOSTS"):
+        hosts = [h.strip().lower() for h in env["OLLAMAMAX_HOSTS"].split(",") if h.strip()]
     if env.get("OLLAMAMAX_RUN_DIR"):
         run_dir = Path(env["OLLAMAMAX_RUN_DIR"])
     return ServiceSettings(name=service, host=env.get("HOST") or DEFAULT_HOST,
-                           ports=_ports(env, port_names), env=env, run_dir=run_dir, cors=cors)
+                           ports=_ports(env, port_names), env=env, run_dir=run_dir, cors=cors,
+                           hosts=[*hosts, *names])

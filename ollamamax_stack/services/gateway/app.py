@@ -11,11 +11,13 @@ from ollamamax_stack.services.common.app import base_app
 from ollamamax_stack.services.common.auth import Authenticator
 from ollamamax_stack.services.common.keys import HEALTH_EXTRA
 from ollamamax_stack.services.common.settings import ServiceSettings
+from ollamamax_stack.services.common.validation import request_validation
 from ollamamax_stack.services.gateway import auth_api, docs, openai_api
 from ollamamax_stack.services.gateway.errors import openai_shape
 from ollamamax_stack.services.gateway.keys import INFERENCE, LIMITER
 from ollamamax_stack.services.gateway.limits import rate_limit_middleware
 from ollamamax_stack.services.gateway.redis_limits import rate_limiter
+from ollamamax_stack.services.gateway.requests import MODELS as REQUESTS
 from ollamamax_stack.services.hub.app import client_lifecycle, inference_client
 from ollamamax_stack.services.hub.mount import CHAT_PATH, mount_chat
 
@@ -29,6 +31,7 @@ def create_app(settings: ServiceSettings, auth: Authenticator) -> web.Applicatio
     app = base_app(settings, authenticator=auth, readiness=client.readiness,
                    protected=PROTECTED, websocket_paths=(CHAT_PATH,), error_shape=openai_shape)
     app.middlewares.append(rate_limit_middleware(limiter, ("/v1",)))
+    app.middlewares.append(request_validation(REQUESTS))
     app[INFERENCE] = client
     app[LIMITER] = limiter
     app[HEALTH_EXTRA]["rate_limit"] = lambda: {"store": limiter.name, "per_minute": limiter.limit}

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+from ollamamax_stack.services.common.errors import parse_json
 
 # Error codes a client can act on.
 BAD_JSON = "bad_json"
@@ -30,7 +31,9 @@ class ProtocolError(Exception):
 def parse(text: str) -> dict[str, Any]:
     """A client message as a dict with a known `type`, or a ProtocolError."""
     try:
-        message = json.loads(text)
+        message = parse_json(text.encode())
+    except RecursionError:
+        raise ProtocolError(BAD_JSON, "message is not valid JSON: nested too deeply") from None
     except ValueError as exc:
         raise ProtocolError(BAD_JSON, f"message is not valid JSON: {exc}") from None
     if not isinstance(message, dict):

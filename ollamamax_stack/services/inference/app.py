@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from ollamamax_stack.errors import UsageError
 from ollamamax_stack.services.common.app import base_app
 from ollamamax_stack.services.common.auth import Authenticator
 from ollamamax_stack.services.common.health import Readiness, ServiceState
@@ -21,7 +22,7 @@ from ollamamax_stack.services.common.settings import ServiceSettings
 from ollamamax_stack.services.inference import cluster_api, ollama_api, status_page
 from ollamamax_stack.services.inference.keys import POOL, PROXY
 from ollamamax_stack.services.inference.metrics import PoolCollector
-from ollamamax_stack.services.inference.pool import NodePool
+from ollamamax_stack.services.inference.pool import NodePool, PoolError
 from ollamamax_stack.services.inference.proxy import Proxy
 from ollamamax_stack.services.inference.router import Router
 
@@ -49,10 +50,13 @@ def pool_readiness(pool: NodePool) -> Readiness:
 
 def create_apps(settings: ServiceSettings, authenticator: Authenticator) -> list[Listening]:
     """The api app and the web (status page) app, sharing one pool."""
-    pool = NodePool(node_urls(settings),
-                    interval=settings.number("OLLAMAMAX_HEALTH_INTERVAL", 2.0),
-                    timeout=settings.number("OLLAMAMAX_HEALTH_TIMEOUT", 2.0),
-                    down_after=int(settings.number("OLLAMAMAX_DOWN_AFTER", 2)))
+    try:
+        pool = NodePool(node_urls(settings),
+                        interval=settings.number("OLLAMAMAX_HEALTH_INTERVAL", 2.0),
+                        timeout=settings.number("OLLAMAMAX_HEALTH_TIMEOUT", 2.0),
+                        down_after=int(settings.number("OLLAMAMAX_DOWN_AFTER", 2)))
+    except PoolError as exc:
+        raise UsageError(f"OLLAMA_NODES: {exc}") from None
     proxy = Proxy(pool, Router(pool),
                   connect_timeout=settings.number("OLLAMAMAX_CONNECT_TIMEOUT", 3.0),
                   read_timeout=settings.number("OLLAMAMAX_READ_TIMEOUT", 300.0))
@@ -78,7 +82,10 @@ def create_apps(settings: ServiceSettings, authenticator: Authenticator) -> list
     ollama_api.add_routes(api)
     cluster_api.add_routes(api)
 
-    web_app = base_app(settings, authenticator=authenticator, readiness=readiness, state=state)
+    # The status data names node URLs: with API keys set it needs one (the page passes ?token=).
+    web_app = base_app(settings, authenticator=authenticator, readiness=readiness, state=state,
+                       protected=(status_page.DATA_PATH,),
+                       token_query_paths=(status_page.DATA_PATH,))
     web_app[POOL] = pool
     status_page.add_routes(web_app)
     return [Listening("api", api), Listening("web", web_app)]

@@ -7,10 +7,12 @@ from typing import Any
 from aiohttp import web
 
 from ollamamax_stack.services.common.errors import ApiError, json_body
+from ollamamax_stack.services.common.keys import AUTH, SETTINGS
 from ollamamax_stack.services.inference.keys import POOL
 from ollamamax_stack.services.inference.pool import NodePool, PoolError
 
 MAX_WAIT = 30.0
+REGISTRATION_ENV = "OLLAMAMAX_ALLOW_NODE_REGISTRATION"
 
 
 def nodes_body(pool: NodePool) -> dict[str, Any]:
@@ -41,15 +43,26 @@ async def list_nodes(request: web.Request) -> web.Response:
     if "after" in request.query:
         try:
             after = int(request.query["after"])
-            wait = min(float(request.query.get("wait", MAX_WAIT)), MAX_WAIT)
+            wait = float(request.query.get("wait", MAX_WAIT))
         except ValueError:
             raise ApiError(400, "'after' must be an integer and 'wait' a number") from None
-        await pool.wait_change(after, wait)
+        if not 0 <= wait:  # also false for NaN
+            raise ApiError(400, "'wait' must be a number of seconds >= 0", param="wait")
+        await pool.wait_change(after, min(wait, MAX_WAIT))
     return web.json_response(nodes_body(pool))
+
+
+def _may_change_nodes(request: web.Request) -> None:
+    """Node registration reroutes prompts: only for key holders, or when switched on."""
+    if request.app[AUTH].enabled or request.app[SETTINGS].get(REGISTRATION_ENV) == "1":
+        return
+    raise ApiError(403, "node registration is off while auth is off: configure API keys, or "
+                        f"set {REGISTRATION_ENV}=1 on the inference service", "forbidden")
 
 
 async def add_node(request: web.Request) -> web.Response:
     """`POST /api/v1/nodes {"url"}`: add a node (checked at once)."""
+    _may_change_nodes(request)
     body = await json_body(request)
     url = body.get("url")
     if not isinstance(url, str):
@@ -63,6 +76,7 @@ async def add_node(request: web.Request) -> web.Response:
 
 async def remove_node(request: web.Request) -> web.Response:
     """`DELETE /api/v1/nodes/{id}`."""
+    _may_change_nodes(request)
     try:
         node = request.app[POOL].remove(request.match_info["id"])
     except PoolError as exc:

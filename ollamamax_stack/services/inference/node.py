@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from ollamamax_stack.services.common.textsafe import has_control, printable
+
 
 def model_key(name: str) -> str:
     """Ollama's model name with the tag defaulted: `llama3` -> `llama3:latest`."""
@@ -21,15 +23,27 @@ def node_id(url: str) -> str:
 
 
 def normalise_url(url: str) -> str:
-    """`http://host:port` without a trailing slash; ValueError when it is no HTTP URL."""
+    """`http://host:port` without a trailing slash; ValueError when it is no plain HTTP URL.
+
+    Strict, because the URL is printed in logs, `status` and errors: no control character or
+    space, a scheme of http(s), a host, no user:password, no query or fragment.
+    """
     url = url.strip().rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{url!r} is not an http(s) URL")
+    if has_control(url) or " " in url:
+        raise ValueError(f"{printable(url)!r} holds a control character or a space")
     try:
-        parts.port  # noqa: B018 - raises on a bad port
+        parts = urlsplit(url)
+        port = parts.port
     except ValueError:
-        raise ValueError(f"{url!r} has an invalid port") from None
+        raise ValueError(f"{url!r} is not a URL or has an invalid port") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{url!r} is not an http(s) URL with a host")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(f"{url!r} must not carry a user or password")
+    if parts.query or parts.fragment:
+        raise ValueError(f"{url!r} must not carry a query or fragment")
+    if port == 0:
+        raise ValueError(f"{url!r} has an invalid port")
     return url
 
 

@@ -11,7 +11,9 @@ from aiohttp.typedefs import Handler
 
 from ollamamax_stack import __version__
 from ollamamax_stack.services.common.errors import ApiError, json_body
+from ollamamax_stack.services.common.validation import validate
 from ollamamax_stack.services.inference.keys import POOL, PROXY
+from ollamamax_stack.services.inference.requests import MODELS as REQUESTS
 
 # Each routed endpoint, with the fields a request needs and their JSON types.
 ROUTED: dict[str, dict[str, type | tuple[type, ...]]] = {
@@ -47,6 +49,7 @@ def routed(path: str) -> Handler:
     async def handler(request: web.Request) -> web.StreamResponse:
         body = await json_body(request)
         _check(body, fields)
+        validate(REQUESTS[path], body)  # every field it knows, down to each message
         # The body as the client sent it: nothing to re-encode on the hot path.
         return await request.app[PROXY].forward(request, body["model"], path,
                                                 await request.read())

@@ -9,8 +9,9 @@ import logging
 import aiohttp
 from aiohttp import web
 
-from ollamamax_stack.services.common.errors import ApiError
+from ollamamax_stack.services.common.errors import ApiError, authenticated
 from ollamamax_stack.services.common.inference_client import NODE_HEADER
+from ollamamax_stack.services.common.textsafe import hide_addresses
 from ollamamax_stack.services.inference.node import Node
 from ollamamax_stack.services.inference.pool import NodePool, describe_error
 from ollamamax_stack.services.inference.router import Router
@@ -108,7 +109,8 @@ class Proxy:
             log.warning(message)
             # Finish a cut line first, so every line stays one JSON object.
             prefix = "" if ended_line else "\n"
-            await response.write((prefix + json.dumps({"error": message}) + "\n").encode())
+            shown = message if authenticated(request) else hide_addresses(message)
+            await response.write((prefix + json.dumps({"error": shown}) + "\n").encode())
         except (ConnectionResetError, asyncio.CancelledError):
             # The client left: closing the upstream connection cancels the node's work.
             upstream.close()

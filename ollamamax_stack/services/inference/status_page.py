@@ -10,6 +10,7 @@ from ollamamax_stack.services.inference.cluster_api import cluster_body, models_
 from ollamamax_stack.services.inference.keys import POOL
 
 PAGE = Path(__file__).with_name("static") / "status.html"
+DATA_PATH = "/status.json"
 
 
 async def page(request: web.Request) -> web.FileResponse:
@@ -27,4 +28,4 @@ async def status(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     """Mount the page and its data."""
     app.router.add_get("/", page)
-    app.router.add_get("/status.json", status)
+    app.router.add_get(DATA_PATH, status)
