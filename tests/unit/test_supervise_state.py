@@ -38,7 +38,7 @@ def test_state_round_trips_through_the_run_dir(tmp_path: Path) -> None:
     assert loaded.phase == "running" and loaded.services["a"].restarts == 3
     assert loaded.services["a"].as_status() == {
         "name": "a", "state": "starting", "ready": False, "pid": None, "ports": {"main": 5},
-        "restarts": 3, "url": "http://x:5"}
+        "restarts": 3, "url": "http://x:5", "reason": None}
     assert st.load(RunPaths(tmp_path / "missing")).stack() == "down"
 
 
