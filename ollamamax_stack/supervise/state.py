@@ -63,7 +63,7 @@ class ServiceState:
         """The `status --json` shape of one service."""
         return {"name": self.name, "state": self.state, "ready": self.ready, "pid": self.pid,
                 "ports": self.ports, "restarts": self.restarts, "url": self.url,
-                "reason": self.reason}
+                "reason": self.reason, "ready_ms": self.ready_ms}
 
 
 @dataclass
