@@ -107,7 +107,10 @@ def load(paths: RunPaths) -> State:
         raw = json.loads(paths.state.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return State()
-    services = {name: ServiceState(**data) for name, data in raw.pop("services", {}).items()}
+    # Fields this version does not know (a newer or older ollamamax wrote the file) are dropped.
+    fields = set(ServiceState.__dataclass_fields__)
+    services = {name: ServiceState(**{k: v for k, v in data.items() if k in fields})
+                for name, data in raw.pop("services", {}).items()}
     known = set(State.__dataclass_fields__)
     return State(services=services, **{k: v for k, v in raw.items() if k in known})
 
