@@ -128,7 +128,7 @@ async def client_loop(load: Load, base: str, stream: bool) -> None:
             request.ok = True
         except Exception as exc:  # every failure counts, whatever its kind
             request.error = type(exc).__name__
-            await asyncio.sleep(0.05)  # a refused connection must not spin
+            await asyncio.sleep(0.1)  # as a client with a short backoff would; no spinning
         request.ended = time.monotonic()
     await client.close()
 
@@ -224,6 +224,7 @@ async def run(args: argparse.Namespace) -> int:
                    for _ in range(args.concurrency)]
         workers += [asyncio.create_task(client_loop(load, base, stream=True))
                     for _ in range(args.streams)]
+        await asyncio.sleep(3.0)  # warm-up: first connections, first model load
         calm_start = time.monotonic()
         await asyncio.sleep(args.calm)
         calm = [r for r in load.requests if r.ok and r.ended >= calm_start]
@@ -234,6 +235,7 @@ async def run(args: argparse.Namespace) -> int:
         load.running = False
         await asyncio.gather(*workers, return_exceptions=True)
         report(load, kills, calm_rps, chaos_start, chaos_seconds, own_ready)
+        watcher_cpu(status(offset, run_dir))
     finally:
         down = ollamamax(offset, run_dir, "down", "--timeout", "5")
         fake.terminate()
@@ -244,6 +246,23 @@ async def run(args: argparse.Namespace) -> int:
     print(f"down: exit {down.returncode}; processes left {len(left)}; ports left bound "
           f"{len(bound)}{' ' + str(bound) if bound else ''}")
     return 0 if not left and not bound and down.returncode == 0 else 1
+
+
+def watcher_cpu(current: dict[str, Any]) -> None:
+    """The current watcher's CPU use over its life, against one core."""
+    pid = current["watcher"]["pid"]
+    if pid is None:
+        return
+    proc = psutil.Process(pid)
+    times, life = proc.cpu_times(), time.time() - proc.create_time()
+    print(f"watcher CPU: {100 * (times.user + times.system) / life:.1f}% of a core over its "
+          f"{life:.0f}s life")
+
+
+def outage(kill: Kill, requests: list[Request], until: float) -> float:
+    """Seconds from a kill to the last failed request before `until` (0: nobody noticed)."""
+    last = [r.ended for r in requests if not r.ok and kill.at <= r.ended <= until]
+    return max(last) - kill.at if last else 0.0
 
 
 def report(load: Load, kills: list[Kill], calm_rps: float, chaos_start: float,
@@ -275,6 +294,14 @@ def report(load: Load, kills: list[Kill], calm_rps: float, chaos_start: float,
               f"{statistics.median(times) if times else float('nan'):.2f}s  max "
               f"{max(times) if times else float('nan'):.2f}s"
               f"{'  NOT RECOVERED ' + str(lost) if lost else ''}{ratio}")
+    print("client-visible outage (kill -> last failed request), per target on the path:")
+    ends = [k.at for k in kills[1:]] + [chaos_start + chaos_seconds]
+    for target in sorted(ON_PATH):
+        seen = [outage(k, load.requests, end) for k, end in zip(kills, ends, strict=True)
+                if k.target == target]
+        if seen:
+            print(f"  {target:<11} kills {len(seen):2d}  median {statistics.median(seen):.2f}s  "
+                  f"max {max(seen):.2f}s")
     every = [k.recovered for k in kills if k.recovered is not None]
     if every:
         print(f"  all         kills {len(kills):2d}  median {statistics.median(every):.2f}s  "
@@ -287,7 +314,8 @@ def main() -> int:
     parser.add_argument("--pause", type=float, default=2.0, help="seconds between kills")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--streams", type=int, default=2, help="streaming chats at a time")
-    parser.add_argument("--calm", type=float, default=5.0, help="seconds of load before chaos")
+    parser.add_argument("--calm", type=float, default=10.0,
+                        help="seconds of calm load (the baseline) before the chaos")
     parser.add_argument("--seed", type=int, default=int(time.time()))
     return asyncio.run(run(parser.parse_args()))
 

@@ -118,6 +118,7 @@ def _up(registry: Registry, names: list[str], *, timeout: float | None, keep_goi
     try:
         if client is None:
             daemon.write_config(registry)
+            _forget_supervision(paths)
             launched = daemon.launch(paths)
             client = daemon.wait_until_answering(paths, launched)
             orchestrator.client = client
@@ -142,7 +143,7 @@ def _start(registry: Registry, orchestrator: Orchestrator, client: Supervisor, n
         state.config, state.offset, state.profile = (str(registry.source), registry.offset,
                                                      registry.profile)
         for name in targets:
-            if name not in state.services or state.services[name].state != st.READY:
+            if launched or name not in state.services or state.services[name].state != st.READY:
                 previous = state.services.get(name)
                 entry = service_state(registry, registry.services[name])
                 if previous is not None:
@@ -166,6 +167,17 @@ def _start(registry: Registry, orchestrator: Orchestrator, client: Supervisor, n
     ensure_watcher(registry)
     result.state = st.load(paths)
     return result
+
+
+def _forget_supervision(paths: RunPaths) -> None:
+    """Nothing of an earlier supervisord runs: its `ready` must not make a new watcher act."""
+    if not paths.state.exists():
+        return
+    with st.locked(paths) as state:
+        state.phase = "down"
+        for entry in state.services.values():
+            if not entry.external:
+                entry.state, entry.ready, entry.pid = st.STOPPED, False, None
 
 
 def _end_unsupervised(paths: RunPaths, shown: Emit) -> None:

@@ -347,6 +347,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--offset", type=int, default=0)
     parser.add_argument("--profile", default=None)
     args = parser.parse_args(argv)
+    if os.environ.get("SUPERVISOR_ENABLED") != "1":
+        # Its stdin is supervisord's pipe: run by hand, a closed stdin would read as "supervisord
+        # died" and end the stack.
+        log("the watcher runs as supervisord's event listener only (`ollamamax up` starts it)")
+        return 2
     registry = load_registry(args.config, offset=args.offset, profile=args.profile,
                              run_dir=args.run_dir)
     client = Supervisor(RunPaths(registry.run_dir).socket)

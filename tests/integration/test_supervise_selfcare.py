@@ -61,7 +61,9 @@ def test_services_die_with_supervisord_and_up_brings_the_stack_back(make_stack: 
     assert stack.holder(stack.port("api")) is None
     again = stack.cli("up", "-d", "api")
     assert again.returncode == 0, again.stdout + again.stderr
-    assert stack.status()["stack"] == "up"
+    time.sleep(1.5)  # the new watcher must not take the dead supervisord's "ready" for crashes
+    back = stack.status()
+    assert back["stack"] == "up" and {s["restarts"] for s in back["services"]} == {0}
     assert stack.cli("down").returncode == 0
     stack.assert_clean()
 
