@@ -28,22 +28,23 @@ UNSUPERVISED_REASON = ("supervisord is gone: running unsupervised, nothing resta
 class Supervision:
     """The supervisor's own parts: supervisord and its watcher."""
 
+    supervisord_state: str  # running, unreachable (runs, its socket does not answer), gone
     supervisord_pid: int | None
     watcher_state: str  # running, starting, backoff, fatal, stopped, ... or gone
     watcher_pid: int | None
 
     def as_status(self) -> dict[str, Any]:
         """The `status --json` shape."""
-        return {"supervisord": {"state": "running" if self.supervisord_pid else "gone",
-                                "pid": self.supervisord_pid},
+        return {"supervisord": {"state": self.supervisord_state, "pid": self.supervisord_pid},
                 "watcher": {"state": self.watcher_state, "pid": self.watcher_pid}}
 
     def describe(self) -> str:
         """`supervisord: running (pid 1); watcher: running (pid 2)`."""
-        if not self.supervisord_pid:
-            return "supervisord: gone; watcher: gone"
-        watcher = self.watcher_state + (f" (pid {self.watcher_pid})" if self.watcher_pid else "")
-        return f"supervisord: running (pid {self.supervisord_pid}); watcher: {watcher}"
+        def one(state: str, pid: int | None) -> str:
+            return state + (f" (pid {pid})" if pid else "")
+
+        return (f"supervisord: {one(self.supervisord_state, self.supervisord_pid)}; "
+                f"watcher: {one(self.watcher_state, self.watcher_pid)}")
 
 
 @dataclass
@@ -66,11 +67,11 @@ def status(registry: Registry) -> StackStatus:
         except SupervisorUnreachable:
             client = None
     if client is None:
-        return StackStatus(_without_supervisord(registry, state), Supervision(None, "gone", None))
+        return _without_supervisord(registry, state)
     _correct(state, infos)
     watcher = infos.get(WATCHER)
     return StackStatus(state, Supervision(
-        supervisord, watcher.state.lower() if watcher else "absent",
+        "running", supervisord, watcher.state.lower() if watcher else "absent",
         watcher.pid if watcher and watcher.running else None))
 
 
@@ -86,16 +87,35 @@ def _correct(state: st.State, infos: dict[str, ProcessInfo]) -> None:
             entry.reason = f"exited with status {info.exitstatus}"
 
 
-def _without_supervisord(registry: Registry, state: st.State) -> st.State:
+def _role(proc: psutil.Process) -> str | None:
+    try:
+        line = " ".join(proc.cmdline())
+    except psutil.Error:
+        return None
+    if "supervisor.supervisord" in line:
+        return "supervisord"
+    return "watcher" if "supervise.watcher" in line else None
+
+
+def _without_supervisord(registry: Registry, state: st.State) -> StackStatus:
     """Each service as its processes show it: running unsupervised, or stopped."""
-    run_dir = RunPaths(registry.run_dir).run_dir
+    paths = RunPaths(registry.run_dir)
     found: dict[str, list[psutil.Process]] = {}
-    for proc in sweep.stack_processes(run_dir):
-        name = sweep.service_of(proc, run_dir)
+    roles: dict[str, int] = {}
+    for proc in sweep.stack_processes(paths.run_dir):
+        name = sweep.service_of(proc, paths.run_dir)
         if name:
             found.setdefault(name, []).append(proc)
+        elif (role := _role(proc)) is not None:
+            roles[role] = proc.pid
     if not state.services:  # the run dir is gone: the registry says what could run
         state.services = {s.name: service_state(registry, s) for s in registry.managed}
+    supervisord = roles.get("supervisord")
+    # A supervisord that runs but does not answer (its socket was deleted, or it is stopped)
+    # still supervises; nobody can ask it how.
+    label, reason = (st.RUNNING, f"supervisord (pid {supervisord}) does not answer on "
+                     f"{paths.socket}; `ollamamax down` stops the stack") if supervisord else (
+        st.UNSUPERVISED, UNSUPERVISED_REASON)
     running = False
     for name, entry in state.services.items():
         entry.ready = False
@@ -105,13 +125,15 @@ def _without_supervisord(registry: Registry, state: st.State) -> st.State:
         if procs:
             ports = set(entry.ports.values())
             serving = [p.pid for p in procs if groups.listens(p, ports)]
-            entry.state, entry.reason = st.UNSUPERVISED, UNSUPERVISED_REASON
+            entry.state, entry.reason = label, reason
             entry.pid = serving[0] if serving else procs[0].pid
             running = True
         else:
             entry.pid = None
             if entry.state != st.STOPPED:
                 entry.state, entry.reason = st.STOPPED, "stack is down"
-    state.phase = "running" if running else "down"
-    return state
-
+    state.phase = "running" if running or supervisord else "down"
+    watcher = roles.get("watcher")
+    return StackStatus(state, Supervision(
+        "unreachable" if supervisord else "gone", supervisord,
+        "running" if watcher else "gone", watcher))

@@ -27,11 +27,12 @@ STOPPED = "stopped"  # stopped on request
 EXITED = "exited"  # its process is gone and nobody is restarting it
 UNRESPONSIVE = "unresponsive"  # runs, but its latest liveness probe failed
 UNSUPERVISED = "unsupervised"  # runs, but supervisord is gone: nobody would restart it
+RUNNING = "running"  # runs under a supervisord that does not answer: readiness unknown
 
 Change = Callable[["ServiceState"], None]
 
 _NOT_UP = {RESTARTING, FATAL, FAILED, UNREACHABLE, SKIPPED, STOPPED, EXITED, UNRESPONSIVE,
-           UNSUPERVISED}
+           UNSUPERVISED, RUNNING}
 
 
 @dataclass

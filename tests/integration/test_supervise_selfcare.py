@@ -139,6 +139,10 @@ def test_down_stops_a_stack_whose_run_dir_was_deleted(make_stack: Any, tmp_path:
     assert bystander.cli("up", "-d", "api").returncode == 0
     left = len(doomed.processes())
     subprocess.run(["rm", "-rf", str(doomed.run_dir)], check=True)
+    seen = doomed.status()  # the truth: it runs, under a supervisord nobody can reach
+    assert seen["exit"] == 1 and seen["supervisord"]["state"] == "unreachable"
+    states = {s["name"]: s["state"] for s in seen["services"]}
+    assert states["db"] == states["api"] == "running" and states["edge"] == "stopped"
     done = doomed.cli("down", "--timeout", "2")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "nothing to stop" not in done.stdout and f"ended {left}" in done.stdout
