@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install system-deps up down test bench lint clean
+.PHONY: install system-deps up down test bench chaos lint clean
 
 install: $(STAMP)
 
@@ -33,6 +33,11 @@ BENCHES := bench/ports_check.py bench/stack_up.py bench/gateway.py
 
 bench: install system-deps
 	@for b in $(BENCHES); do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# kill -9 of services, the watcher and supervisord under client load: failures, recovery times,
+# and what `down` leaves (must be nothing).
+chaos: install
+	$(BIN)/python bench/chaos.py
 
 lint: install
 	$(BIN)/ruff check ollamamax_stack tests bench

@@ -17,19 +17,22 @@ def status(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Show each service's state; exit 0 up, 1 degraded or starting, 3 down."""
-    from ollamamax_stack.supervise import lifecycle
+    """Show each service's state and the supervisor's; exit 0 up, 1 degraded or starting, 3 down."""
+    from ollamamax_stack.supervise import observe
 
     registry = common.registry(ctx)
-    state = lifecycle.status(registry)
+    current = observe.status(registry)
+    state = current.state
     stack = state.stack()
     if as_json:
         typer.echo(json.dumps({"stack": stack,
-                               "services": [s.as_status() for s in state.services.values()]}))
+                               "services": [s.as_status() for s in state.services.values()],
+                               **current.supervision.as_status()}))
     elif stack == "down":
         typer.echo(f"stack is down (run dir {registry.run_dir})")
     else:
         print_table(registry, state)
+        typer.echo(current.supervision.describe())
         for reason in state.reasons():
             typer.echo(f"degraded: {reason}")
     raise typer.Exit(EXIT_CODES.get(stack, 1))

@@ -87,13 +87,15 @@ def up(
             typer.echo("ollamamax: the start was stopped; everything it started was stopped",
                        err=True)
             raise typer.Exit(1)
-    print_table(registry, result.state)
+    from ollamamax_stack.supervise import observe
+
+    print_table(registry, observe.status(registry).state)  # the pids that serve, not wrappers
     if result.ok:
         notify("READY=1", f"STATUS={result.state.stack()}")
     if detach:
         raise typer.Exit(EXIT_UP if result.state.stack() == "up" else EXIT_NOT_UP)
     try:
-        while lifecycle.status(registry).phase != "down":
+        while observe.status(registry).state.phase != "down":
             time.sleep(0.5)
         show("", "the stack was brought down elsewhere")
         stop_following.set()

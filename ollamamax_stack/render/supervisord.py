@@ -6,10 +6,12 @@ from ollamamax_stack.registry.model import Registry
 from ollamamax_stack.render.base import header, template
 from ollamamax_stack.supervise.config import (
     SUPERVISOR_ENV,
+    WATCHER,
     environment_line,
     escape,
     programs,
     search_path,
+    watcher_command,
 )
 from ollamamax_stack.supervise.paths import RunPaths
 
@@ -44,4 +46,10 @@ def render_supervisord(registry: Registry) -> str:
             log=escape(escape(str(program.log))),  # supervisord expands log paths twice
             environment=environment_line(program.environment),
         )
+    text += template("supervisord", "watcher.conf").substitute(
+        name=WATCHER,
+        command=escape(watcher_command(registry)),
+        directory=escape(str(registry.root)),
+        log=escape(escape(str(paths.watcher_log))),
+    )
     return text

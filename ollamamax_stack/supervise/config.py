@@ -18,6 +18,9 @@ from ollamamax_stack.supervise.paths import RunPaths
 # `down` can find them by environment even when their pid files are gone.
 SUPERVISOR_ENV = "OLLAMAMAX_SUPERVISOR"
 _SHELL_OPERATORS = set(";&|<>()`\n")
+_SHELLS = {"sh", "bash", "dash"}
+# The supervisord name of the watcher (an event listener), apart from any service's name.
+WATCHER = "ollamamax-watcher"
 
 
 class ConfigError(OllamamaxError):
@@ -44,11 +47,23 @@ def shell_command(command: str) -> str:
         words = shlex.split(command)
     except ValueError:
         words = []
+    if len(words) == 3 and os.path.basename(words[0]) in _SHELLS and words[1] == "-c":
+        return command  # already a shell: a second one around it would outlive supervisord
     simple = bool(words) and not any(ch in _SHELL_OPERATORS for ch in command)
     plain = simple and not any(ch in command for ch in "$*?~'\"\\{}[]")
     if plain:
         return command
     return f"/bin/sh -c {shlex.quote(('exec ' if simple else '') + command)}"
+
+
+def dies_with_parent(command: str) -> str:
+    """`command` run so that the kernel kills it when supervisord dies (PR_SET_PDEATHSIG).
+
+    util-linux's `setpriv` sets the signal and execs, so the pid stays the service's own; where
+    it is missing, the watcher's sweep on supervisord's death is the only guard.
+    """
+    setpriv = shutil.which("setpriv")
+    return f"{setpriv} --pdeathsig KILL -- {command}" if setpriv else command
 
 
 def executable(command: str) -> str | None:
@@ -88,12 +103,20 @@ def program(registry: Registry, service: Service) -> Program:
         raise ConfigError(f"service {service.name} has no command")
     return Program(
         name=service.name,
-        command=shell_command(service.command),
+        command=dies_with_parent(shell_command(service.command)),
         argv0=executable(service.command),
         directory=registry.root,
         environment=service_environment(registry, service),
         log=RunPaths(registry.run_dir).log(service.name),
     )
+
+
+def watcher_command(registry: Registry) -> str:
+    """The command line of the stack's watcher (`python -m ollamamax_stack.supervise.watcher`)."""
+    words = [sys.executable, "-m", "ollamamax_stack.supervise.watcher",
+             "--config", str(registry.source), "--run-dir", str(registry.run_dir),
+             "--offset", str(registry.offset), "--profile", registry.profile]
+    return " ".join(shlex.quote(word) for word in words)
 
 
 def programs(registry: Registry) -> list[Program]:

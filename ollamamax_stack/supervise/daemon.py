@@ -37,8 +37,12 @@ def write_config(registry: Registry) -> bool:
     except OSError:
         pass
     staged = paths.config.with_suffix(".tmp")
-    staged.write_text(text, encoding="utf-8")
-    os.replace(staged, paths.config)
+    try:
+        staged.write_text(text, encoding="utf-8")
+        os.replace(staged, paths.config)
+    except OSError as exc:
+        staged.unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror, exc.filename or str(paths.config)) from exc
     return True
 
 

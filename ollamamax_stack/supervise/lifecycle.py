@@ -1,15 +1,15 @@
-"""The stack as a whole: `up` (pre-flight, supervisord, ordered start, watcher), `down`, status."""
+"""The stack as a whole: `up` (pre-flight, supervisord, ordered start) and `down`.
+
+One `up` or `down` at a time per run directory (`lock.stack_lock`). `down` needs neither the
+run directory nor a free byte on its disk: it finds the stack's processes by their marks.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
-
-import psutil
 
 from ollamamax_stack.errors import OllamamaxError
 from ollamamax_stack.notify import notify
@@ -18,14 +18,16 @@ from ollamamax_stack.ports.host import bindable, who
 from ollamamax_stack.registry.model import Registry
 from ollamamax_stack.supervise import daemon, sweep
 from ollamamax_stack.supervise import state as st
-from ollamamax_stack.supervise.config import SUPERVISOR_ENV
+from ollamamax_stack.supervise.config import WATCHER
+from ollamamax_stack.supervise.lock import stack_lock
 from ollamamax_stack.supervise.logs import tail
 from ollamamax_stack.supervise.orchestrator import Emit, Orchestrator, Outcome, service_state
 from ollamamax_stack.supervise.paths import RunPaths
 from ollamamax_stack.supervise.preflight import preflight
-from ollamamax_stack.supervise.rpc import Supervisor
+from ollamamax_stack.supervise.rpc import ALREADY_STARTED, BAD_NAME, Supervisor, SupervisorFault
 
 FAILED_LOG_LINES = 20
+WATCHER_STOP_TIMEOUT = 10.0
 
 
 class PreflightFailed(OllamamaxError):
@@ -35,6 +37,14 @@ class PreflightFailed(OllamamaxError):
         self.findings = findings
         lines = "; ".join(f.message for f in findings)
         super().__init__(f"not starting: {lines}")
+
+
+class StackFileError(OllamamaxError):
+    """A file of the run directory could not be read or written (a full disk...): one line."""
+
+    def __init__(self, exc: OSError, run_dir: str) -> None:
+        where = exc.filename or f"a file in {run_dir}"
+        super().__init__(f"{where}: {exc.strerror or exc}")
 
 
 @dataclass
@@ -65,7 +75,19 @@ class DownResult:
 
 def up(registry: Registry, names: list[str], *, timeout: float | None = None,
        keep_going: bool = False, check: bool = True, emit: Emit | None = None) -> UpResult:
-    """Bring the named services (and their dependencies) up, leaving a watcher to keep them up."""
+    """Bring the named services (and their dependencies) up; supervisord's watcher keeps them up."""
+    paths = RunPaths(registry.run_dir)
+    try:
+        paths.prepare()
+        with stack_lock(paths):
+            return _up(registry, names, timeout=timeout, keep_going=keep_going, check=check,
+                       emit=emit)
+    except OSError as exc:
+        raise StackFileError(exc, str(paths.run_dir)) from None
+
+
+def _up(registry: Registry, names: list[str], *, timeout: float | None, keep_going: bool,
+        check: bool, emit: Emit | None) -> UpResult:
     shown = emit or (lambda name, message: None)
 
     def emitting(name: str, message: str) -> None:
@@ -74,8 +96,9 @@ def up(registry: Registry, names: list[str], *, timeout: float | None = None,
 
     emit = emitting
     paths = RunPaths(registry.run_dir)
-    paths.prepare()
     client = daemon.connect(paths)
+    if client is None:
+        _end_unsupervised(paths, shown)
     running = client.all_info() if client else {}
     orchestrator = Orchestrator(registry, client or Supervisor(paths.socket), emit=emit,
                                 timeout=timeout)
@@ -92,13 +115,27 @@ def up(registry: Registry, names: list[str], *, timeout: float | None = None,
             shown("", f"warning: {finding.message}")
     _ensure_secret(paths)
     launched: subprocess.Popen[bytes] | None = None
-    if client is None:
-        daemon.write_config(registry)
-        launched = daemon.launch(paths)
-        client = daemon.wait_until_answering(paths, launched)
-        orchestrator.client = client
-    elif daemon.write_config(registry):
-        daemon.update(client)
+    try:
+        if client is None:
+            daemon.write_config(registry)
+            _forget_supervision(paths)
+            launched = daemon.launch(paths)
+            client = daemon.wait_until_answering(paths, launched)
+            orchestrator.client = client
+        elif daemon.write_config(registry):
+            daemon.update(client)
+        return _start(registry, orchestrator, client, names, targets, keep_going, launched,
+                      warnings)
+    except (OSError, OllamamaxError):
+        if launched is not None:  # nothing of a start that failed half-way stays behind
+            down(registry, timeout=5.0, emit=emit)
+        raise
+
+
+def _start(registry: Registry, orchestrator: Orchestrator, client: Supervisor, names: list[str],
+           targets: list[str], keep_going: bool, launched: subprocess.Popen[bytes] | None,
+           warnings: list[Finding]) -> UpResult:
+    paths = RunPaths(registry.run_dir)
     with st.locked(paths) as state:
         state.phase = "starting"
         state.supervisord_pid = client.pid()
@@ -106,7 +143,7 @@ def up(registry: Registry, names: list[str], *, timeout: float | None = None,
         state.config, state.offset, state.profile = (str(registry.source), registry.offset,
                                                      registry.profile)
         for name in targets:
-            if name not in state.services or state.services[name].state != st.READY:
+            if launched or name not in state.services or state.services[name].state != st.READY:
                 previous = state.services.get(name)
                 entry = service_state(registry, registry.services[name])
                 if previous is not None:
@@ -120,7 +157,7 @@ def up(registry: Registry, names: list[str], *, timeout: float | None = None,
         result.logs = {n: tail(paths.log(n), FAILED_LOG_LINES) for n in failed
                        if registry.services[n].managed}
         if launched is not None:
-            down(registry, timeout=5.0, emit=emit)
+            down(registry, timeout=5.0, emit=orchestrator.emit)
         else:
             orchestrator.stop(targets, timeout=5.0)
         result.state = st.load(paths)
@@ -132,6 +169,26 @@ def up(registry: Registry, names: list[str], *, timeout: float | None = None,
     return result
 
 
+def _forget_supervision(paths: RunPaths) -> None:
+    """Nothing of an earlier supervisord runs: its `ready` must not make a new watcher act."""
+    if not paths.state.exists():
+        return
+    with st.locked(paths) as state:
+        state.phase = "down"
+        for entry in state.services.values():
+            if not entry.external:
+                entry.state, entry.ready, entry.pid = st.STOPPED, False, None
+
+
+def _end_unsupervised(paths: RunPaths, shown: Emit) -> None:
+    """End what runs of the stack without its supervisord, so the new one supervises it all."""
+    left = sweep.stack_processes(paths.run_dir)
+    if left:
+        shown("", f"ending {len(left)} process(es) of the stack left running without "
+                  "supervisord")
+        sweep.end(left, timeout=5.0)
+
+
 def _ensure_secret(paths: RunPaths) -> None:
     """Create the stack's one JWT secret (mode 0600) before any service races to it."""
     from ollamamax_stack.services.common.secret import SECRET_FILE_NAME, ensure_secret
@@ -139,73 +196,54 @@ def _ensure_secret(paths: RunPaths) -> None:
     ensure_secret(paths.run_dir / SECRET_FILE_NAME)
 
 
-def _ours(pid: int | None, run_dir: str) -> psutil.Process | None:
-    if not pid:
-        return None
-    try:
-        proc = psutil.Process(pid)
-        return proc if proc.environ().get(SUPERVISOR_ENV) == run_dir else None
-    except (psutil.Error, OSError):
-        return None
-
-
-def _watcher(paths: RunPaths) -> psutil.Process | None:
-    try:
-        pid = int(paths.watcher_pid.read_text().strip())
-    except (OSError, ValueError):
-        return None
-    return _ours(pid, str(paths.run_dir))
-
-
-def ensure_watcher(registry: Registry) -> int:
-    """The watcher's pid, starting one (detached, in its own session) when none runs."""
-    paths = RunPaths(registry.run_dir)
-    current = _watcher(paths)
-    if current is not None:
-        return current.pid
-    env = dict(os.environ)
-    env[SUPERVISOR_ENV] = str(paths.run_dir)
-    command = [sys.executable, "-m", "ollamamax_stack.supervise.watcher",
-               "--config", str(registry.source), "--run-dir", str(paths.run_dir),
-               "--offset", str(registry.offset), "--profile", registry.profile]
-    with open(paths.watcher_log, "ab") as out:
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out,
-                                   stderr=subprocess.STDOUT, start_new_session=True, env=env,
-                                   close_fds=True)
-    # Written here too so that a `down` right after `up -d` finds it before it has started.
-    paths.watcher_pid.write_text(f"{process.pid}\n")
-    with st.locked(paths) as state:
-        state.watcher_pid = process.pid
-    return process.pid
-
-
-def _stop_watcher(paths: RunPaths) -> None:
-    proc = _watcher(paths)
-    if proc is None:
+def ensure_watcher(registry: Registry) -> None:
+    """Start supervisord's watcher when it does not run (it gave up, or was stopped)."""
+    client = daemon.connect(RunPaths(registry.run_dir))
+    if client is None:
         return
-    sweep.end([proc], timeout=5.0)
+    try:
+        if not client.info(WATCHER).running:
+            client.start(WATCHER)
+    except SupervisorFault as fault:
+        if fault.code not in (BAD_NAME, ALREADY_STARTED):
+            raise
+
+
+def _stop_watcher(client: Supervisor) -> None:
+    """Stop the watcher first, so that nothing restarts what `down` stops."""
+    try:
+        client.stop(WATCHER)
+        deadline = time.monotonic() + WATCHER_STOP_TIMEOUT
+        while client.info(WATCHER).running and time.monotonic() < deadline:
+            time.sleep(0.02)
+    except SupervisorFault as fault:
+        if fault.code != BAD_NAME:
+            raise
 
 
 def down(registry: Registry, *, timeout: float = 10.0, emit: Emit | None = None) -> DownResult:
     """Stop in reverse order, end supervisord and any stray, and check every port is free."""
-    emit = emit or (lambda name, message: None)
     paths = RunPaths(registry.run_dir)
-    if not paths.run_dir.exists():
-        return DownResult(False, 0, [], [])
+    with stack_lock(paths, create=False):
+        return _down(registry, timeout, emit or (lambda name, message: None))
+
+
+def _down(registry: Registry, timeout: float, emit: Emit) -> DownResult:
+    paths = RunPaths(registry.run_dir)
     state = st.load(paths)
     sessions = {pid for pid in [sweep.verified_session(state.supervisord_pid, paths.run_dir)]
                 if pid}
-    was_running = bool(sessions) or _watcher(paths) is not None
-    _stop_watcher(paths)
-    with st.locked(paths) as current:
-        current.phase = "stopping"
+    was_running = bool(sessions)
     client = daemon.connect(paths)
     if client is not None:
         was_running = True
         notify("STOPPING=1")
+        _stop_watcher(client)
+        _record(paths, "stopping")
         infos = client.all_info()
-        names = [n for n in infos if infos[n].running]
+        names = [n for n in infos if infos[n].running and n != WATCHER]
         orchestrator = Orchestrator(registry, client, emit=emit)
+        orchestrator.best_effort = True
         orchestrator.stop(list(dict.fromkeys([*state.services, *names])), timeout=timeout)
         supervisord = client.pid()
         client.shutdown()
@@ -218,16 +256,30 @@ def down(registry: Registry, *, timeout: float = 10.0, emit: Emit | None = None)
              for port in s.ports.values()}
     ports |= {(registry.bind_host(s), p) for s in registry.managed for p in s.port_map.values()}
     busy = _busy_ports(ports)
-    with st.locked(paths) as current:
-        current.phase = "down"
-        current.supervisord_pid = current.watcher_pid = None
-        for entry in current.services.values():
-            entry.pid, entry.ready = None, False
-            if not entry.external:
-                entry.state, entry.reason = st.STOPPED, "stack is down"
-    if paths.socket.exists() and paths.socket.parent != paths.run_dir:
-        paths.socket.unlink()
+    _record(paths, "down")
+    try:
+        if paths.socket.parent != paths.run_dir:
+            paths.socket.unlink(missing_ok=True)
+    except OSError:
+        pass
     return DownResult(was_running, len(strays), [f"pid {p.pid}" for p in leftovers], busy)
+
+
+def _record(paths: RunPaths, phase: st.Phase) -> None:
+    """Write the phase when the run dir and its disk allow it; `down` never depends on it."""
+    if not paths.state.exists():
+        return
+    try:
+        with st.locked(paths) as current:
+            current.phase = phase
+            if phase == "down":
+                current.supervisord_pid = current.watcher_pid = None
+                for entry in current.services.values():
+                    entry.pid, entry.ready = None, False
+                    if not entry.external:
+                        entry.state, entry.reason = st.STOPPED, "stack is down"
+    except OSError:
+        pass
 
 
 def _busy_ports(ports: set[tuple[str, int]]) -> list[str]:
@@ -244,28 +296,3 @@ def _busy_ports(ports: set[tuple[str, int]]) -> list[str]:
         named = "; ".join(h.describe() for h in holders) or "an unknown process"
         busy.append(f"{host}:{port} is still held by {named}")
     return busy
-
-
-def status(registry: Registry) -> st.State:
-    """The persisted state corrected by what supervisord says now (no supervisord: down)."""
-    paths = RunPaths(registry.run_dir)
-    state = st.load(paths)
-    client = daemon.connect(paths)
-    if client is None:
-        state.phase = "down"
-        for entry in state.services.values():
-            entry.ready, entry.pid = False, None
-            if not entry.external and entry.state != st.STOPPED:
-                entry.state = st.STOPPED
-        return state
-    infos = client.all_info()
-    for name, entry in state.services.items():
-        info = infos.get(name)
-        if entry.external or info is None:
-            continue
-        if info.running:
-            entry.pid = info.pid
-        elif entry.state in (st.READY, st.STARTING):
-            entry.state, entry.ready, entry.pid = st.EXITED, False, None
-            entry.reason = f"exited with status {info.exitstatus}"
-    return state

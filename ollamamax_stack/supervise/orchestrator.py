@@ -20,6 +20,7 @@ from ollamamax_stack.supervise.paths import RunPaths
 from ollamamax_stack.supervise.probes import check_for, describe, wait_until
 from ollamamax_stack.supervise.rpc import (
     ALREADY_STARTED,
+    SPAWN_ERROR,
     ProcessInfo,
     Supervisor,
     SupervisorFault,
@@ -67,9 +68,19 @@ class Orchestrator:
         self.paths = RunPaths(registry.run_dir)
         self.emit: Emit = emit or (lambda name, message: None)
         self.timeout = timeout
+        # down and the watcher must go on when the state cannot be written (a full disk).
+        self.best_effort = False
+        self.last_error: OSError | None = None  # the latest write that best effort skipped
         active = {s.name for s in registry.active}
         self.deps = {s.name: [d for d in s.depends_on if d in active] for s in registry.active}
         self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    def note(self, name: str, change: st.Change) -> None:
+        """Record a change of one service's state (and go on without it when best effort)."""
+        if not self.best_effort:
+            st.update_service(self.paths, name, change)
+        elif (error := st.try_update_service(self.paths, name, change)) is not None:
+            self.last_error = error
 
     def targets(self, names: list[str]) -> list[str]:
         """The named services and their dependencies (every active service when none is named)."""
@@ -120,15 +131,16 @@ class Orchestrator:
             self.client.start(service.name)
         except SupervisorFault as fault:
             if fault.code != ALREADY_STARTED:
-                return Outcome(False, f"supervisord could not start it: {fault}")
+                return Outcome(False, self._spawn_failure(service, fault))
         pid = self.client.info(service.name).pid
+        at = time.time()
 
         def starting(entry: st.ServiceState) -> None:
-            entry.pid, entry.ready = pid, False
+            entry.pid, entry.ready, entry.started_at = pid, False, at
             if entry.state not in (st.RESTARTING,):
                 entry.state = st.STARTING
 
-        st.update_service(self.paths, service.name, starting)
+        self.note(service.name, starting)
         why = await wait_until(check, timeout, probe.period,
                                lambda: self._exited(service.name, pid))
         if why is not None:
@@ -136,6 +148,17 @@ class Orchestrator:
             unavailable = not info.running and info.exitstatus == EXIT_UNAVAILABLE
             return Outcome(False, why, pid=pid, unavailable=unavailable)
         return Outcome(True, ready_ms=round((time.monotonic() - started) * 1000), pid=pid)
+
+    def _spawn_failure(self, service: Service, fault: SupervisorFault) -> str:
+        if fault.code == SPAWN_ERROR:
+            log = self.paths.log(service.name)
+            try:
+                with open(log, "ab"):
+                    pass
+            except OSError as exc:
+                return f"supervisord could not start it: cannot write its log {log}: " + (
+                    exc.strerror or str(exc))
+        return f"supervisord could not start it: {fault}"
 
     async def probe_external(self, service: Service) -> Outcome:
         """Wait for an external service; an optional one gets a single look."""
@@ -166,7 +189,7 @@ class Orchestrator:
         for name in targets:
             if name not in results:
                 results[name] = Outcome(False, "not started: the start was stopped")
-                st.update_service(self.paths, name, _mark(st.SKIPPED, results[name].reason))
+                self.note(name, _mark(st.SKIPPED, results[name].reason))
         return results
 
     def _abort(self, failed: str) -> None:
@@ -186,7 +209,7 @@ class Orchestrator:
             if blocked:
                 outcome = Outcome(False, f"not started: it needs {blocked[0]}, which is not ready")
                 results[name] = outcome
-                st.update_service(self.paths, name, _mark(st.SKIPPED, outcome.reason))
+                self.note(name, _mark(st.SKIPPED, outcome.reason))
                 return
             outcome = await self._attempt(service)
             results[name] = outcome
@@ -214,7 +237,7 @@ class Orchestrator:
             self.emit(service.name, "starting")
             outcome = await self.bring_up(service)
             failure = st.SKIPPED if outcome.unavailable else st.FAILED
-        st.update_service(self.paths, service.name, _settle(outcome, failure))
+        self.note(service.name, _settle(outcome, failure))
         return outcome
 
     # -- stopping ---------------------------------------------------------------------------
@@ -230,7 +253,7 @@ class Orchestrator:
     def _stop_layer(self, layer: list[str], timeout: float) -> None:
         # Marked stopped before the signal, so the watcher never takes the exit for a crash.
         for name in layer:
-            st.update_service(self.paths, name, _mark(st.STOPPED, "stopped"))
+            self.note(name, _mark(st.STOPPED, "stopped"))
         waiting: dict[str, int] = {}
         for name in layer:
             info = self.client.info(name)
@@ -238,6 +261,10 @@ class Orchestrator:
                 waiting[name] = info.pid
                 self.emit(name, "stopping")
                 self.client.stop(name)
+                try:  # as systemd does: a stopped (SIGSTOP) process must wake to see SIGTERM
+                    os.killpg(info.pid, signal.SIGCONT)
+                except OSError:
+                    pass
         deadline = time.monotonic() + timeout
         killed = False
         while waiting:

@@ -50,14 +50,14 @@ class RunPaths:
         return self.run_dir / "supervisord.log"
 
     @property
-    def watcher_pid(self) -> Path:
-        """The pid file of the watcher that restarts crashed services while the stack is up."""
-        return self.run_dir / "watcher.pid"
+    def watcher_log(self) -> Path:
+        """What the watcher (supervisord's event listener) prints on its stderr."""
+        return self.run_dir / "watcher.log"
 
     @property
-    def watcher_log(self) -> Path:
-        """What the watcher prints."""
-        return self.run_dir / "watcher.log"
+    def stack_lock(self) -> Path:
+        """The lock that lets one `up` or `down` at a time work on this stack."""
+        return self.run_dir / "stack.lock"
 
     @property
     def state(self) -> Path:

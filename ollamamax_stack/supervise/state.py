@@ -25,10 +25,14 @@ UNREACHABLE = "unreachable"  # an external service that does not answer
 SKIPPED = "skipped"  # not started: a dependency failed, or its program is missing
 STOPPED = "stopped"  # stopped on request
 EXITED = "exited"  # its process is gone and nobody is restarting it
+UNRESPONSIVE = "unresponsive"  # runs, but its latest liveness probe failed
+UNSUPERVISED = "unsupervised"  # runs, but supervisord is gone: nobody would restart it
+RUNNING = "running"  # runs under a supervisord that does not answer: readiness unknown
 
 Change = Callable[["ServiceState"], None]
 
-_NOT_UP = {RESTARTING, FATAL, FAILED, UNREACHABLE, SKIPPED, STOPPED, EXITED}
+_NOT_UP = {RESTARTING, FATAL, FAILED, UNREACHABLE, SKIPPED, STOPPED, EXITED, UNRESPONSIVE,
+           UNSUPERVISED, RUNNING}
 
 
 @dataclass
@@ -47,13 +51,20 @@ class ServiceState:
     restarts: int = 0
     failures: int = 0  # consecutive crashes since it was last stable
     ready_ms: int | None = None
+    started_at: float | None = None  # wall clock of its latest (re)start
     ready_at: float | None = None  # wall clock of the last time it became ready
     reason: str | None = None
+
+    def stable(self, now: float, stable: float) -> bool:
+        """Whether it has been ready for `stable` seconds since its latest (re)start."""
+        return (self.ready_at is not None and self.started_at is not None
+                and self.ready_at >= self.started_at and now - self.ready_at >= stable)
 
     def as_status(self) -> dict[str, Any]:
         """The `status --json` shape of one service."""
         return {"name": self.name, "state": self.state, "ready": self.ready, "pid": self.pid,
-                "ports": self.ports, "restarts": self.restarts, "url": self.url}
+                "ports": self.ports, "restarts": self.restarts, "url": self.url,
+                "reason": self.reason, "ready_ms": self.ready_ms}
 
 
 @dataclass
@@ -97,16 +108,28 @@ def load(paths: RunPaths) -> State:
         raw = json.loads(paths.state.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return State()
-    services = {name: ServiceState(**data) for name, data in raw.pop("services", {}).items()}
+    # Fields this version does not know (a newer or older ollamamax wrote the file) are dropped.
+    fields = set(ServiceState.__dataclass_fields__)
+    services = {name: ServiceState(**{k: v for k, v in data.items() if k in fields})
+                for name, data in raw.pop("services", {}).items()}
     known = set(State.__dataclass_fields__)
     return State(services=services, **{k: v for k, v in raw.items() if k in known})
 
 
 def save(paths: RunPaths, state: State) -> None:
-    """Write atomically: readers never see half a file."""
+    """Write atomically: readers never see half a file, and a failed write leaves no file."""
     staged = paths.state.with_suffix(f".{os.getpid()}.tmp")
-    staged.write_text(json.dumps(state.as_dict(), indent=1), encoding="utf-8")
-    os.replace(staged, paths.state)
+    try:
+        staged.write_text(json.dumps(state.as_dict(), indent=1), encoding="utf-8")
+        os.replace(staged, paths.state)
+    except OSError as exc:
+        try:
+            staged.unlink()
+        except OSError:
+            pass
+        if exc.filename:
+            raise
+        raise OSError(exc.errno, exc.strerror, str(paths.state)) from exc
 
 
 @contextmanager
@@ -129,3 +152,12 @@ def update_service(paths: RunPaths, name: str, change: Callable[[ServiceState], 
         service = state.services.get(name)
         if service is not None:
             change(service)
+
+
+def try_update_service(paths: RunPaths, name: str, change: Change) -> OSError | None:
+    """`update_service` for callers that must go on without the disk (down, the watcher)."""
+    try:
+        update_service(paths, name, change)
+    except OSError as exc:
+        return exc
+    return None

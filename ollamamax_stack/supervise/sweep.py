@@ -31,6 +31,28 @@ def _marked(env: dict[str, str], run_dir: str) -> bool:
     return env.get(RUN_DIR_ENV) == run_dir and SERVICE_ENV in env
 
 
+def _same_dir(value: str | None, run_dir: Path) -> bool:
+    return value is not None and (value == str(run_dir) or value == str(run_dir.resolve()))
+
+
+def is_service(proc: psutil.Process, run_dir: Path, service: str) -> bool:
+    """Whether `proc` carries this stack's marks for `service` (its environment, not its name)."""
+    try:
+        env = proc.environ()
+    except (psutil.Error, OSError):
+        return False
+    return env.get(SERVICE_ENV) == service and _same_dir(env.get(RUN_DIR_ENV), run_dir)
+
+
+def service_of(proc: psutil.Process, run_dir: Path) -> str | None:
+    """The service of this stack that `proc` belongs to, by its marks."""
+    try:
+        env = proc.environ()
+    except (psutil.Error, OSError):
+        return None
+    return env.get(SERVICE_ENV) if _same_dir(env.get(RUN_DIR_ENV), run_dir) else None
+
+
 def _session(pid: int) -> int | None:
     try:
         return os.getsid(pid)
@@ -38,16 +60,20 @@ def _session(pid: int) -> int | None:
         return None
 
 
-def stack_processes(run_dir: Path, sessions: set[int] | None = None) -> list[psutil.Process]:
-    """Processes marked as this stack's (environment), or in a session supervisord leads."""
+def stack_processes(run_dir: Path, sessions: set[int] | None = None,
+                    spare: set[int] | None = None) -> list[psutil.Process]:
+    """Processes marked as this stack's (environment), or in a session supervisord leads.
+
+    Never this process, its ancestors, or the pids in `spare`.
+    """
     wanted = str(run_dir.resolve())
-    skip = _ancestors()
+    skip = _ancestors() | (spare or set())
     found: list[psutil.Process] = []
     for proc in psutil.process_iter():
         if proc.pid in skip:
             continue
         try:
-            if _gone(proc):
+            if gone(proc):
                 continue
             if sessions and _session(proc.pid) in sessions:
                 found.append(proc)
@@ -59,7 +85,8 @@ def stack_processes(run_dir: Path, sessions: set[int] | None = None) -> list[psu
     return found
 
 
-def _gone(proc: psutil.Process) -> bool:
+def gone(proc: psutil.Process) -> bool:
+    """Whether a process has ended (a zombie counts: it holds no port and runs no code)."""
     # Our strays are not our children: init reaps them, sometimes seconds later. A zombie holds
     # no port and runs no code, so it counts as gone.
     try:
@@ -73,20 +100,21 @@ def _gone(proc: psutil.Process) -> bool:
 def wait_all(processes: list[psutil.Process], timeout: float) -> list[psutil.Process]:
     """Wait until every process is gone (or a zombie); those still alive after `timeout`."""
     deadline = time.monotonic() + timeout
-    alive = [p for p in processes if not _gone(p)]
+    alive = [p for p in processes if not gone(p)]
     while alive and time.monotonic() < deadline:
         time.sleep(0.01)
-        alive = [p for p in alive if not _gone(p)]
+        alive = [p for p in alive if not gone(p)]
     return alive
 
 
 def end(processes: list[psutil.Process], timeout: float) -> list[psutil.Process]:
     """SIGTERM, then SIGKILL after `timeout`; the processes that still would not go."""
     for proc in processes:
-        try:
-            proc.send_signal(signal.SIGTERM)
-        except psutil.Error:
-            pass
+        for signum in (signal.SIGTERM, signal.SIGCONT):  # a stopped process must wake to die
+            try:
+                proc.send_signal(signum)
+            except psutil.Error:
+                pass
     alive = wait_all(processes, timeout)
     for proc in alive:
         try:

@@ -1,24 +1,32 @@
 """The watcher: restarts crashed services with backoff and runs liveness probes while up.
 
-`up` starts one watcher per run directory, detached beside supervisord (pid file
-`watcher.pid`), so crashes are handled after `up -d` has returned and while a
-foreground `up` only prints logs. `down` stops it first.
+It is supervisord's event listener (`[eventlistener:ollamamax-watcher]`, as superlance's
+httpok is), so supervisord starts it with the stack and restarts it when it dies. It wakes on
+every PROCESS_STATE event and at least once a second, logs to stderr (watcher.log; stdout is
+the listener protocol), and keeps its progress in state.json, so a restarted watcher resumes.
+When its stdin closes, supervisord is gone: it ends what is left of the stack, then exits.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import signal
 import sys
 import time
 from pathlib import Path
 
+import psutil
+
+from ollamamax_stack.ports.host import who
 from ollamamax_stack.registry.environ import service_environment
 from ollamamax_stack.registry.loader import load_registry
 from ollamamax_stack.registry.model import Registry, RestartPolicy, Service
+from ollamamax_stack.supervise import groups, listener, sweep
 from ollamamax_stack.supervise import state as st
+from ollamamax_stack.supervise.logs import tail
 from ollamamax_stack.supervise.orchestrator import Orchestrator, pid_alive
 from ollamamax_stack.supervise.paths import RunPaths
 from ollamamax_stack.supervise.probes import check_for
@@ -27,11 +35,21 @@ from ollamamax_stack.supervise.rpc import Supervisor, SupervisorError
 RECONCILE_PERIOD = 1.0
 EXTERNAL_PERIOD = 5.0
 UNREACHABLE_LIMIT = 5  # RPC failures in a row after which supervisord is taken for gone
+WATCHING = ("starting", "running")  # phases in which crashes are the watcher's to handle
+UP = (st.READY, st.UNRESPONSIVE)  # states of a service that should have a live process
 
 
 def log(message: str) -> None:
-    """One line to the watcher's log (its stdout), which a foreground `up` also shows."""
-    print(f"{time.strftime('%H:%M:%S')} {message}", flush=True)
+    """One line to the watcher's log (its stderr), which a foreground `up` also shows."""
+    try:
+        print(f"{time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
+    except OSError:
+        pass  # supervisord reads the pipe; if even that fails there is nobody left to tell
+
+
+def printable(text: str) -> str:
+    """A service's own words made safe for one log or status line."""
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
 
 
 def backoff_delay(policy: RestartPolicy, failures: int) -> float:
@@ -39,37 +57,47 @@ def backoff_delay(policy: RestartPolicy, failures: int) -> float:
     return float(min(policy.backoff * 2 ** max(failures - 1, 0), policy.max_backoff))
 
 
+def crash_count(entry: st.ServiceState, policy: RestartPolicy, now: float) -> int:
+    """Crashes in a row, this one included: the count restarts only after a stable run."""
+    return 1 if entry.stable(now, policy.stable) else entry.failures + 1
+
+
 class Watcher:
-    """Watches one stack's services until supervisord goes away or the stack is brought down."""
+    """Watches one stack's services for as long as its supervisord lives."""
 
     def __init__(self, registry: Registry, client: Supervisor) -> None:
         self.registry = registry
         self.paths = RunPaths(registry.run_dir)
         self.client = client
         self.orchestrator = Orchestrator(registry, client, emit=lambda n, m: log(f"{n}: {m}"))
+        self.orchestrator.best_effort = True
         self.wake = asyncio.Event()
         self.stopping = asyncio.Event()
-        self.pidfds: dict[str, tuple[int, int]] = {}  # service -> (pid, pidfd)
+        self.orphaned = False  # supervisord died under us
         self.busy: dict[str, asyncio.Task[None]] = {}  # services being restarted by us
         self.liveness: dict[str, asyncio.Task[None]] = {}
         self.last_external = 0.0
+        self.disk_error: str | None = None
 
     async def run(self) -> None:
-        """Reconcile on every process exit (pidfd) and at least once a second."""
+        """Reconcile on every event and at least once a second, until told to stop."""
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.add_signal_handler(signum, self.stopping.set)
+        events = asyncio.create_task(listener.listen(lambda event: self.wake.set()))
+        events.add_done_callback(self._supervisord_gone)
         failures = 0
         while not self.stopping.is_set():
             try:
-                if not await self.reconcile():
-                    break
+                await self.reconcile()
                 failures = 0
             except SupervisorError as exc:
                 failures += 1
                 if failures >= UNREACHABLE_LIMIT:
-                    log(f"supervisord is gone ({exc}); the watcher ends")
+                    log(f"supervisord does not answer ({exc}); the watcher ends")
                     break
+            except OSError as exc:
+                self.note_disk(exc)
             self.wake.clear()
             waits = [asyncio.ensure_future(self.wake.wait()),
                      asyncio.ensure_future(self.stopping.wait())]
@@ -77,56 +105,61 @@ class Watcher:
                                return_when=asyncio.FIRST_COMPLETED)
             for waiting in waits:
                 waiting.cancel()
+        events.cancel()
         for task in [*self.busy.values(), *self.liveness.values()]:
             task.cancel()
-        for _, fd in self.pidfds.values():
-            loop.remove_reader(fd)
-            os.close(fd)
+        if self.orphaned:
+            await asyncio.to_thread(end_orphans, self.paths.run_dir)
 
-    def _track(self, name: str, pid: int | None) -> None:
-        """Keep a pidfd on the service's current process so its exit wakes us at once."""
-        loop = asyncio.get_running_loop()
-        held = self.pidfds.get(name)
-        if held and held[0] == pid:
+    def _supervisord_gone(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled():
             return
-        if held:
-            loop.remove_reader(held[1])
-            os.close(held[1])
-            del self.pidfds[name]
-        if pid:
-            try:
-                fd = os.pidfd_open(pid)
-            except OSError:
-                return
-            loop.add_reader(fd, self.wake.set)
-            self.pidfds[name] = (pid, fd)
+        error = task.exception()
+        log("supervisord is gone (its pipe closed): ending what is left of the stack"
+            + (f" ({error})" if error else ""))
+        self.orphaned = True
+        self.stopping.set()
 
-    async def reconcile(self) -> bool:
-        """Act on what changed; False once the stack is being brought down."""
+    def note_disk(self, exc: OSError) -> None:
+        """Say once per distinct error that the state could not be written, and go on."""
+        message = f"cannot write {exc.filename or self.paths.state}: {exc.strerror or exc}"
+        if message != self.disk_error:
+            log(f"{message}; going on without recording")
+        self.disk_error = message
+
+    def note(self, name: str, change: st.Change) -> None:
+        """Record a change of a service's state; a full disk is said once, never fatal."""
+        error = st.try_update_service(self.paths, name, change)
+        if error is not None:
+            self.note_disk(error)
+        else:
+            self.disk_error = None
+
+    async def reconcile(self) -> None:
+        """Restart what crashed, resume restarts a previous watcher left, start liveness probes."""
         state = st.load(self.paths)
-        if state.phase in ("stopping", "down"):
-            return False
+        if state.phase not in WATCHING:
+            return
         infos = self.client.all_info()
         for name, entry in state.services.items():
             service = self.registry.services.get(name)
             if service is None or service.external or name in self.busy:
                 continue
             info = infos.get(name)
-            if entry.state == st.READY:
-                alive = info is not None and info.running and info.pid is not None and (
-                    pid_alive(info.pid))
-                if not alive:
-                    self._recover(service, None)
-                    continue
-                self._track(name, info.pid if info else None)
-                if service.liveness and name not in self.liveness:
-                    self.liveness[name] = asyncio.create_task(self._live(service))
-            else:
-                self._track(name, None)
+            alive = info is not None and info.running and info.pid is not None and (
+                pid_alive(info.pid))
+            if entry.state in UP and not alive:
+                self._recover(service, None, entry.pid, count=True)
+            elif entry.state == st.RESTARTING:
+                log(f"{name}: resuming its restart ({entry.reason or 'crashed'})")
+                self._recover(service, entry.reason, entry.pid, count=False)
+            elif entry.state in UP and service.liveness and name not in self.liveness:
+                task = asyncio.create_task(self._live(service))
+                task.add_done_callback(functools.partial(_said, name))
+                self.liveness[name] = task
         if time.monotonic() - self.last_external > EXTERNAL_PERIOD:
             self.last_external = time.monotonic()
             await self._look_at_externals(state)
-        return True
 
     async def _look_at_externals(self, state: st.State) -> None:
         for name, entry in state.services.items():
@@ -142,73 +175,127 @@ class Watcher:
                     e.ready, e.state = ready, st.READY if ready else st.UNREACHABLE
                     e.reason = None if ready else reason
 
-                st.update_service(self.paths, name, change)
+                self.note(name, change)
 
-    def _recover(self, service: Service, why: str | None) -> None:
-        task = asyncio.create_task(self._restart(service, why))
+    def _recover(self, service: Service, why: str | None, pid: int | None, count: bool) -> None:
+        task = asyncio.create_task(self._restart(service, why, pid, count))
         self.busy[service.name] = task
         task.add_done_callback(lambda _: self.busy.pop(service.name, None))
+        task.add_done_callback(functools.partial(_said, service.name))
 
-    async def _restart(self, service: Service, why: str | None) -> None:
-        """Restart with exponential backoff until ready again, or give up at the limit."""
-        policy = service.restart
+    def _abandoned(self, name: str) -> bool:
+        """Whether a restart in progress is no longer wanted (stopped by hand, or `down`)."""
+        state = st.load(self.paths)
+        entry = state.services.get(name)
+        return (self.stopping.is_set() or state.phase not in WATCHING or entry is None
+                or entry.state in (st.STOPPED, st.FATAL))
+
+    async def _restart(self, service: Service, why: str | None, pid: int | None,
+                       count: bool) -> None:
+        """Restart with doubling backoff until ready again, or give up at the limit."""
+        name, policy = service.name, service.restart
+        entry = st.load(self.paths).services.get(name)
+        if entry is None:
+            return
+        failures = crash_count(entry, policy, time.time()) if count else max(entry.failures, 1)
         if why is None:
-            why = await self.orchestrator.settled_exit(service.name)
+            why = await self.orchestrator.settled_exit(name)
         while True:
-            entry = st.load(self.paths).services.get(service.name)
-            if entry is None:
-                return
-            stable = entry.ready_at is not None and time.time() - entry.ready_at >= policy.stable
-            failures = 1 if stable else entry.failures + 1
+            # Like systemd's KillMode=control-group: nothing of the old process may keep its port.
+            ended = await asyncio.to_thread(groups.end, pid, self.paths.run_dir, name)
+            if ended:
+                log(f"{name}: ended {ended} leftover process(es) of its group")
             if failures > policy.limit:
+                cause = await asyncio.to_thread(self.cause, service)
                 reason = (f"{why}; gave up after {policy.limit} restarts "
-                          f"(restart limit {policy.limit})")
-                log(f"{service.name}: fatal: {reason}")
-                self.orchestrator.stop([service.name], timeout=5.0)
-                st.update_service(self.paths, service.name, _fatal(reason, failures))
+                          f"(restart limit {policy.limit}); {cause}")
+                log(f"{name}: fatal: {reason}")
+                self.orchestrator.stop([name], timeout=5.0)  # in the loop: one RPC client
+                self.note(name, _fatal(reason, failures))
                 return
             delay = backoff_delay(policy, failures)
-            log(f"{service.name}: {why}; restart {failures}/{policy.limit} in {delay:g}s")
-            st.update_service(self.paths, service.name, _restarting(why, failures))
+            log(f"{name}: {why}; restart {failures}/{policy.limit} in {delay:g}s")
+            self.note(name, _restarting(why, failures))
             await asyncio.sleep(delay)
-            if st.load(self.paths).services.get(service.name, entry).state != st.RESTARTING:
-                return  # stopped or restarted by hand meanwhile
-            st.update_service(self.paths, service.name, _count_restart)
+            if self._abandoned(name):
+                return
+            self.note(name, _starting_again)
             outcome = await self.orchestrator.bring_up(service)
             if outcome.ready:
-                log(f"{service.name}: ready again after {outcome.ready_ms} ms")
-                st.update_service(self.paths, service.name, _recovered(outcome.pid,
-                                                                      outcome.ready_ms))
+                log(f"{name}: ready again after {outcome.ready_ms} ms")
+                self.note(name, _recovered(outcome.pid, outcome.ready_ms))
                 return
-            why = outcome.reason or "not ready"
-            self.orchestrator.stop([service.name], timeout=5.0)
-            st.update_service(self.paths, service.name, _restarting(why, failures))
+            why, pid = outcome.reason or "not ready", outcome.pid
+            self.orchestrator.stop([name], timeout=5.0)  # in the loop: one RPC client
+            failures += 1
+
+    def cause(self, service: Service) -> str:
+        """Why a service keeps failing: a stranger on its port, or the last line it logged."""
+        for port in service.port_map.values():
+            for holder in who(port):
+                if holder.pid and not (holder.owned_by(self.paths.run_dir)
+                                       and holder.service == service.name):
+                    return f"port {port} is held by {printable(holder.describe())}"
+        lines = [line.strip() for line in tail(self.paths.log(service.name), 20) if line.strip()]
+        return f"its last log line: {printable(lines[-1])}" if lines else "it logged nothing"
 
     async def _live(self, service: Service) -> None:
-        """Probe liveness every period; `failures` misses in a row restart the service."""
+        """Probe liveness every period: one miss is `unresponsive`, `failures` in a row restart."""
         probe = service.liveness
         assert probe is not None
+        name = service.name
         check = check_for(self.registry, service, probe,
                           service_environment(self.registry, service),
-                          self.paths.log(service.name), attempt_timeout=min(probe.period, 2.0))
+                          self.paths.log(name), attempt_timeout=min(probe.period, 2.0))
         missed = 0
         try:
-            while True:
+            while not self.stopping.is_set():
                 await asyncio.sleep(probe.period)
-                entry = st.load(self.paths).services.get(service.name)
-                if entry is None or entry.state != st.READY or service.name in self.busy:
+                entry = st.load(self.paths).services.get(name)
+                if entry is None or entry.state not in UP or name in self.busy:
+                    return
+                if await check():
+                    if entry.state == st.UNRESPONSIVE:
+                        log(f"{name}: liveness probe passed again after {missed} miss(es)")
+                        self.note(name, _responsive)
                     missed = 0
                     continue
-                missed = 0 if await check() else missed + 1
-                if missed >= probe.failures:
-                    missed = 0
-                    why = f"liveness probe failed {probe.failures} times in a row"
-                    log(f"{service.name}: {why}")
-                    st.update_service(self.paths, service.name, _restarting(why, entry.failures))
-                    self.orchestrator.stop([service.name], timeout=5.0)
-                    self._recover(service, why)
+                missed += 1
+                if missed < probe.failures:
+                    self.note(name, _unresponsive(
+                        f"liveness probe failed ({missed} of {probe.failures} in a row)"))
+                    continue
+                why = f"liveness probe failed {probe.failures} times in a row"
+                log(f"{name}: {why}")
+                self.note(name, _restarting(why, entry.failures))
+                self.orchestrator.stop([name], timeout=5.0)  # in the loop: one RPC client
+                self._recover(service, why, entry.pid, count=True)
+                return
         finally:
-            self.liveness.pop(service.name, None)
+            self.liveness.pop(name, None)
+
+
+def _said(name: str, task: asyncio.Task[None]) -> None:
+    """Log why a restart or probe task ended early; the next reconcile takes the service up."""
+    if not task.cancelled() and (error := task.exception()) is not None:
+        log(f"{name}: the watcher's task {task.get_name()} stopped: {error!r}")
+
+
+def end_orphans(run_dir: Path) -> None:
+    """End every process of the stack left after supervisord died, but not a new supervisord's."""
+    found = sweep.stack_processes(run_dir)
+    spare: set[int] = set()
+    for proc in found:
+        try:
+            if "supervisor.supervisord" in " ".join(proc.cmdline()):
+                spare.add(proc.pid)  # a new `up` already runs: its processes are not orphans
+                spare.update(child.pid for child in proc.children(recursive=True))
+        except psutil.Error:
+            continue
+    orphans = [p for p in found if p.pid not in spare]
+    if orphans:
+        log(f"ending {len(orphans)} process(es) left without supervisord")
+    sweep.end(orphans, timeout=2.0)
 
 
 def _restarting(why: str, failures: int) -> st.Change:
@@ -216,6 +303,19 @@ def _restarting(why: str, failures: int) -> st.Change:
         entry.state, entry.ready, entry.reason, entry.failures = st.RESTARTING, False, why, failures
 
     return change
+
+
+def _unresponsive(why: str) -> st.Change:
+    def change(entry: st.ServiceState) -> None:
+        if entry.state in UP:
+            entry.state, entry.ready, entry.reason = st.UNRESPONSIVE, False, why
+
+    return change
+
+
+def _responsive(entry: st.ServiceState) -> None:
+    if entry.state == st.UNRESPONSIVE:
+        entry.state, entry.ready, entry.reason = st.READY, True, None
 
 
 def _recovered(pid: int | None, ready_ms: int | None) -> st.Change:
@@ -226,8 +326,9 @@ def _recovered(pid: int | None, ready_ms: int | None) -> st.Change:
     return change
 
 
-def _count_restart(entry: st.ServiceState) -> None:
+def _starting_again(entry: st.ServiceState) -> None:
     entry.restarts += 1
+    entry.started_at = time.time()
 
 
 def _fatal(reason: str, failures: int) -> st.Change:
@@ -246,20 +347,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--offset", type=int, default=0)
     parser.add_argument("--profile", default=None)
     args = parser.parse_args(argv)
+    if os.environ.get("SUPERVISOR_ENABLED") != "1":
+        # Its stdin is supervisord's pipe: run by hand, a closed stdin would read as "supervisord
+        # died" and end the stack.
+        log("the watcher runs as supervisord's event listener only (`ollamamax up` starts it)")
+        return 2
     registry = load_registry(args.config, offset=args.offset, profile=args.profile,
                              run_dir=args.run_dir)
-    paths = RunPaths(registry.run_dir)
-    client = Supervisor(paths.socket)
-    paths.watcher_pid.write_text(f"{os.getpid()}\n")
+    client = Supervisor(RunPaths(registry.run_dir).socket)
     log(f"watching {registry.run_dir} (pid {os.getpid()})")
-    try:
-        asyncio.run(Watcher(registry, client).run())
-    finally:
-        try:
-            if paths.watcher_pid.read_text().strip() == str(os.getpid()):
-                paths.watcher_pid.unlink()
-        except OSError:
-            pass
+    asyncio.run(Watcher(registry, client).run())
     return 0
 
 

@@ -12,27 +12,10 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.fixtures.stacks.harness import ROOT, Stack
-
-
-@pytest.fixture
-def make_stack(tmp_path: Path) -> Iterator[Any]:
-    made: list[Stack] = []
-
-    def make(name: str, run_dir: Path | None = None) -> Stack:
-        stack = Stack(name, run_dir or tmp_path / f"run-{len(made)}")
-        made.append(stack)
-        return stack
-
-    yield make
-    for stack in made:
-        stack.cleanup()
 
 
 def _get(url: str) -> dict[str, Any]:

@@ -33,7 +33,13 @@ def test_supervisord_reads_every_program_as_rendered(tmp_path: Path) -> None:
     RunPaths(registry.run_dir).prepare()  # supervisord insists its log directories exist
     options = _parsed(render_supervisord(registry), tmp_path)
     programs = {g.name: g.process_configs[0] for g in options.process_group_configs}
+    watcher = programs.pop("ollamamax-watcher")
     assert set(programs) == {"db", "api", "worker", "stubborn", "edge"}
+    # The watcher is supervisord's event listener, restarted by it like any program.
+    assert type(watcher).__name__ == "EventListenerConfig"
+    assert watcher.autorestart and watcher.autostart
+    assert watcher.stderr_logfile == str(tmp_path / "run" / "watcher.log")
+    assert "--offset 7" in watcher.command
     api = programs["api"]
     assert (api.autostart, api.autorestart, api.startsecs) == (False, False, 0)
     assert api.stopasgroup and api.killasgroup and api.redirect_stderr
@@ -48,7 +54,7 @@ def test_percent_signs_and_commas_survive_supervisords_parser(tmp_path: Path) ->
     registry = load_registry(STACKS / "basic" / "ports.toml", run_dir=tmp_path / "run%20x")
     RunPaths(registry.run_dir).prepare()
     options = _parsed(render_supervisord(registry), tmp_path)
-    db = options.process_group_configs[0].process_configs[0]
+    db = next(g for g in options.process_group_configs if g.name == "db").process_configs[0]
     assert db.environment["OLLAMAMAX_RUN_DIR"] == str(tmp_path / "run%20x")
     assert db.environment["OLLAMAMAX_SUPERVISOR"] == str(tmp_path / "run%20x")
     line = environment_value("URL", "http://x/?a=1,b=2%3")
@@ -68,6 +74,7 @@ def test_commands_with_shell_syntax_are_wrapped_with_exec() -> None:
     assert shell_command("redis-server --port $PORT") == (
         "/bin/sh -c 'exec redis-server --port $PORT'")
     assert shell_command("a && b") == "/bin/sh -c 'a && b'"  # no exec: it is not one command
+    assert shell_command("sh -c 'a; exec b'") == "sh -c 'a; exec b'"  # one shell, not two
     assert executable("FOO=1 redis-server --port $PORT") == "redis-server"
     assert executable("$CMD run") is None
 

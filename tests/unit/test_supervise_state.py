@@ -6,9 +6,10 @@ from pathlib import Path
 
 from ollamamax_stack.registry.model import RestartPolicy
 from ollamamax_stack.supervise import state as st
+from ollamamax_stack.supervise.listener import parse
 from ollamamax_stack.supervise.logs import Follower, tail
 from ollamamax_stack.supervise.paths import RunPaths
-from ollamamax_stack.supervise.watcher import backoff_delay
+from ollamamax_stack.supervise.watcher import backoff_delay, crash_count
 
 
 def _state(*states: str, phase: st.Phase = "running") -> st.State:
@@ -38,7 +39,7 @@ def test_state_round_trips_through_the_run_dir(tmp_path: Path) -> None:
     assert loaded.phase == "running" and loaded.services["a"].restarts == 3
     assert loaded.services["a"].as_status() == {
         "name": "a", "state": "starting", "ready": False, "pid": None, "ports": {"main": 5},
-        "restarts": 3, "url": "http://x:5"}
+        "restarts": 3, "url": "http://x:5", "reason": None, "ready_ms": None}
     assert st.load(RunPaths(tmp_path / "missing")).stack() == "down"
 
 
@@ -61,3 +62,20 @@ def test_follower_returns_whole_lines_once(tmp_path: Path) -> None:
     assert follower.poll() == []
     assert tail(log, 2) == ["one", "two"]
     assert tail(tmp_path / "none.log", 5) == []
+
+
+def test_the_crash_count_restarts_only_after_a_stable_run() -> None:
+    policy = RestartPolicy(limit=5, backoff=0.25, max_backoff=10, stable=10)
+    entry = st.ServiceState(name="a", ports={}, url="u", failures=2, started_at=100.0,
+                            ready_at=101.0)
+    assert crash_count(entry, policy, now=105.0) == 3  # ready for 4 s only
+    assert crash_count(entry, policy, now=111.0) == 1  # ready for 10 s since its latest start
+    entry.ready_at = 90.0  # ready before its latest restart, never since
+    assert crash_count(entry, policy, now=500.0) == 3
+
+
+def test_listener_events_are_parsed_from_header_and_payload() -> None:
+    event = parse(b"ver:3.0 server:supervisor serial:21 pool:w poolserial:10 "
+                  b"eventname:PROCESS_STATE_EXITED len:71\n",
+                  b"processname:api groupname:api from_state:RUNNING expected:0 pid:2766")
+    assert event.name == "PROCESS_STATE_EXITED" and event.fields["pid"] == "2766"

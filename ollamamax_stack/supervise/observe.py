@@ -1,0 +1,139 @@
+"""What runs now: the persisted state, corrected by supervisord, or by the processes themselves.
+
+With supervisord answering, each running service shows the pid that serves its port (not a
+wrapping shell). Without it, the stack's processes are found by their marks, so `status` says
+"running unsupervised" rather than "down" while anything of the stack still runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import psutil
+
+from ollamamax_stack.registry.model import Registry
+from ollamamax_stack.supervise import daemon, groups, sweep
+from ollamamax_stack.supervise import state as st
+from ollamamax_stack.supervise.config import WATCHER
+from ollamamax_stack.supervise.orchestrator import service_state
+from ollamamax_stack.supervise.paths import RunPaths
+from ollamamax_stack.supervise.rpc import ProcessInfo, SupervisorUnreachable
+
+UNSUPERVISED_REASON = ("supervisord is gone: running unsupervised, nothing restarts it; "
+                       "`ollamamax up -d` takes it over")
+
+
+@dataclass(frozen=True)
+class Supervision:
+    """The supervisor's own parts: supervisord and its watcher."""
+
+    supervisord_state: str  # running, unreachable (runs, its socket does not answer), gone
+    supervisord_pid: int | None
+    watcher_state: str  # running, starting, backoff, fatal, stopped, ... or gone
+    watcher_pid: int | None
+
+    def as_status(self) -> dict[str, Any]:
+        """The `status --json` shape."""
+        return {"supervisord": {"state": self.supervisord_state, "pid": self.supervisord_pid},
+                "watcher": {"state": self.watcher_state, "pid": self.watcher_pid}}
+
+    def describe(self) -> str:
+        """`supervisord: running (pid 1); watcher: running (pid 2)`."""
+        def one(state: str, pid: int | None) -> str:
+            return state + (f" (pid {pid})" if pid else "")
+
+        return (f"supervisord: {one(self.supervisord_state, self.supervisord_pid)}; "
+                f"watcher: {one(self.watcher_state, self.watcher_pid)}")
+
+
+@dataclass
+class StackStatus:
+    """The stack's state as `status` shows it, with the supervisor's own parts."""
+
+    state: st.State
+    supervision: Supervision
+
+
+def status(registry: Registry) -> StackStatus:
+    """The persisted state corrected by what supervisord says, or by probing when it is gone."""
+    paths = RunPaths(registry.run_dir)
+    state = st.load(paths)
+    client = daemon.connect(paths)
+    if client is not None:
+        try:
+            infos = client.all_info()
+            supervisord = client.pid()
+        except SupervisorUnreachable:
+            client = None
+    if client is None:
+        return _without_supervisord(registry, state)
+    _correct(state, infos)
+    watcher = infos.get(WATCHER)
+    return StackStatus(state, Supervision(
+        "running", supervisord, watcher.state.lower() if watcher else "absent",
+        watcher.pid if watcher and watcher.running else None))
+
+
+def _correct(state: st.State, infos: dict[str, ProcessInfo]) -> None:
+    for name, entry in state.services.items():
+        info = infos.get(name)
+        if entry.external or info is None:
+            continue
+        if info.running and info.pid:
+            entry.pid = groups.serving_pid(info.pid, set(entry.ports.values()))
+        elif entry.state in (st.READY, st.STARTING, st.UNRESPONSIVE):
+            entry.state, entry.ready, entry.pid = st.EXITED, False, None
+            entry.reason = f"exited with status {info.exitstatus}"
+
+
+def _role(proc: psutil.Process) -> str | None:
+    try:
+        line = " ".join(proc.cmdline())
+    except psutil.Error:
+        return None
+    if "supervisor.supervisord" in line:
+        return "supervisord"
+    return "watcher" if "supervise.watcher" in line else None
+
+
+def _without_supervisord(registry: Registry, state: st.State) -> StackStatus:
+    """Each service as its processes show it: running unsupervised, or stopped."""
+    paths = RunPaths(registry.run_dir)
+    found: dict[str, list[psutil.Process]] = {}
+    roles: dict[str, int] = {}
+    for proc in sweep.stack_processes(paths.run_dir):
+        name = sweep.service_of(proc, paths.run_dir)
+        if name:
+            found.setdefault(name, []).append(proc)
+        elif (role := _role(proc)) is not None:
+            roles[role] = proc.pid
+    if not state.services:  # the run dir is gone: the registry says what could run
+        state.services = {s.name: service_state(registry, s) for s in registry.managed}
+    supervisord = roles.get("supervisord")
+    # A supervisord that runs but does not answer (its socket was deleted, or it is stopped)
+    # still supervises; nobody can ask it how.
+    label, reason = (st.RUNNING, f"supervisord (pid {supervisord}) does not answer on "
+                     f"{paths.socket}; `ollamamax down` stops the stack") if supervisord else (
+        st.UNSUPERVISED, UNSUPERVISED_REASON)
+    running = False
+    for name, entry in state.services.items():
+        entry.ready = False
+        if entry.external:
+            continue
+        procs = found.get(name)
+        if procs:
+            ports = set(entry.ports.values())
+            serving = [p.pid for p in procs if groups.listens(p, ports)]
+            entry.state, entry.reason = label, reason
+            entry.pid = serving[0] if serving else procs[0].pid
+            running = True
+        else:
+            entry.pid = None
+            if entry.state != st.STOPPED:
+                entry.state, entry.reason = st.STOPPED, "stack is down"
+    state.phase = "running" if running or supervisord else "down"
+    watcher = roles.get("watcher")
+    return StackStatus(state, Supervision(
+        "unreachable" if supervisord else "gone", supervisord,
+        "running" if watcher else "gone", watcher))
