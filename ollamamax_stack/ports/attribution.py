@@ -90,17 +90,28 @@ class ServiceIndex:
         self.names = frozenset(self.by_name)
         self.named_files = {registry.path(rel) for rel in registry.stack.drift_files}
 
-    def context(self, path: Path) -> Service | None:
-        """The service a file belongs to (`config_files`, matched by trailing path components)."""
-        parts = path.resolve().parts
+    def context(self, path: Path, where: str | None = None) -> Service | None:
+        """The service a file belongs to (`config_files`).
+
+        An entry of several components (`src/server.js`) matches a path's trailing components;
+        a bare name (`.env`) only the file of that name at the top: of the registry's root, or
+        of the checked tree (`where`, the path as shown from the working directory).
+        """
+        resolved = path.resolve()
+        parts = resolved.parts
+        try:
+            top = resolved.relative_to(self.registry.root.resolve()).parts
+        except ValueError:
+            top = ()
+        shown = Path(where).parts if where else ()
         for entry, service in self.config_files:
-            if parts[-len(entry):] == entry:
+            if len(entry) > 1 and parts[-len(entry):] == entry or entry in (top, shown):
                 return service
         return None
 
-    def named(self, path: Path) -> bool:
+    def named(self, path: Path, where: str | None = None) -> bool:
         """Whether the registry names the file (a drift file or a service's config file)."""
-        return path.resolve() in self.named_files or self.context(path) is not None
+        return path.resolve() in self.named_files or self.context(path, where) is not None
 
     def _image_services(self, image: str) -> list[Service]:
         return self.by_image.get(image_name(image), [])
@@ -149,7 +160,8 @@ class ServiceIndex:
                     return None
                 return Attribution(found[0], self._port_name(key, found[0]),
                                    f"{key} of {found[1]}")
-            if ref.own and context is not None:
+            # In a file of the service, `PORT` is its port: a server's default or a `.env` line.
+            if (ref.own or ref.kind == "env") and context is not None:
                 return Attribution(context, self._port_name(key, context),
                                    f"{key} in a file of {context.name}")
             return None

@@ -185,7 +185,7 @@ def scan(registry: Registry, paths: Iterable[Path] = (),
     envs: dict[Path, dict[str, str]] = {}  # each compose directory's `.env`
     for path, explicit in _inputs(registry, paths, excluded):
         where = display_path(path)
-        named = index.named(path)
+        named = index.named(path, where)
         kind = file_format(path)
         # Tests and examples hold wrong ports on purpose (fakes, fixtures): their source is no
         # configuration of the tree. Their compose and .env files are still read.
@@ -215,7 +215,7 @@ def scan(registry: Registry, paths: Iterable[Path] = (),
         ignored = {n for n, line in enumerate(text.splitlines(), 1)
                    if IGNORE_PRAGMA in line} if IGNORE_PRAGMA in text else set()
         checker = _FileCheck(index, path, where, text, named, kind)
-        context = index.context(path)
+        context = index.context(path, where)
         for ref in refs:
             if ref.line not in ignored:
                 checker.check(ref, context)

@@ -49,6 +49,8 @@ def test_historical_conflicts_are_each_found_with_file_and_line() -> None:
                               *TREE_FILES, cwd=CONFLICTS / "before")
     assert code == 1 and report["ok"] is False
     got = {(f["code"], f["service"], f["port"], f["file"], f["line"]) for f in findings(report)}
+    # The port document's .env: its bare PORT is the gateway's (config_files names `.env`).
+    assert ("drift", "gateway", 13000, ".env", 2) in got
     # 1. 13000 given to both Node servers.
     assert ("drift", "gateway", 13000, "src/server.js", 4) in got
     assert ("drift", "hub", 13000, "api-server/server.js", 5) in got

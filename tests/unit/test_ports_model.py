@@ -81,6 +81,8 @@ def test_a_bare_port_in_an_unrelated_file_decides_nothing(registry: Registry,
                  "FROM node:20\nENV PORT 3000\nEXPOSE 3000\n") == []
     assert check(registry, tmp_path, "vocab.json", '{"PORT": 5205}\n') == []
     assert check(registry, tmp_path, "app/.env", "PORT=3000\n") == []
+    # The registry names `.env` (at the top of the tree) as the gateway's: there PORT is.
+    assert check(registry, tmp_path, ".env", "PORT=3000\n") == [("drift", "gateway", 3000, 1)]
 
 
 def test_a_generic_compose_name_with_another_image_is_not_the_service(
