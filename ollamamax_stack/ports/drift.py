@@ -199,7 +199,8 @@ def scan(registry: Registry, paths: Iterable[Path] = (),
             continue
         if isinstance(text, Unreadable):
             if text.code == "file-missing" and not explicit:
-                continue  # listed by git, deleted since
+                result.skipped += 1  # listed by git, deleted since (or a dangling link)
+                continue
             result.findings.append(Finding("error", text.code, text.message, file=where))
             continue
         env = _project_env(path.parent, envs) if kind == "yaml" else None

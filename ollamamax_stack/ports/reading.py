@@ -54,7 +54,7 @@ def read_text(path: Path, *, must_read: bool) -> str | Unreadable | NotRead:
         # Never open a FIFO or a device: opening a FIFO blocks until a writer comes.
         info = path.stat()
         if stat.S_ISDIR(info.st_mode):
-            return Unreadable("file-unreadable", "a directory, not a file")
+            return NotRead("a directory (a symbolic link in a walked tree)")
         if not stat.S_ISREG(info.st_mode):
             return NotRead("not a regular file")
         if info.st_size > MAX_FILE_BYTES:

@@ -112,6 +112,11 @@ def test_a_tree_outside_git_honours_gitignore_with_pathspec(tmp_path: Path) -> N
 def test_a_fifo_and_a_device_are_skipped_never_read(tmp_path: Path) -> None:
     root = tree(tmp_path)
     os.mkfifo(root / "pipe.env")
+    (root / "linked").symlink_to(root / "a")
+    (root / "dangling.yml").symlink_to(root / "nowhere.yml")
+    walked = ollamamax("--config", "ports.toml", "ports", "check", "--no-host", ".",
+                       "--format", "json", cwd=root)
+    assert report(walked) == EXPECTED  # links are not followed: no error, no loop
     result = ollamamax("--config", "ports.toml", "ports", "check", "--no-host", "pipe.env",
                        "/dev/null", "deploy/.env", cwd=root)
     assert result.returncode == 1, result.stdout + result.stderr
