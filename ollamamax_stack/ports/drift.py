@@ -19,6 +19,7 @@ from ollamamax_stack.ports.conflicts import (
 )
 from ollamamax_stack.ports.extract import ExtractError, PortRef
 from ollamamax_stack.ports.findings import Finding, display_path
+from ollamamax_stack.ports.inputs import expand, is_vendored
 from ollamamax_stack.ports.reading import NotRead, Unreadable, read_text
 from ollamamax_stack.registry.model import Registry, Service
 
@@ -160,8 +161,6 @@ class _FileCheck:
 
 def _inputs(registry: Registry, paths: Iterable[Path],
             excluded: Callable[[Path], bool] | None) -> list[tuple[Path, bool]]:
-    from ollamamax_stack.ports.inputs import expand
-
     seen: dict[Path, tuple[Path, bool]] = {}
     declared = [(registry.path(rel), True) for rel in registry.stack.drift_files]
     for path, explicit in [*declared, *expand(list(paths))]:
@@ -188,9 +187,11 @@ def scan(registry: Registry, paths: Iterable[Path] = (),
         named = index.named(path, where)
         kind = file_format(path)
         # Tests and examples hold wrong ports on purpose (fakes, fixtures): their source is no
-        # configuration of the tree. Their compose and .env files are still read.
-        if not named and (skip_reason(path) is not None or kind == "source"
-                          and is_test_or_example(Path(where))):
+        # configuration of the tree; their compose and .env files are still read. Vendored
+        # code is skipped even when a `git ls-files` list names it.
+        shown = Path(where)
+        if not named and (skip_reason(path) is not None or is_vendored(shown)
+                          or kind == "source" and is_test_or_example(shown)):
             result.skipped += 1
             continue
         text = read_text(path, must_read=named or kind in _READ_KINDS)

@@ -13,8 +13,9 @@ VENDORED = frozenset({"node_modules", "vendor", "bower_components", ".venv", "ve
                       "site-packages", "__pycache__", ".git"})
 
 
-def _own(path: Path) -> bool:
-    return not VENDORED & set(path.parts[:-1])
+def is_vendored(path: Path) -> bool:
+    """Whether a relative path lies in third-party code (`node_modules/`, `vendor/`, ...)."""
+    return bool(VENDORED & set(path.parts[:-1]))
 
 
 def _git_files(directory: Path) -> list[Path] | None:
@@ -37,7 +38,7 @@ def _git_files(directory: Path) -> list[Path] | None:
     names = dict.fromkeys(result.stdout.decode("utf-8", "surrogateescape").split("\0"))
     # `--cached` lists files deleted from the work tree too: only what is there is checked.
     return [directory / name for name in names
-            if name and _own(Path(name)) and os.path.lexists(directory / name)]
+            if name and not is_vendored(Path(name)) and os.path.lexists(directory / name)]
 
 
 def _ignored(specs: list[tuple[Path, Any]], path: Path, is_dir: bool) -> bool:

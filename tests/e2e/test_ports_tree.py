@@ -100,6 +100,12 @@ def test_a_git_ls_files_list_is_input(tmp_path: Path) -> None:
     by_stdin = ollamamax("--config", "ports.toml", "ports", "check", "--no-host",
                          "--format", "json", "-", cwd=root, stdin=listed)
     assert report(by_args) == report(by_stdin) == EXPECTED
+    # A list naming vendored code (a committed node_modules/) still leaves it out.
+    vendored = ollamamax("--config", "ports.toml", "ports", "check", "--no-host", "--format",
+                         "json", "node_modules/x/server.js", "a/server.js", "b/server.js",
+                         cwd=root)
+    assert report(vendored) == [("conflict", 3000, "b/server.js", 1),
+                                ("drift", 13000, "deploy/.env", 1)]
 
 
 def test_a_tree_outside_git_honours_gitignore_with_pathspec(tmp_path: Path) -> None:
