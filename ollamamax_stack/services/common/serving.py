@@ -29,6 +29,7 @@ SERVER_NAME = "ollamamax"  # the Server header: no framework name, no version
 DEFAULT_HEADER_TIMEOUT = 60.0  # nginx's client_header_timeout
 DEFAULT_IDLE_TIMEOUT = 75.0  # nginx's keepalive_timeout
 RESERVED_FDS = 256  # log files, the revocation database, sockets to other services
+MAX_DEFAULT_CONNECTIONS = 65536  # with an unlimited fd limit, memory is the limit: ~20 KiB each
 LIVENESS_RESERVE = 32  # connections above the budget that may still reach /health
 RESERVE_HEADER_TIMEOUT = 2.0  # seconds a connection in that reserve has to send its request
 
@@ -62,7 +63,8 @@ def default_budget(fd_limit: int, connections: float | None,
                    websockets: float | None) -> ConnectionBudget:
     """The configured limits, else half of what the fd limit leaves (each client may need a
     second socket to a node or another service)."""
-    limit = int(connections) if connections else max(16, (fd_limit - RESERVED_FDS) // 2)
+    limit = int(connections) if connections else max(
+        16, min((fd_limit - RESERVED_FDS) // 2, MAX_DEFAULT_CONNECTIONS))
     return ConnectionBudget(limit=limit, websocket_limit=int(websockets) if websockets else limit)
 
 
