@@ -149,7 +149,8 @@ class GuardedHandler(RequestHandler):
                      exc: BaseException | None = None,
                      message: str | None = None) -> web.StreamResponse:
         """aiohttp's parser and handler errors as JSON in the app's error shape."""
-        response = super().handle_error(request, status, exc, message)
+        # aiohttp's own: logs the error, and raises if the response has already begun.
+        super().handle_error(request, status, exc, message)
         if status >= 500:
             text = "internal error (see the service log)"
         elif isinstance(exc, LineTooLong):
@@ -162,7 +163,6 @@ class GuardedHandler(RequestHandler):
                              content_type="application/json",
                              headers={"Server": SERVER_NAME})
         fixed.force_close()
-        del response
         return fixed
 
 
