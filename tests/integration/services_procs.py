@@ -159,12 +159,13 @@ class Stack:
     run_dir: Path
     env: dict[str, str]
     procs: dict[str, Proc] = field(default_factory=dict)
+    registry: Path = REGISTRY
 
     def url(self, service: str) -> str:
         """A service's base URL from the registry at this offset (`web`: inference's web port)."""
         from ollamamax_stack.registry import load_registry
 
-        registry = load_registry(REGISTRY, offset=self.offset)
+        registry = load_registry(self.registry, offset=self.offset)
         if service == "web":
             return registry.url(registry.services["inference"], "web")
         return registry.url(registry.services[service])
@@ -173,7 +174,7 @@ class Stack:
         return self.url(service).replace("http://", "ws://") + "/chat"
 
     def argv(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "ollamamax_stack", "--config", str(REGISTRY),
+        return [sys.executable, "-m", "ollamamax_stack", "--config", str(self.registry),
                 "--offset", str(self.offset), "--run-dir", str(self.run_dir), *args]
 
     def start(self, service: str, wait: bool = True) -> Proc:
@@ -197,10 +198,12 @@ def fake_nodes(tmp: Path, specs: list[tuple[str, str, list[str]]]) -> list[FakeN
 
 @contextlib.contextmanager
 def running_stack(tmp: Path, nodes: list[FakeNode], services: list[str],
-                  env: dict[str, str] | None = None) -> Iterator[Stack]:
+                  env: dict[str, str] | None = None,
+                  registry: Path = REGISTRY) -> Iterator[Stack]:
     """Fakes started, then the services in order (each waited ready); all stopped after."""
     stack = Stack(free_offset(registry_ports()), tmp / "run",
-                  {**FAST, "OLLAMA_NODES": ",".join(n.url for n in nodes), **(env or {})})
+                  {**FAST, "OLLAMA_NODES": ",".join(n.url for n in nodes), **(env or {})},
+                  registry=registry)
     try:
         for node in nodes:
             node.start()

@@ -8,6 +8,7 @@ services' `cors` list the reads and the chat work.
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 from collections.abc import Iterator
@@ -18,6 +19,8 @@ from urllib.parse import quote
 import pytest
 
 from tests.integration.services_procs import (
+    REGISTRY,
+    ROOT,
     Proc,
     Stack,
     fake_nodes,
@@ -82,10 +85,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory,
           pages: tuple[str, str]) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("browser")
     nodes = fake_nodes(tmp, [("a", "llama3.2", [])])
-    # OLLAMAMAX_CORS stands in for the registry's `cors` list (it replaces it, as deployed).
-    with running_stack(tmp, nodes, ["inference", "gateway"],
-                       env={"OLLAMAMAX_CORS": pages[1], "OLLAMAMAX_ACCESS_LOG": "1"}) as running:
+    with running_stack(tmp, nodes, ["inference", "gateway"], env={"OLLAMAMAX_ACCESS_LOG": "1"},
+                       registry=registry_trusting(tmp, pages[1])) as running:
         yield running
+
+
+def registry_trusting(tmp: Path, origin: str) -> Path:
+    """The project's registry with `origin` added to every `cors` list."""
+    text = REGISTRY.read_text().replace('root = ".."', f'root = "{ROOT}"')
+    text = re.sub(r'^cors = \[', f'cors = ["{origin}", ', text, flags=re.MULTILINE)
+    path = tmp / "ports.toml"
+    path.write_text(text)
+    return path
 
 
 def run_page(origin: str, stack: Stack) -> dict[str, Any]:

@@ -10,7 +10,13 @@ import ollama
 import openai
 import pytest
 
-from tests.integration.services_procs import Stack, fake_nodes, http, running_stack
+from tests.integration.services_procs import (
+    Stack,
+    fake_nodes,
+    http,
+    running_stack,
+    wait_until,
+)
 
 pytestmark = pytest.mark.timeout(120)
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # control characters but \t and \n
@@ -88,8 +94,15 @@ def test_the_server_header_names_no_version(stack: Stack, service: str) -> None:
     assert server == "ollamamax"
 
 
+def node_healthy(stack: Stack) -> bool:
+    _, body = http("GET", stack.url("inference") + "/api/v1/nodes")
+    return all(n["healthy"] for n in body["nodes"])
+
+
 def test_a_node_failing_mid_stream_is_not_named_to_anonymous_callers(stack: Stack) -> None:
     fake = stack.nodes[0]  # type: ignore[attr-defined]
+    # An earlier test's injected 500s may have marked the node down: the stream must start.
+    wait_until(lambda: node_healthy(stack), what="the node healthy again")
     fake.fail("drop", after=2)
     try:
         stream = openai.OpenAI(base_url=stack.url("gateway") + "/v1", api_key="x",

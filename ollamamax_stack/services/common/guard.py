@@ -26,6 +26,7 @@ CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Endpoints that change the stack's state (routing, credentials): JSON bodies only. Model
 # calls keep accepting `curl -d` bodies as Ollama does; the Origin check covers browsers.
 STATE_CHANGING = ("/api/v1/nodes", "/auth")
+MAX_KNOWN_HOSTS = 256
 
 
 def host_name(header: str) -> str:
@@ -82,14 +83,25 @@ def browser_guard(settings: ServiceSettings, json_paths: tuple[str, ...] = ()) -
     origins = frozenset(_origin(o) for o in settings.cors)
     prefixes = tuple(p.rstrip("/") + "/" for p in json_paths)
 
+    known: dict[str, bool] = {}  # Host header -> allowed: clients repeat the same few
+
+    def host_ok(header: str) -> bool:
+        allowed = known.get(header)
+        if allowed is None:
+            if len(known) > MAX_KNOWN_HOSTS:
+                known.clear()  # a client sending ever new names gets no memory of them
+            allowed = known[header] = host_allowed(host_name(header), hosts, wildcard)
+        return allowed
+
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        header = request.headers.get("Host")
+        headers = request.headers
+        header = headers.get("Host")
         # A request without Host (HTTP/1.0) comes from no browser: browsers always send one.
-        if header is not None and not host_allowed(host_name(header), hosts, wildcard):
+        if header is not None and not host_ok(header):
             raise ApiError(403, f"Host {printable(header)!r} is not allowed: add it to the "
                                 "registry's `hosts` (or OLLAMAMAX_HOSTS)", "forbidden_host")
-        origin = request.headers.get("Origin")
+        origin = headers.get("Origin")
         if origin is not None:
             wanted = _origin(origin)
             same = header is not None and wanted in (f"http://{header.lower()}",
@@ -98,12 +110,12 @@ def browser_guard(settings: ServiceSettings, json_paths: tuple[str, ...] = ()) -
                 raise ApiError(403, f"Origin {printable(origin)!r} is not allowed: add it to "
                                     "the registry's `cors` (or OLLAMAMAX_CORS)",
                                "forbidden_origin")
-        path = request.path
-        if (request.method in CHANGING and request.body_exists
-                and (path in json_paths or path.startswith(prefixes))
-                and not _is_json(request.headers.get("Content-Type", ""))):
-            raise ApiError(415, f"{request.method} {printable(path)} needs "
-                                "'Content-Type: application/json'", "unsupported_media_type")
+        if request.method in CHANGING:
+            path = request.path
+            if ((path in json_paths or path.startswith(prefixes)) and request.body_exists
+                    and not _is_json(headers.get("Content-Type", ""))):
+                raise ApiError(415, f"{request.method} {printable(path)} needs "
+                                    "'Content-Type: application/json'", "unsupported_media_type")
         response: web.StreamResponse = await handler(request)
         return response
 

@@ -29,6 +29,7 @@ SERVER_NAME = "ollamamax"  # the Server header: no framework name, no version
 DEFAULT_HEADER_TIMEOUT = 60.0  # nginx's client_header_timeout
 DEFAULT_IDLE_TIMEOUT = 75.0  # nginx's keepalive_timeout
 RESERVED_FDS = 256  # log files, the revocation database, sockets to other services
+MAX_DEFAULT_CONNECTIONS = 65536  # with an unlimited fd limit, memory is the limit: ~20 KiB each
 LIVENESS_RESERVE = 32  # connections above the budget that may still reach /health
 RESERVE_HEADER_TIMEOUT = 2.0  # seconds a connection in that reserve has to send its request
 
@@ -62,7 +63,8 @@ def default_budget(fd_limit: int, connections: float | None,
                    websockets: float | None) -> ConnectionBudget:
     """The configured limits, else half of what the fd limit leaves (each client may need a
     second socket to a node or another service)."""
-    limit = int(connections) if connections else max(16, (fd_limit - RESERVED_FDS) // 2)
+    limit = int(connections) if connections else max(
+        16, min((fd_limit - RESERVED_FDS) // 2, MAX_DEFAULT_CONNECTIONS))
     return ConnectionBudget(limit=limit, websocket_limit=int(websockets) if websockets else limit)
 
 
@@ -147,7 +149,8 @@ class GuardedHandler(RequestHandler):
                      exc: BaseException | None = None,
                      message: str | None = None) -> web.StreamResponse:
         """aiohttp's parser and handler errors as JSON in the app's error shape."""
-        response = super().handle_error(request, status, exc, message)
+        # aiohttp's own: logs the error, and raises if the response has already begun.
+        super().handle_error(request, status, exc, message)
         if status >= 500:
             text = "internal error (see the service log)"
         elif isinstance(exc, LineTooLong):
@@ -160,7 +163,6 @@ class GuardedHandler(RequestHandler):
                              content_type="application/json",
                              headers={"Server": SERVER_NAME})
         fixed.force_close()
-        del response
         return fixed
 
 

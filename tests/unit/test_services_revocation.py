@@ -1,0 +1,39 @@
+"""Revocations in the run dir's SQLite file: shared by every opener, gone once expired."""
+
+from __future__ import annotations
+
+import asyncio
+import stat
+import time
+from pathlib import Path
+
+from ollamamax_stack.services.common.sqlite_revocation import open_revocations, revocation_path
+
+
+def test_two_services_share_revocations_through_the_file(tmp_path: Path) -> None:
+    gateway, hub = open_revocations(tmp_path), open_revocations(tmp_path)
+    assert gateway.name == hub.name == "sqlite"
+
+    async def run() -> None:
+        await gateway.revoke("jti-1", time.time() + 60)
+        await gateway.revoke("jti-old", time.time() - 1)  # expired: refused anyway
+        assert await hub.is_revoked("jti-1")
+        assert not await hub.is_revoked("jti-old") and not await hub.is_revoked("jti-2")
+        # A restarted service (a new opener) still knows.
+        assert await open_revocations(tmp_path).is_revoked("jti-1")
+
+    asyncio.run(run())
+    assert stat.S_IMODE(revocation_path(tmp_path).stat().st_mode) == 0o600
+
+
+def test_an_unusable_run_dir_falls_back_to_memory(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    store = open_revocations(blocker)  # the run dir is a file: no database can live there
+    assert store.name == "memory"
+
+    async def run() -> None:
+        await store.revoke("jti", time.time() + 60)
+        assert await store.is_revoked("jti")
+
+    asyncio.run(run())
