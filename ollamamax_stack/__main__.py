@@ -1,3 +1,3 @@
-from ollamamax_stack.cli import main
+from ollamamax_stack.entry import main
 
 main()

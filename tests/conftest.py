@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -24,3 +25,10 @@ def default_offset() -> int:
 
     registry = load_registry(REGISTRY)
     return free_offset([p for s in registry.services.values() for p in s.port_map.values()])
+
+
+@pytest.fixture(autouse=True, scope="session")
+def registry_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Validated registries (and those of every `ollamamax` the tests start) go to this run's
+    own cache, not the user's home."""
+    os.environ.setdefault("OLLAMAMAX_CACHE_DIR", str(tmp_path_factory.mktemp("registry-cache")))

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import typer
-
 if TYPE_CHECKING:
+    import typer
+
     from ollamamax_stack.registry.model import Registry
 
 
@@ -29,10 +29,14 @@ def options(ctx: typer.Context) -> GlobalOptions:
     return obj if isinstance(obj, GlobalOptions) else GlobalOptions()
 
 
-def registry(ctx: typer.Context) -> Registry:
-    """Load the registry the global options point at (errors surface as RegistryError)."""
+def load_registry_for(opts: GlobalOptions) -> Registry:
+    """Load the registry global options point at (errors surface as RegistryError)."""
     from ollamamax_stack.registry.loader import load_registry
 
-    opts = options(ctx)
     return load_registry(opts.config, offset=opts.offset, profile=opts.profile,
                          run_dir=opts.run_dir)
+
+
+def registry(ctx: typer.Context) -> Registry:
+    """Load the registry the global options point at (errors surface as RegistryError)."""
+    return load_registry_for(options(ctx))

@@ -80,37 +80,25 @@ def check(
     no_host: Annotated[bool, typer.Option(
         "--no-host", help="Skip the host checks (bindable ports, external services).")] = False,
     output: Annotated[str, typer.Option(
-        "--format", "-f", help="text, json or github (workflow annotations).")] = "text",
+        "--format", "-f",
+        help="text, json, github (workflow annotations) or sarif (code scanning).")] = "text",
     strict: Annotated[bool, typer.Option(
         "--strict", help="Warnings fail the check too.")] = False,
+    fix: Annotated[bool, typer.Option(
+        "--fix", help="Rewrite drifting ports to the registry's, then check again.")] = False,
+    diff: Annotated[bool, typer.Option(
+        "--diff", help="Print what --fix would change as a unified diff; write nothing.")] = False,
+    exclude: Annotated[list[str] | None, typer.Option(
+        "--exclude", metavar="GLOB",
+        help="Leave out files matching GLOB (repeatable), beside the registry's "
+             "checks.exclude.")] = None,
 ) -> None:
     """Check the registry, this host and the files that name ports; exit 1 on errors."""
-    from ollamamax_stack.errors import UsageError
-    from ollamamax_stack.ports import report
-    from ollamamax_stack.ports.drift import scan
-    from ollamamax_stack.ports.registry_checks import check_registry
+    from ollamamax_stack.commands.check_run import CheckOptions, run_check
 
-    if output not in report.FORMATS:
-        raise UsageError(f"--format {output!r} is not one of {', '.join(report.FORMATS)}")
-    registry = common.registry(ctx)
-    findings = check_registry(registry)
-    if not no_host:
-        from ollamamax_stack.ports.host_checks import check_host
-
-        findings += check_host(registry, running_ok=True)
-    scanned = scan(registry, files or [])
-    findings += scanned.findings
-    if output == "json":
-        typer.echo(report.as_json(findings, strict))
-    elif output == "github":
-        if findings:
-            typer.echo(report.as_github(findings))
-    else:
-        checked = f"{len(registry.services)} services, " + (
-            "host skipped" if no_host else f"host checked for profile {registry.profile}") + (
-            f"; {scanned.read} files read, {scanned.skipped} skipped")
-        report.print_text(findings, checked)
-    code = report.exit_code(findings, strict)
+    code = run_check(common.options(ctx), CheckOptions(
+        files=files or [], no_host=no_host, output=output, strict=strict, fix=fix, diff=diff,
+        exclude=exclude or []))
     if code:
         raise typer.Exit(code)
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from ollamamax_stack.ports.findings import Finding
 
-FORMATS = ("text", "json", "github")
+if TYPE_CHECKING:
+    from ollamamax_stack.ports.fix import FixPlan
+
 
 
 def exit_code(findings: Sequence[Finding], strict: bool = False) -> int:
@@ -77,3 +79,31 @@ def print_text(findings: Sequence[Finding], checked: str, out: TextIO | None = N
         console.print(f"{where}[{colour}]{finding.level}[/] [bold]{finding.code}[/] "
                       f"{escape(finding.message)}")
     console.print(f"ports check: {summary(findings)} ({checked})")
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'s' if count != 1 else ''}"
+
+
+def print_fixes(plan: FixPlan, *, machine: bool = False) -> None:
+    """`fixed FILE:LINE OLD -> NEW (service)` per edit; on stderr when stdout carries a format."""
+    out = sys.stderr if machine else sys.stdout
+    for edit in plan.edits:
+        out.write(f"fixed {edit}\n")
+    for skipped in plan.skipped:
+        out.write(f"{skipped}\n")
+    if plan.edits:
+        out.write(f"ports check: fixed {_plural(len(plan.edits), 'port')} in "
+                  f"{_plural(len(plan.files), 'file')}\n")
+
+
+def print_diff(plan: FixPlan) -> None:
+    """The unified diff on stdout; what it amounts to (or that nothing would change) on stderr."""
+    sys.stdout.write(plan.diff())
+    for skipped in plan.skipped:
+        sys.stderr.write(f"{skipped}\n")
+    if plan.edits:
+        sys.stderr.write(f"ports check: --fix would fix {_plural(len(plan.edits), 'port')} in "
+                         f"{_plural(len(plan.files), 'file')}\n")
+    else:
+        sys.stderr.write("ports check: nothing to fix\n")

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from ollamamax_stack.errors import RegistryError
 from ollamamax_stack.registry.graph import find_cycle
@@ -22,6 +21,9 @@ from ollamamax_stack.registry.model import (
     Service,
 )
 from ollamamax_stack.registry.procfile import read_procfile
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 CONFIG_ENV = "OLLAMAMAX_CONFIG"
 CANDIDATES = ("config/ports.toml", "ports.toml")
@@ -61,9 +63,9 @@ def _validation_error(exc: ValidationError, text: str, shown: str) -> RegistryEr
     error = exc.errors(include_url=False)[0]
     path = _key_path(error["loc"])
     message = str(error["msg"]).removeprefix("Value error, ")
-    if error["type"] == "extra_forbidden":
+    if error["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
         message = "unknown key"
-    elif error["type"] == "missing":
+    elif error["type"] in ("missing", "missing_argument"):
         message = "required key is missing"
     elif "input" in error and error["type"] not in ("model_type", "value_error") and not isinstance(
             error["input"], dict):
@@ -105,7 +107,7 @@ def _apply_offset(services: dict[str, Service], offset: int, text: str,
                 update["ports"] = {k: v + offset for k, v in service.ports.items()}
             else:
                 update["port"] = (service.port or 0) + offset
-        shifted[name] = service.model_copy(update=update)
+        shifted[name] = dataclasses.replace(service, **update)
     return shifted
 
 
@@ -170,9 +172,42 @@ def _attach_commands(services: dict[str, Service], root: Path, procfile: str | N
                 raise RegistryError(f"managed service has no command; {where} or mark it "
                                     "external = true", file=shown, key=f"services.{name}",
                                     line=locate(text, ("services", name)))
-            service = service.model_copy(update={"command": entries[name][0]})
+            service = dataclasses.replace(service, command=entries[name][0])
         attached[name] = service
     return attached
+
+
+def _parse(text: str, shown: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except RecursionError:
+        raise RegistryError("invalid TOML: nested too deeply", file=shown) from None
+    except tomllib.TOMLDecodeError as exc:
+        line = getattr(exc, "lineno", None)
+        message = str(exc).split(" (at line")[0]
+        raise RegistryError(f"invalid TOML: {message}", file=shown, line=line) from None
+
+
+def _validated(text: str, shown: str) -> RegistryFile:
+    """The document of `text`: from the cache when this very text passed before."""
+    from ollamamax_stack.registry import cache
+
+    cached = cache.load(text)
+    if cached is not None:
+        return cached
+    data = _parse(text, shown)
+    from pydantic import ValidationError
+
+    from ollamamax_stack.registry.validate import validate_document
+
+    try:
+        document = validate_document(data)
+    except ValidationError as exc:
+        raise _validation_error(exc, text, shown) from None
+    except RecursionError:
+        raise RegistryError("the document is nested too deeply", file=shown) from None
+    cache.store(text, document)
+    return document
 
 
 def load_registry(path: Path | None = None, *, offset: int = 0, profile: str | None = None,
@@ -187,24 +222,10 @@ def load_registry(path: Path | None = None, *, offset: int = 0, profile: str | N
         raise RegistryError(f"cannot read the registry: {reason}", file=shown) from None
     try:
         text = raw.decode("utf-8")
-        data = tomllib.loads(text)
     except UnicodeDecodeError as exc:
         raise RegistryError(f"not UTF-8 text (byte {exc.start})", file=shown) from None
-    except RecursionError:
-        raise RegistryError("invalid TOML: nested too deeply", file=shown) from None
-    except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None)
-        message = str(exc).split(" (at line")[0]
-        raise RegistryError(f"invalid TOML: {message}", file=shown, line=line) from None
-    try:
-        document = RegistryFile.model_validate(data)
-    except ValidationError as exc:
-        raise _validation_error(exc, text, shown) from None
-    except RecursionError:
-        raise RegistryError("the document is nested too deeply", file=shown) from None
-
-    services = {name: s.model_copy(update={"name": name})
-                for name, s in document.services.items()}
+    document = _validated(text, shown)
+    services = {name: dataclasses.replace(s, name=name) for name, s in document.services.items()}
     _check_graph(services, text, shown)
     _check_duplicates(services, text, shown)
     root = (path.parent / document.stack.root).resolve()
@@ -219,4 +240,5 @@ def load_registry(path: Path | None = None, *, offset: int = 0, profile: str | N
     shifted = _apply_offset(services, offset, text, shown)
     _check_duplicates(shifted, text, shown)
     return Registry(stack=document.stack, services=shifted, source=path.resolve(), root=root,
-                    offset=offset, profile=profile, run_dir_override=run_dir)
+                    offset=offset, profile=profile, run_dir_override=run_dir,
+                    checks=document.checks)

@@ -1,23 +1,18 @@
-"""The validated shape of `config/ports.toml`: the stack, its services, their probes."""
+"""The validated shape of `config/ports.toml`: the stack, its services, their probes.
+
+Plain frozen dataclasses: pydantic validates them (registry/validate.py) from the markers in
+their annotations, and only when a registry is not in the cache of validated ones.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Literal
-
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictBool,
-    StrictInt,
-    model_validator,
-)
+from typing import Annotated, Any, ClassVar, Literal
 
 from ollamamax_stack.errors import UsageError
+from ollamamax_stack.registry.constraints import POSITIVE, Check, Strict, at_least, matches
 
 DEFAULT_PROFILE = "default"
 PORT_MIN, PORT_MAX = 1, 65535
@@ -51,17 +46,28 @@ def _check_host_name(value: str) -> str:
     return value.lower()
 
 
-Port = Annotated[StrictInt, AfterValidator(_check_port)]
-PathText = Annotated[str, AfterValidator(_check_text)]
-Host = Annotated[str, AfterValidator(_check_host)]
-HostName = Annotated[str, AfterValidator(_check_host_name)]  # a name a Host header may carry
-Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+def _check_glob(value: str) -> str:
+    if not value.strip():
+        raise ValueError("an empty pattern matches nothing")
+    return _check_text(value)
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+Port = Annotated[int, Strict(), Check(_check_port)]
+Glob = Annotated[str, Check(_check_glob)]
+PathText = Annotated[str, Check(_check_text)]
+Host = Annotated[str, Check(_check_host)]
+HostName = Annotated[str, Check(_check_host_name)]  # a name a Host header may carry
+Seconds = Annotated[float, POSITIVE]
+StrictBool = Annotated[bool, Strict()]
+StrictInt = Annotated[int, Strict()]
 
 
+class _Strict:
+    # Read by pydantic when it validates the dataclass: an unknown key is an error.
+    __pydantic_config__: ClassVar[dict[str, Any]] = {"extra": "forbid"}
+
+
+@dataclass(frozen=True)
 class Probe(_Strict):
     """How to tell a service is ready (or alive): one of http, tcp, exec, log."""
 
@@ -72,10 +78,9 @@ class Probe(_Strict):
     port: str | None = None
     timeout: Seconds = 30.0
     period: Seconds = 0.05
-    failures: Annotated[StrictInt, Field(ge=1)] = 3
+    failures: Annotated[StrictInt, at_least(1)] = 3
 
-    @model_validator(mode="after")
-    def _one_kind(self) -> Probe:
+    def __post_init__(self) -> None:
         kinds = [k for k in ("http", "exec", "log") if getattr(self, k) is not None]
         if self.tcp:
             kinds.append("tcp")
@@ -88,7 +93,6 @@ class Probe(_Strict):
                 re.compile(self.log)
             except re.error as exc:
                 raise ValueError(f"log probe {self.log!r} is not a valid regex: {exc}") from None
-        return self
 
     @property
     def kind(self) -> Literal["http", "tcp", "exec", "log"]:
@@ -102,61 +106,71 @@ class Probe(_Strict):
         return "tcp"
 
 
+@dataclass(frozen=True)
 class RestartPolicy(_Strict):
     """Restarts after a crash: exponential backoff, capped, reset after a stable period."""
 
-    limit: Annotated[StrictInt, Field(ge=0)] = 5
+    limit: Annotated[StrictInt, at_least(0)] = 5
     backoff: Seconds = 0.25
     max_backoff: Seconds = 10.0
     stable: Seconds = 10.0
 
 
+@dataclass(frozen=True)
 class Stack(_Strict):
     """The `[stack]` table: name, bind host, paths, and the files checked for drift."""
 
-    name: Annotated[str, Field(pattern=NAME_PATTERN)] = "ollamamax"
+    name: Annotated[str, matches(NAME_PATTERN)] = "ollamamax"
     host: Host = "127.0.0.1"
-    hosts: list[HostName] = Field(default_factory=list)  # Host headers every service accepts
+    hosts: list[HostName] = field(default_factory=list)  # Host headers every service accepts
     root: PathText = "."
     run_dir: PathText = ".ollamamax"
     procfile: PathText | None = None
-    drift_files: list[PathText] = Field(default_factory=list)
+    drift_files: list[PathText] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Checks(_Strict):
+    """The `[checks]` table: paths `ports check` leaves out, and more files it checks for drift."""
+
+    exclude: list[Glob] = field(default_factory=list)
+    drift_files: list[PathText] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class Service(_Strict):
     """One service of the stack: its ports, how it starts, what it needs, how it is probed."""
 
     name: str = ""
     description: str = ""
     port: Port | None = None
-    ports: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], Port] = Field(
+    ports: dict[Annotated[str, matches(r"^[a-z][a-z0-9_]*$")], Port] = field(
         default_factory=dict
     )
     container_port: Port | None = None
     host: Host | None = None
-    scheme: Annotated[str, Field(pattern=r"^[a-z][a-z0-9+.-]*$")] = "http"
+    scheme: Annotated[str, matches(r"^[a-z][a-z0-9+.-]*$")] = "http"
     external: StrictBool = False
     optional: StrictBool = False
     privileged: StrictBool = False
     shift: StrictBool = True
-    depends_on: list[str] = Field(default_factory=list)
-    readiness: Probe = Field(default_factory=lambda: Probe(tcp=True))
+    depends_on: list[str] = field(default_factory=list)
+    readiness: Probe = field(default_factory=lambda: Probe(tcp=True))
     liveness: Probe | None = None
-    restart: RestartPolicy = Field(default_factory=RestartPolicy)
-    endpoints: dict[str, str] = Field(default_factory=dict)
-    cors: list[str] = Field(default_factory=list)
-    hosts: list[HostName] = Field(default_factory=list)  # more Host headers this one accepts
-    env_keys: list[str] | dict[str, list[str]] = Field(default_factory=list)
-    compose_names: list[str] = Field(default_factory=list)
-    images: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._/-]*$")]] = Field(
+    restart: RestartPolicy = field(default_factory=RestartPolicy)
+    endpoints: dict[str, str] = field(default_factory=dict)
+    cors: list[str] = field(default_factory=list)
+    hosts: list[HostName] = field(default_factory=list)  # more Host headers this one accepts
+    env_keys: list[str] | dict[str, list[str]] = field(default_factory=list)
+    compose_names: list[str] = field(default_factory=list)
+    images: list[Annotated[str, matches(r"^[a-z0-9][a-z0-9._/-]*$")]] = field(
         default_factory=list
     )  # container images that are this service (`redis`, `grafana/grafana`), without tags
-    config_files: list[PathText] = Field(default_factory=list)
-    profiles: list[str] = Field(default_factory=list)
+    config_files: list[PathText] = field(default_factory=list)
+    profiles: list[str] = field(default_factory=list)
     command: PathText | None = None
 
-    @model_validator(mode="after")
-    def _ports_consistent(self) -> Service:
+    def __post_init__(self) -> None:
         if self.port is not None and self.ports:
             raise ValueError("give either `port` or `ports`, not both")
         if self.port is None and not self.ports:
@@ -169,7 +183,6 @@ class Service(_Strict):
         for probe in (self.readiness, self.liveness):
             if probe is not None and probe.port is not None and probe.port not in names:
                 raise ValueError(f"probe port {probe.port!r} is not one of {sorted(names)}")
-        return self
 
     @property
     def port_map(self) -> dict[str, int]:
@@ -207,11 +220,13 @@ class Service(_Strict):
         return not self.profiles or profile in self.profiles
 
 
+@dataclass(frozen=True, kw_only=True)
 class RegistryFile(_Strict):
     """The whole TOML document."""
 
-    stack: Stack = Field(default_factory=Stack)
-    services: dict[Annotated[str, Field(pattern=NAME_PATTERN)], Service]
+    stack: Stack = field(default_factory=Stack)
+    checks: Checks = field(default_factory=Checks)
+    services: dict[Annotated[str, matches(NAME_PATTERN)], Service]
 
 
 @dataclass(frozen=True)
@@ -225,6 +240,7 @@ class Registry:
     offset: int = 0
     profile: str = DEFAULT_PROFILE
     run_dir_override: Path | None = field(default=None)
+    checks: Checks = field(default_factory=Checks)
 
     @property
     def run_dir(self) -> Path:
