@@ -134,3 +134,14 @@ def test_checks_table_of_the_registry(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stdout.startswith(".env:1 error drift gateway"), result.stdout
     assert "vendor" not in result.stdout
+
+
+def test_exclude_applies_inside_a_walked_directory(tmp_path: Path) -> None:
+    for name in ("app/.env", "app/legacy/.env"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("GO_API_PORT=11434\n")
+    walked = check("--format", "json", "app", cwd=tmp_path)
+    assert {f["file"] for f in json.loads(walked.stdout)["findings"]} == {
+        "app/.env", "app/legacy/.env"}
+    excluded = check("--format", "json", "--exclude", "app/legacy", "app", cwd=tmp_path)
+    assert {f["file"] for f in json.loads(excluded.stdout)["findings"]} == {"app/.env"}
