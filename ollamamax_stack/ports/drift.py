@@ -160,17 +160,17 @@ class _FileCheck:
 
 
 def _inputs(registry: Registry, paths: Iterable[Path],
-            excluded: Callable[[Path], bool] | None) -> list[tuple[Path, bool]]:
+            excluded: Callable[[Path, bool], bool] | None) -> list[tuple[Path, bool]]:
     seen: dict[Path, tuple[Path, bool]] = {}
     declared = [(registry.path(rel), True) for rel in registry.stack.drift_files]
     for path, explicit in [*declared, *expand(list(paths))]:
-        if excluded is None or not excluded(path):
+        if excluded is None or not excluded(path, explicit):
             seen.setdefault(path.absolute(), (path, explicit))
     return list(seen.values())
 
 
 def scan(registry: Registry, paths: Iterable[Path] = (),
-         excluded: Callable[[Path], bool] | None = None) -> Scan:
+         excluded: Callable[[Path, bool], bool] | None = None) -> Scan:
     """Check the registry's drift files and `paths` (files or directories) against it.
 
     `excluded` leaves out files, those found in a directory's walk too (`--exclude GLOB`).
@@ -256,6 +256,6 @@ def _included(path: Path, text: str) -> dict[str, str]:
 
 
 def check_drift(registry: Registry, files: Iterable[Path] = (),
-                excluded: Callable[[Path], bool] | None = None) -> list[Finding]:
+                excluded: Callable[[Path, bool], bool] | None = None) -> list[Finding]:
     """Drift, collisions and conflicts in the declared drift files and `files`."""
     return scan(registry, files, excluded).findings

@@ -32,21 +32,28 @@ def matches(pattern: str, relative: PurePosixPath) -> bool:
 
 @dataclass(frozen=True)
 class Exclusions:
-    """Glob patterns, each read relative to its own base directory."""
+    """Glob patterns, each read relative to its own base directory.
 
-    rules: tuple[tuple[str, Path], ...] = ()
+    A rule made with `named_too` also leaves out a file named on the command line (`--exclude`);
+    the others only shape what a directory walk finds (`[checks] exclude`), as ruff's `exclude`
+    does without `--force-exclude`.
+    """
+
+    rules: tuple[tuple[str, Path, bool], ...] = ()
 
     @classmethod
-    def of(cls, patterns: Iterable[str], base: Path) -> Exclusions:
+    def of(cls, patterns: Iterable[str], base: Path, *, named_too: bool = True) -> Exclusions:
         """Patterns relative to `base` (the working directory, or the registry's root)."""
-        return cls(tuple((p, base) for p in patterns))
+        return cls(tuple((p, base, named_too) for p in patterns))
 
     def __add__(self, other: Exclusions) -> Exclusions:
         return Exclusions(self.rules + other.rules)
 
-    def excluded(self, path: Path) -> bool:
-        """Whether a rule leaves `path` out."""
-        for pattern, base in self.rules:
+    def excluded(self, path: Path, named: bool = False) -> bool:
+        """Whether a rule leaves `path` out (`named`: given as a file, not found by a walk)."""
+        for pattern, base, named_too in self.rules:
+            if named and not named_too:
+                continue
             relative = _relative(path, base)
             if relative is not None and matches(pattern, relative):
                 return True

@@ -10,8 +10,10 @@ from ollamamax_stack.registry.model import Registry
 
 
 def exclusions(registry: Registry, patterns: Iterable[str], cwd: Path) -> Exclusions:
-    """`--exclude` patterns (from the working directory) and `[checks] exclude` (from the root)."""
-    return Exclusions.of(patterns, cwd) + Exclusions.of(registry.checks.exclude, registry.root)
+    """`--exclude` patterns (from the working directory) and `[checks] exclude` (from the root,
+    for what a directory walk finds: a file named on the command line is still checked)."""
+    return Exclusions.of(patterns, cwd) + Exclusions.of(registry.checks.exclude, registry.root,
+                                                        named_too=False)
 
 
 def extra_files(registry: Registry) -> list[Path]:

@@ -145,3 +145,22 @@ def test_exclude_applies_inside_a_walked_directory(tmp_path: Path) -> None:
         "app/.env", "app/legacy/.env"}
     excluded = check("--format", "json", "--exclude", "app/legacy", "app", cwd=tmp_path)
     assert {f["file"] for f in json.loads(excluded.stdout)["findings"]} == {"app/.env"}
+
+
+def test_registry_exclusions_shape_a_walk_but_not_a_named_file(tmp_path: Path) -> None:
+    (tmp_path / "config").mkdir()
+    (tmp_path / "fixtures").mkdir()
+    (tmp_path / "fixtures" / ".env").write_text("GATEWAY_PORT=13000\n")
+    (tmp_path / "config" / "ports.toml").write_text(
+        '[stack]\nroot = ".."\n\n[checks]\nexclude = ["fixtures"]\n\n'
+        '[services.gateway]\nport = 13100\nexternal = true\nenv_keys = ["GATEWAY_PORT"]\n')
+    def own_check(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "ollamamax_stack", "ports", "check",
+                               "--no-host", *args], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=60)
+
+    walked = own_check(".")
+    assert walked.returncode == 0, walked.stdout
+    named = own_check("fixtures/.env")
+    assert named.returncode == 1
+    assert named.stdout.startswith("fixtures/.env:1 error drift gateway"), named.stdout

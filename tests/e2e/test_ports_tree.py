@@ -145,6 +145,6 @@ def test_an_exclusion_applies_inside_a_walked_directory(tmp_path: Path) -> None:
     root = tree(tmp_path)
     registry = load_registry(root / "ports.toml")
     everything = scan(registry, [root])
-    without_b = scan(registry, [root], excluded=lambda p: p.parent.name == "b")
+    without_b = scan(registry, [root], excluded=lambda p, named: p.parent.name == "b")
     assert len([f for f in everything.findings if f.code == "conflict"]) == 2
     assert len([f for f in without_b.findings if f.code == "conflict"]) == 1
