@@ -294,6 +294,10 @@ def report(load: Load, kills: list[Kill], calm_rps: float, chaos_start: float,
               f"{statistics.median(times) if times else float('nan'):.2f}s  max "
               f"{max(times) if times else float('nan'):.2f}s"
               f"{'  NOT RECOVERED ' + str(lost) if lost else ''}{ratio}")
+    every = [k.recovered for k in kills if k.recovered is not None]
+    if every:
+        print(f"  all         kills {len(kills):2d}  median {statistics.median(every):.2f}s  "
+              f"max {max(every):.2f}s")
     print("client-visible outage (kill -> last failed request), per target on the path:")
     ends = [k.at for k in kills[1:]] + [chaos_start + chaos_seconds]
     for target in sorted(ON_PATH):
@@ -302,10 +306,6 @@ def report(load: Load, kills: list[Kill], calm_rps: float, chaos_start: float,
         if seen:
             print(f"  {target:<11} kills {len(seen):2d}  median {statistics.median(seen):.2f}s  "
                   f"max {max(seen):.2f}s")
-    every = [k.recovered for k in kills if k.recovered is not None]
-    if every:
-        print(f"  all         kills {len(kills):2d}  median {statistics.median(every):.2f}s  "
-              f"max {max(every):.2f}s")
 
 
 def main() -> int:
