@@ -14,6 +14,7 @@ from ollamamax_stack.render.supervisord import render_supervisord
 from ollamamax_stack.supervise.config import SUPERVISOR_ENV
 from ollamamax_stack.supervise.paths import RunPaths
 from ollamamax_stack.supervise.rpc import Supervisor, SupervisorUnreachable
+from ollamamax_stack.supervise.supervisord import MODULE as SUPERVISORD_MODULE
 
 START_TIMEOUT = 10.0
 
@@ -55,7 +56,7 @@ def launch(paths: RunPaths) -> subprocess.Popen[bytes]:
     out = open(paths.run_dir / "supervisord.out", "ab")
     try:
         return subprocess.Popen(
-            [sys.executable, "-m", "supervisor.supervisord", "-c", str(paths.config)],
+            [sys.executable, "-m", SUPERVISORD_MODULE, "-c", str(paths.config)],
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True, env=env, cwd=str(paths.run_dir), close_fds=True)
     finally:

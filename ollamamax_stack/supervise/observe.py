@@ -19,6 +19,7 @@ from ollamamax_stack.supervise.config import WATCHER
 from ollamamax_stack.supervise.orchestrator import service_state
 from ollamamax_stack.supervise.paths import RunPaths
 from ollamamax_stack.supervise.rpc import ProcessInfo, SupervisorUnreachable
+from ollamamax_stack.supervise.supervisord import MODULE as SUPERVISORD_MODULE
 
 UNSUPERVISED_REASON = ("supervisord is gone: running unsupervised, nothing restarts it; "
                        "`ollamamax up -d` takes it over")
@@ -92,7 +93,7 @@ def _role(proc: psutil.Process) -> str | None:
         line = " ".join(proc.cmdline())
     except psutil.Error:
         return None
-    if "supervisor.supervisord" in line:
+    if SUPERVISORD_MODULE in line:
         return "supervisord"
     return "watcher" if "supervise.watcher" in line else None
 

@@ -31,6 +31,7 @@ from ollamamax_stack.supervise.orchestrator import Orchestrator, pid_alive
 from ollamamax_stack.supervise.paths import RunPaths
 from ollamamax_stack.supervise.probes import check_for
 from ollamamax_stack.supervise.rpc import Supervisor, SupervisorError
+from ollamamax_stack.supervise.supervisord import MODULE as SUPERVISORD_MODULE
 
 RECONCILE_PERIOD = 1.0
 EXTERNAL_PERIOD = 5.0
@@ -287,7 +288,7 @@ def end_orphans(run_dir: Path) -> None:
     spare: set[int] = set()
     for proc in found:
         try:
-            if "supervisor.supervisord" in " ".join(proc.cmdline()):
+            if SUPERVISORD_MODULE in " ".join(proc.cmdline()):
                 spare.add(proc.pid)  # a new `up` already runs: its processes are not orphans
                 spare.update(child.pid for child in proc.children(recursive=True))
         except psutil.Error:

@@ -69,17 +69,31 @@ def test_a_port_taken_by_a_stranger_backs_off_doubling_then_ends_fatal(make_stac
     stack.assert_clean()
 
 
+def _served_again(url: str, old: int) -> int:
+    """Poll the service itself (not `status`) until a new process serves ready; its pid."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            answer = _get(f"{url}/ready")
+            if answer["ready"] and answer["pid"] != old:
+                return int(answer["pid"])
+        except OSError:
+            pass
+        time.sleep(0.02)
+    raise AssertionError(f"{url} not served by a new process")
+
+
 def test_the_count_resets_only_after_stable_readiness(make_stack: Any) -> None:
     stack = make_stack("policy")
     assert stack.cli("up", "-d", "crashy").returncode == 0
-    for restarts in (1, 2):  # two crashes in a row, the second before it was stable
-        os.kill(stack.service("crashy")["pid"], signal.SIGKILL)
-        stack.wait_for(lambda s, n=restarts: any(x["name"] == "crashy" and x["ready"]
-                                                 and x["restarts"] == n for x in s["services"]),
-                       what=f"restart {restarts}")
+    url, pid = stack.service("crashy")["url"], stack.service("crashy")["pid"]
+    os.kill(pid, signal.SIGKILL)
+    pid = _served_again(url, pid)
+    os.kill(pid, signal.SIGKILL)  # at once: well before `stable` (4 s), a second crash in a row
+    pid = _served_again(url, pid)
     assert _restarts(stack, "crashy") == [(1, 0.2), (2, 0.4)]
-    time.sleep(2.5)  # ready for longer than `stable` (2 s): the next crash is a first one again
-    os.kill(stack.service("crashy")["pid"], signal.SIGKILL)
+    time.sleep(5)  # ready for longer than `stable`: the next crash is a first one again
+    os.kill(pid, signal.SIGKILL)
     stack.wait_for(lambda s: any(x["name"] == "crashy" and x["ready"] and x["restarts"] == 3
                                  for x in s["services"]), what="restart 3")
     assert _restarts(stack, "crashy") == [(1, 0.2), (2, 0.4), (1, 0.2)]

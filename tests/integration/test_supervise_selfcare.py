@@ -41,7 +41,7 @@ def _roles(stack: Stack) -> dict[str, list[int]]:
     found: dict[str, list[int]] = {"supervisord": [], "watcher": []}
     for proc in stack.processes():
         line = " ".join(proc.cmdline())
-        if "supervisor.supervisord" in line:
+        if "supervise.supervisord" in line:
             found["supervisord"].append(proc.pid)
         elif "supervise.watcher" in line:
             found["watcher"].append(proc.pid)
@@ -153,7 +153,10 @@ def test_down_stops_a_stack_whose_run_dir_was_deleted(make_stack: Any, tmp_path:
 
 
 def _fill(mount: Path) -> Path:
-    """Fill the file system to its last byte."""
+    """Fill the file system to its last byte, every log up to the end of its last page too."""
+    for log in mount.rglob("*.log"):
+        with open(log, "ab") as handle:  # the next line written needs a new page
+            handle.write(b"#" * (-log.stat().st_size % 4096))
     filler = mount / "filler"
     with open(filler, "ab", buffering=0) as handle:
         for size in (65536, 1):
