@@ -131,7 +131,7 @@ def test_a_frozen_service_is_unresponsive_at_once_then_restarted(make_stack: Any
                                              and x["restarts"] == 1 for x in s["services"]),
                                what="restarted")
         assert next(s for s in after["services"] if s["name"] == "live")["pid"] != frozen
-        assert "liveness probe failed 4 times in a row" in "\n".join(stack.watcher_lines("live"))
+        assert "liveness probe failed 6 times in a row" in "\n".join(stack.watcher_lines("live"))
     finally:
         try:
             os.kill(frozen, signal.SIGCONT)
@@ -148,11 +148,11 @@ def test_health_that_flaps_below_the_threshold_is_not_restarted(make_stack: Any)
     pid = stack.service("live")["pid"]
     for _ in range(3):
         served = _get(f"{url}/probes")["probes"]["served"]
-        _get(f"{url}/flap?n=3")  # the next 3 probes fail: one fewer than `failures` (4)
+        _get(f"{url}/flap?n=5")  # the next 5 probes fail: one fewer than `failures` (6)
         deadline = time.monotonic() + 20
-        while True:  # until the 3 failures and one success after them were probed
+        while True:  # until the 5 failures and one success after them were probed
             probes = _get(f"{url}/probes")["probes"]
-            if probes["failing"] == 0 and probes["served"] >= served + 4:
+            if probes["failing"] == 0 and probes["served"] >= served + 6:
                 break
             assert time.monotonic() < deadline, probes
             time.sleep(0.1)
