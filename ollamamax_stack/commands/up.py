@@ -97,11 +97,19 @@ def up(
     try:
         while observe.status(registry).state.phase != "down":
             time.sleep(0.5)
-        show("", "the stack was brought down elsewhere")
-        stop_following.set()
     except KeyboardInterrupt:
         _stop_foreground(registry, show, stop_following)
-    raise typer.Exit(0)
+        raise typer.Exit(0) from None
+    stop_following.set()
+    from ollamamax_stack.supervise import state as st
+
+    if st.load(paths).phase == "down":
+        show("", "the stack was brought down elsewhere")
+        raise typer.Exit(0)
+    # Nobody ran `down`: supervisord died (kill -9, OOM), and its services with it.
+    show("", typer.style("supervisord died, and the services with it: the stack is down; "
+                         "`ollamamax up` brings it back", fg="red"))
+    raise typer.Exit(EXIT_NOT_UP)
 
 
 def _follow(follower: Follower, show: Show, done: threading.Event) -> None:

@@ -68,6 +68,23 @@ def test_services_die_with_supervisord_and_up_brings_the_stack_back(make_stack: 
     stack.assert_clean()
 
 
+def test_a_foreground_up_says_supervisord_died_and_exits_1(make_stack: Any,
+                                                            tmp_path: Path) -> None:
+    stack = make_stack("basic")
+    out = tmp_path / "up.out"
+    up = stack.popen("up", "api", out=out)
+    try:
+        stack.wait_for(lambda s: s["stack"] == "up", what="stack up")
+        os.kill(stack.status()["supervisord"]["pid"], signal.SIGKILL)
+        assert up.wait(timeout=30) == 1
+    finally:
+        if up.poll() is None:
+            up.kill()
+    assert "supervisord died, and the services with it" in out.read_text()
+    _wait_gone(stack)
+    stack.assert_clean()
+
+
 def test_status_tells_what_runs_unsupervised_and_up_takes_over(make_stack: Any) -> None:
     stack = make_stack("shell")
     assert stack.cli("up", "-d", "child").returncode == 0
