@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -51,20 +52,31 @@ def _start(registry: Registry, orchestrator: Orchestrator, names: list[str]) -> 
         raise typer.Exit(1)
 
 
+def _locked(registry: Registry) -> AbstractContextManager[None]:
+    """The run dir's lock: a start or stop never interleaves with an `up` or `down`."""
+    from ollamamax_stack.supervise.lock import stack_lock
+    from ollamamax_stack.supervise.paths import RunPaths
+
+    return stack_lock(RunPaths(registry.run_dir), create=False)
+
+
 def start(ctx: typer.Context, services: Services) -> None:
     """Start SERVICEs (and what they need) on the running stack; waits for readiness."""
     registry, orchestrator = _orchestrator(ctx, services)
-    _start(registry, orchestrator, services)
+    with _locked(registry):
+        _start(registry, orchestrator, services)
 
 
 def stop(ctx: typer.Context, services: Services) -> None:
     """Stop SERVICEs on the running stack (they stay stopped until started)."""
-    _, orchestrator = _orchestrator(ctx, services)
-    orchestrator.stop(services)
+    registry, orchestrator = _orchestrator(ctx, services)
+    with _locked(registry):
+        orchestrator.stop(services)
 
 
 def restart(ctx: typer.Context, services: Services) -> None:
     """Restart SERVICEs on the running stack; waits until they are ready again."""
     registry, orchestrator = _orchestrator(ctx, services)
-    orchestrator.stop(services)
-    _start(registry, orchestrator, services)
+    with _locked(registry):
+        orchestrator.stop(services)
+        _start(registry, orchestrator, services)
