@@ -16,7 +16,7 @@ from ollamamax_stack.supervise.paths import RunPaths
 from ollamamax_stack.supervise.rpc import Supervisor, SupervisorUnreachable
 from ollamamax_stack.supervise.supervisord import MODULE as SUPERVISORD_MODULE
 
-START_TIMEOUT = 10.0
+START_TIMEOUT = 30.0  # generous: a loaded machine can take seconds just to import supervisor
 
 
 def connect(paths: RunPaths) -> Supervisor | None:
