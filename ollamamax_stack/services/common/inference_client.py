@@ -19,11 +19,11 @@ from ollamamax_stack.services.inference.node import Node
 from ollamamax_stack.services.routing.dispatch import Dispatcher
 from ollamamax_stack.services.routing.follower import WAIT, TableFollower
 from ollamamax_stack.services.routing.table import SUSPECT_FOR, RouteTable
+from ollamamax_stack.services.routing.wire import Response, WireError
 
 NODE_HEADER = "X-Ollamamax-Node"  # set by the inference proxy: which node answered
 # What a broken connection to a node looks like once its answer has begun.
-BROKEN = (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, aiohttp.ClientOSError,
-          TimeoutError)
+BROKEN = (WireError, TimeoutError)
 
 
 class UpstreamError(ApiError):
@@ -39,7 +39,7 @@ def _broke(node: Node, exc: BaseException, when: str) -> UpstreamError:
 class Answers:
     """The objects of one NDJSON answer, and the node that produced them."""
 
-    def __init__(self, resp: aiohttp.ClientResponse, node: Node) -> None:
+    def __init__(self, resp: Response, node: Node) -> None:
         self._resp = resp
         self._node = node
         self.node: str | None = node.id
@@ -47,7 +47,7 @@ class Answers:
     async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         loads = orjson.loads
         try:
-            async for line in self._resp.content:
+            async for line in self._resp.lines():
                 try:
                     item = loads(line)
                 except orjson.JSONDecodeError:
@@ -63,12 +63,12 @@ class Answers:
             raise _broke(self._node, exc, "failed mid-stream") from None
 
 
-async def _refusal(node: Node, resp: aiohttp.ClientResponse) -> UpstreamError:
+async def _refusal(node: Node, resp: Response) -> UpstreamError:
     """A node's 4xx as an error with its own message (404: the model is not there)."""
     try:
         detail = orjson.loads(await resp.read())
         message = detail.get("error") if isinstance(detail, dict) else None
-    except (orjson.JSONDecodeError, aiohttp.ClientError):
+    except (orjson.JSONDecodeError, WireError, TimeoutError):
         message = None
     status = resp.status
     return UpstreamError(status, str(message or f"node {node.id} answered HTTP {status}"),
@@ -85,7 +85,7 @@ class InferenceClient:
         self.auth = auth
         self.table = RouteTable(suspect_for)
         self.dispatcher = Dispatcher(self.table, connect_timeout=connect_timeout,
-                                     read_timeout=read_timeout, per_node=512)
+                                     read_timeout=read_timeout)
         self.follower = TableFollower(self.table, self.get, wait)
         self._session: aiohttp.ClientSession | None = None
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import aiohttp
 import orjson
 from aiohttp import web
 
@@ -15,10 +14,11 @@ from ollamamax_stack.services.common.textsafe import hide_addresses
 from ollamamax_stack.services.inference.node import Node
 from ollamamax_stack.services.inference.pool import NodePool
 from ollamamax_stack.services.routing.dispatch import Dispatcher
+from ollamamax_stack.services.routing.wire import Response, WireError
 
 log = logging.getLogger("ollamamax.inference")
 
-PASSED_HEADERS = ("Content-Type",)
+PASSED_HEADERS = {"content-type": "Content-Type"}  # the node's header -> the one we send
 # A whole answer (Content-Length known, no larger than this) goes out in one write with its
 # length; anything else (NDJSON streams) is relayed chunk by chunk as it arrives.
 WHOLE_ANSWER_LIMIT = 1024 * 1024
@@ -48,8 +48,9 @@ class Proxy:
             return await self._relay(request, node, upstream)
 
     async def _relay(self, request: web.Request, node: Node,
-                     upstream: aiohttp.ClientResponse) -> web.StreamResponse:
-        headers = {k: upstream.headers[k] for k in PASSED_HEADERS if k in upstream.headers}
+                     upstream: Response) -> web.StreamResponse:
+        headers = {name: upstream.headers[key] for key, name in PASSED_HEADERS.items()
+                   if key in upstream.headers}
         headers[NODE_HEADER] = node.id
         length = upstream.content_length
         if length is not None and length <= WHOLE_ANSWER_LIMIT:
@@ -58,11 +59,10 @@ class Proxy:
         ended_line = True
         try:
             await response.prepare(request)
-            async for chunk in upstream.content.iter_any():
+            async for chunk in upstream.iter_any():
                 await response.write(chunk)
                 ended_line = chunk.endswith(b"\n")
-        except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError,
-                aiohttp.ClientOSError, TimeoutError) as exc:
+        except (WireError, TimeoutError) as exc:
             # Bytes have flowed, so no retry: tell the client in the stream's own format.
             node.errors += 1
             message = f"node {node.id} ({node.url}) failed mid-stream: {exc or type(exc).__name__}"
@@ -80,13 +80,12 @@ class Proxy:
         await response.write_eof()
         return response
 
-    async def _relay_whole(self, node: Node, upstream: aiohttp.ClientResponse,
+    async def _relay_whole(self, node: Node, upstream: Response,
                            headers: dict[str, str]) -> web.Response:
         """A whole answer's bytes as they came, in one write (headers, body, no chunking)."""
         try:
             body = await upstream.read()
-        except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError,
-                aiohttp.ClientOSError, TimeoutError) as exc:
+        except (WireError, TimeoutError) as exc:
             # Nothing went to the client yet, so it gets a real HTTP error.
             node.errors += 1
             reason = str(exc) or type(exc).__name__

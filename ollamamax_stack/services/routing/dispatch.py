@@ -7,17 +7,13 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-import aiohttp
-
 from ollamamax_stack.services.common.errors import ApiError
 from ollamamax_stack.services.inference.node import Node
-from ollamamax_stack.services.inference.pool import describe_error
 from ollamamax_stack.services.inference.router import Router
 from ollamamax_stack.services.routing.source import NodeSource
+from ollamamax_stack.services.routing.wire import ConnectError, Response, WireClient, WireError
 
 log = logging.getLogger("ollamamax.routing")
-
-JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 @dataclass(frozen=True)
@@ -32,40 +28,33 @@ class Dispatcher:
     """A keep-alive client of the nodes that tries the router's candidates in turn."""
 
     def __init__(self, source: NodeSource, *, connect_timeout: float = 3.0,
-                 read_timeout: float = 300.0, per_node: int = 256) -> None:
+                 read_timeout: float = 300.0) -> None:
         self.source = source
         self.router = Router(source)
-        # No total timeout: a node may spend minutes loading a model before its first byte.
-        self.timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout,
-                                             sock_read=read_timeout)
-        self.per_node = per_node
-        self._session: aiohttp.ClientSession | None = None
+        # No total timeout: a node may spend minutes loading a model before its first byte;
+        # the read timeout is per wait for the next bytes.
+        self.client = WireClient(connect_timeout, read_timeout)
 
     async def start(self) -> None:
-        """Open the client session (many keep-alive connections per node)."""
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=0, limit_per_host=self.per_node),
-            timeout=self.timeout, auto_decompress=False)
+        """Nothing to open: connections are made on first use and kept alive."""
 
     async def stop(self) -> None:
-        """Close the client session."""
-        if self._session is not None:
-            await self._session.close()
+        """Close the idle connections."""
+        self.client.close()
 
-    async def _try(self, node: Node, path: str, body: bytes) -> aiohttp.ClientResponse | Skip:
-        assert self._session is not None, "dispatcher not started"
+    async def _try(self, node: Node, path: str, body: bytes) -> Response | Skip:
         try:
-            resp = await self._session.post(node.url + path, data=body, headers=JSON_HEADERS)
+            resp = await self.client.post(node.url, path, body)
+        except ConnectError as exc:
+            return Skip(exc.reason, refused=True)
         except TimeoutError:
             return Skip("timed out before answering")
-        except aiohttp.ClientConnectorError as exc:
-            return Skip(describe_error(exc), refused=True)
-        except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError) as exc:
-            return Skip(describe_error(exc))
+        except WireError as exc:
+            return Skip(f"disconnected before answering ({exc})")
         if resp.status >= 500:
             try:
                 detail = (await resp.text())[:200].strip()
-            except aiohttp.ClientError:
+            except (WireError, TimeoutError):
                 detail = ""
             resp.close()
             return Skip(f"HTTP {resp.status} {detail}".strip())
@@ -73,7 +62,7 @@ class Dispatcher:
 
     @contextlib.asynccontextmanager
     async def open(self, model: str, path: str,
-                   body: bytes) -> AsyncIterator[tuple[Node, aiohttp.ClientResponse]]:
+                   body: bytes) -> AsyncIterator[tuple[Node, Response]]:
         """The first candidate node that answers, and its response (counted in flight)."""
         tried: list[str] = []
         for node in self.router.candidates(model):
