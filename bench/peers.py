@@ -550,7 +550,7 @@ def main() -> None:
                 raise SystemExit(f"bench/peers.py: {system.name} streamed {count} tokens, "
                                  f"not {TOKENS}")
         for system in systems.values():  # warm up connections and code paths
-            wrk(system.whole_url, lua(tmp, system.whole_body), 1, 32)
+            wrk(system.whole_url, lua(tmp, system.whole_body, system.key), 1, 32)
         results: dict[str, list[Figures]] = {name: [] for name in systems}
         for index in range(args.rounds):
             for name, system in systems.items():

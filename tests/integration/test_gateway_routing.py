@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
+import websockets
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.services_procs import (
@@ -92,12 +96,45 @@ def test_a_node_added_or_removed_reaches_the_gateway_within_one_refresh(stack: S
     assert routed_by_inference(stack) == 0
 
 
+def test_a_node_dropping_mid_stream_ends_the_stream_with_an_error_in_its_format(
+        stack: Stack) -> None:
+    a: FakeNode = stack.nodes[0]  # type: ignore[attr-defined]
+    a.fail("drop", after=2)
+    try:
+        with httpx.stream("POST", stack.url("gateway") + "/v1/chat/completions",
+                          json={"model": "llama3.2", "stream": True, "messages": HI}) as resp:
+            assert resp.status_code == 200  # bytes flowed before the drop: no retry
+            events = [line for line in resp.iter_lines() if line]
+        error = json.loads(events[-1].removeprefix("data: "))["error"]
+        assert "failed mid-stream" in error["message"] and error["type"] == "server_error"
+        assert sum('"content"' in e for e in events) >= 2  # the tokens before the drop
+
+        async def over_websocket() -> dict[str, Any]:
+            async with websockets.connect(stack.ws("gateway")) as ws:
+                await ws.recv()  # nodes
+                await ws.send(json.dumps({"type": "chat", "id": 7, "model": "llama3.2",
+                                          "messages": HI}))
+                while True:
+                    message: dict[str, Any] = json.loads(await ws.recv())
+                    if message["type"] in ("error", "done"):
+                        return message
+
+        message = asyncio.run(over_websocket())
+        assert message["type"] == "error" and message["id"] == 7
+        assert "failed mid-stream" in message["message"]
+    finally:
+        a.fail("none")
+    assert chat(stack) == "Hello from llama3.2. You said: hi"
+
+
 def test_with_inference_down_the_gateway_routes_with_its_last_table(stack: Stack) -> None:
     stack.procs["inference"].stop()
     try:
         wait_until(lambda: not http("GET", stack.url("gateway") + "/health")[1]
                    ["routing"]["fresh"], what="the gateway to see inference gone")
         assert chat(stack) == "Hello from llama3.2. You said: hi"
+        status, models = http("GET", stack.url("gateway") + "/v1/models")
+        assert status == 200 and [m["id"] for m in models["data"]] == ["llama3.2:latest"]
         _, health = http("GET", stack.url("gateway") + "/health")
         assert "not answering" in health["routing"]["error"]
         status, ready = http("GET", stack.url("gateway") + "/health/ready")

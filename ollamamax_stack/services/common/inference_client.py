@@ -24,6 +24,7 @@ from ollamamax_stack.services.routing.wire import Response, WireError
 NODE_HEADER = "X-Ollamamax-Node"  # set by the inference proxy: which node answered
 # What a broken connection to a node looks like once its answer has begun.
 BROKEN = (WireError, TimeoutError)
+END_WAIT = 1.0  # seconds to wait for the end of a stream after its last object
 
 
 class UpstreamError(ApiError):
@@ -58,6 +59,10 @@ class Answers:
                 if type(item) is dict:
                     if "error" in item:
                         raise UpstreamError(502, str(item["error"]), "upstream_error")
+                    if item.get("done"):
+                        # The end of the body follows the last object at once: wait for it,
+                        # so the connection is kept for the next request (callers stop here).
+                        await self._resp.drain(END_WAIT)
                     yield item
         except BROKEN as exc:
             raise _broke(self._node, exc, "failed mid-stream") from None
@@ -166,8 +171,23 @@ class InferenceClient:
             try:
                 yield Answers(resp, node)
             finally:
-                # An abandoned stream closes its connection, which cancels the work upstream.
-                resp.close()
+                # A finished answer leaves its connection for the next request; an abandoned
+                # one closes it, which cancels the work at the node.
+                if resp.done:
+                    resp.release()
+                else:
+                    resp.close()
+
+    async def tags(self) -> dict[str, Any]:
+        """The inference service's merged `/api/tags`; while it is down, the table's models."""
+        try:
+            body: dict[str, Any] = await self.get("/api/tags")
+            return body
+        except UpstreamError as exc:
+            if exc.status != 503 or not self.table.received:
+                raise
+        names = sorted({m for n in self.table.healthy() for m in n.models})
+        return {"models": [{"name": name, "model": name} for name in names]}
 
     def routing(self) -> dict[str, Any]:
         """What `/health` shows of the routing table and where it comes from."""

@@ -27,7 +27,7 @@ def _created(stamp: Any) -> int:
 
 
 async def _model_list(request: web.Request) -> list[dict[str, Any]]:
-    tags = await request.app[INFERENCE].get("/api/tags")
+    tags = await request.app[INFERENCE].tags()
     return [{"id": m.get("name"), "object": "model", "created": _created(m.get("modified_at")),
              "owned_by": "ollamamax"} for m in tags.get("models", [])]
 

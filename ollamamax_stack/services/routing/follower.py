@@ -15,6 +15,7 @@ from ollamamax_stack.services.routing.table import RouteTable
 log = logging.getLogger("ollamamax.routing")
 WAIT = 25.0  # seconds one long-poll may hang at the inference service
 RETRY = 1.0  # seconds between tries while the inference service does not answer
+FIRST_RETRY = 0.1  # the same before the first table: start-up order should cost little
 Fetch = Callable[[str, float], Awaitable[Any]]  # (path, timeout) -> JSON document
 
 
@@ -46,7 +47,7 @@ class TableFollower:
                 log.warning("routing table: %s; routing with the last one", message)
             table.lost(message)
             self._first.set()
-            await asyncio.sleep(RETRY)
+            await asyncio.sleep(RETRY if table.received else FIRST_RETRY)
             return
         if changed:
             for callback in list(self.subscribers):

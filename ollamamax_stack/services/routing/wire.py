@@ -50,6 +50,11 @@ class Response:
         self._closed = False
 
     @property
+    def done(self) -> bool:
+        """Whether the whole answer has arrived."""
+        return self._done
+
+    @property
     def content_length(self) -> int | None:
         """The Content-Length header, when the node sent one."""
         raw = self.headers.get("content-length")
@@ -113,6 +118,16 @@ class Response:
                 raise self._error
             else:
                 await self._wait()
+
+    async def drain(self, timeout: float) -> None:
+        """Read and drop the rest of the answer (at most `timeout` seconds), so that its
+        connection can serve the next request instead of being closed."""
+        try:
+            async with asyncio.timeout(timeout):
+                async for _ in self.iter_any():
+                    pass
+        except (TimeoutError, WireError):
+            pass
 
     async def read(self) -> bytes:
         """The whole body."""
