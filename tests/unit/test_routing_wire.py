@@ -165,3 +165,22 @@ def test_close_mid_answer_hangs_up_on_the_node() -> None:
         server.close()
 
     asyncio.run(run())
+
+
+def test_the_read_timeout_counts_from_the_last_bytes_not_from_the_start() -> None:
+    async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for _ in range(25):  # 2.5 s in all, far longer than the timeout
+            writer.write(b"3\r\n{}\n\r\n")
+            await writer.drain()
+            await asyncio.sleep(0.1)
+        writer.write(b"0\r\n\r\n")
+
+    async def run() -> None:
+        server, url = await serve(trickle)
+        resp = await WireClient(read_timeout=1.0).post(url, "/x", b"{}")
+        assert len([line async for line in resp.lines()]) == 25
+        server.close()
+
+    asyncio.run(run())

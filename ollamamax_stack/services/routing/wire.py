@@ -48,6 +48,10 @@ class Response:
         self._error: BaseException | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._closed = False
+        # One watchdog timer for the whole answer, not one per wait: a stream waits once
+        # per token, and a timer per wait cost more than the rest of the wait.
+        self._timer: asyncio.TimerHandle | None = None
+        self._since = 0.0  # loop time the current wait began
 
     @property
     def done(self) -> bool:
@@ -75,30 +79,45 @@ class Response:
 
     def _finish(self) -> None:
         self._done = True
+        self._stop_watch()
         self._wake()
 
     def _fail(self, error: BaseException) -> None:
         if not self._done:
             self._error = error
+            self._stop_watch()
             self._wake()
 
     # -- read by the caller ------------------------------------------------------------
     async def _wait(self) -> None:
         loop = asyncio.get_running_loop()
         self._waiter = loop.create_future()
-        timer = None
         if self._timeout is not None:
-            timer = loop.call_later(self._timeout, self._expire)
+            self._since = loop.time()
+            if self._timer is None:
+                self._timer = loop.call_at(self._since + self._timeout, self._watch)
         try:
             await self._waiter
         finally:
             self._waiter = None
-            if timer is not None:
-                timer.cancel()
 
-    def _expire(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_exception(TimeoutError())
+    def _watch(self) -> None:
+        """The watchdog: expire a wait older than the timeout, else look again later."""
+        self._timer = None
+        waiter = self._waiter
+        if waiter is None or waiter.done() or self._timeout is None:
+            return  # not waiting now: the next wait starts the watchdog again
+        loop = asyncio.get_running_loop()
+        due = self._since + self._timeout
+        if loop.time() >= due:
+            waiter.set_exception(TimeoutError())
+        else:
+            self._timer = loop.call_at(due, self._watch)
+
+    def _stop_watch(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def _take(self) -> bytes:
         data = self._chunks.popleft()
@@ -155,6 +174,7 @@ class Response:
         """Drop the connection (the node sees the request cancelled)."""
         if not self._closed:
             self._closed = True
+            self._stop_watch()
             self._conn.abort()
 
     def release(self) -> None:
@@ -162,6 +182,7 @@ class Response:
         if self._closed:
             return
         self._closed = True
+        self._stop_watch()
         if self._done and self.keep_alive and not self._chunks:
             self._conn.idle()
         else:
