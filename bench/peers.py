@@ -133,6 +133,7 @@ class Figures:
     p99: float = 0.0
     ttft: float = 0.0
     tokens: float = 0.0  # tokens/s at c64
+    token_cpu: float = 0.0  # CPU µs per streamed token, all processes of the system
     cpu: dict[str, float] = field(default_factory=dict)  # process -> CPU ms per request
     rss: float = 0.0  # MiB, all processes
 
@@ -248,10 +249,14 @@ def measure(system: System, folder: Path, args: argparse.Namespace) -> Figures:
                  key=system.key)
     single = wrk(system.whole_url, whole, max(2.0, args.seconds * 2 / 3), 1)
     first = asyncio.run(ttft(system, args.ttft_samples))
+    before = cpu_of(procs)
     streams = wrk(system.stream_url, lua(folder, system.stream_body, system.key),
                   args.stream_seconds, 64)
+    after = cpu_of(procs)
+    token_cpu = 1e6 * sum(after[n] - before[n] for n in procs) / (streams.requests * TOKENS)
     rss = sum(p.memory_info().rss for p in procs.values()) / 2**20
-    return Figures(load.rps, single.p50, single.p99, first, streams.rps * TOKENS, cpu, rss)
+    return Figures(load.rps, single.p50, single.p99, first, streams.rps * TOKENS, token_cpu,
+                   cpu, rss)
 
 
 # --- the systems ------------------------------------------------------------------------
@@ -473,9 +478,9 @@ def report(results: dict[str, list[Figures]], systems: dict[str, System],
           f"{args.token_delay * 1e3:g} ms apart; TTFT: median of "
           f"{args.ttft_samples} sequential streams\n")
     print("| path | req/s at c32 (× direct) | p50 at c1 (added) | p99 at c1 (added) | TTFT "
-          "(added) | tokens/s at c64 (× direct) | CPU ms per request | RSS | first answer "
-          "after start |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "(added) | tokens/s at c64 (× direct) | CPU ms per request | CPU µs per streamed token "
+          "| RSS | first answer after start |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name, rounds in results.items():
         rps, p50, p99 = med(rounds, lambda f: f.rps), med(rounds, lambda f: f.p50), med(
             rounds, lambda f: f.p99)
@@ -485,6 +490,7 @@ def report(results: dict[str, list[Figures]], systems: dict[str, System],
         total = sum(per.values())
         parts = ", ".join(f"{n.split('[')[0]} {v:.3f}" for n, v in per.items())
         rss = med(rounds, lambda f: f.rss)
+        token_cpu = med(rounds, lambda f: f.token_cpu)
         if name == "direct":
             cells = [f"{rps:.0f}", f"{p50 * 1e3:.2f} ms", f"{p99 * 1e3:.2f} ms",
                      f"{first * 1e3:.2f} ms", f"{tokens:.0f}"]
@@ -495,11 +501,12 @@ def report(results: dict[str, list[Figures]], systems: dict[str, System],
                      f"{first * 1e3:.2f} ms (+{(first - d_ttft) * 1e3:.2f})",
                      f"{tokens:.0f} ({tokens / d_tok:.3f}×)"]
         print(f"| {LABELS[name]} | " + " | ".join(cells) +
-              f" | **{total:.3f}** ({parts}) | {rss:.0f} MiB | "
+              f" | **{total:.3f}** ({parts}) | {token_cpu:.1f} | {rss:.0f} MiB | "
               f"{systems[name].started_in:.2f} s |")
     print("\nCPU ms per request: every process of the system during the c32 whole-answer run "
           "(for direct: the two fake nodes; for the others, their own processes, not the "
-          "nodes behind them).")
+          "nodes behind them). CPU µs per streamed token: the same processes during the c64 "
+          "streaming run.")
     for note in notes:
         print(f"\n{note}")
     merged = dict(info)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import ssl
 from collections.abc import AsyncIterator
 from typing import cast
 from urllib.parse import urlsplit
@@ -277,10 +278,11 @@ class NodeLink:
 
     def __init__(self, url: str, connect_timeout: float | None) -> None:
         parts = urlsplit(url)
-        if parts.scheme != "http" or parts.hostname is None:
-            raise ValueError(f"the lean client speaks plain http only, not {url!r}")
+        if parts.scheme not in ("http", "https") or parts.hostname is None:
+            raise ValueError(f"not an http(s) URL: {url!r}")
         self.host = parts.hostname
-        self.port = parts.port or 80
+        self.tls = ssl.create_default_context() if parts.scheme == "https" else None
+        self.port = parts.port or (443 if self.tls else 80)
         self.authority = parts.netloc.encode()
         self.connect_timeout = connect_timeout
         self._idle: list[_Connection] = []
@@ -300,7 +302,7 @@ class NodeLink:
         try:
             async with asyncio.timeout(self.connect_timeout):
                 _, conn = await loop.create_connection(lambda: _Connection(self), self.host,
-                                                       self.port)
+                                                       self.port, ssl=self.tls)
         except TimeoutError:
             raise ConnectError(f"cannot connect: no answer within "
                                f"{self.connect_timeout:g}s") from None
