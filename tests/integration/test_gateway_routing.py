@@ -61,7 +61,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("routing")
     nodes = fake_nodes(tmp, [("a", "llama3.2", []), ("spare", "mistral", [])])
     with running_stack(tmp, nodes[:1], ["inference", "gateway"],
-                       env={"OLLAMAMAX_ROUTES_WAIT": str(REFRESH)}) as running:
+                       env={"OLLAMAMAX_ROUTES_WAIT": str(REFRESH),
+                            "OLLAMAMAX_ALLOW_NODE_REGISTRATION": "1"}) as running:
         nodes[1].start()
         running.nodes = nodes  # type: ignore[attr-defined]
         yield running

@@ -5,6 +5,7 @@ service's table; and the inference service itself for the control plane (tags, t
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -15,12 +16,14 @@ import orjson
 from ollamamax_stack.services.common.auth import Authenticator
 from ollamamax_stack.services.common.errors import ApiError
 from ollamamax_stack.services.common.health import Readiness
+from ollamamax_stack.services.common.textsafe import hide_addresses
 from ollamamax_stack.services.inference.node import Node
 from ollamamax_stack.services.routing.dispatch import Dispatcher
 from ollamamax_stack.services.routing.follower import WAIT, TableFollower
 from ollamamax_stack.services.routing.table import SUSPECT_FOR, RouteTable
 from ollamamax_stack.services.routing.wire import Response, WireError
 
+log = logging.getLogger("ollamamax.routing")
 NODE_HEADER = "X-Ollamamax-Node"  # set by the inference proxy: which node answered
 # What a broken connection to a node looks like once its answer has begun.
 BROKEN = (WireError, TimeoutError)
@@ -33,17 +36,27 @@ class UpstreamError(ApiError):
 
 def _broke(node: Node, exc: BaseException, when: str) -> UpstreamError:
     node.errors += 1
-    return UpstreamError(502, f"node {node.id} ({node.url}) {when}: {exc or type(exc).__name__}",
-                         "upstream_error")
+    message = f"node {node.id} ({node.url}) {when}: {exc or type(exc).__name__}"
+    log.warning(message)  # the operator sees the node's address; callers may not
+    return UpstreamError(502, message, "upstream_error")
+
+
+def _public(exc: ApiError, hide: bool) -> ApiError:
+    """`exc` as a caller may see it: node addresses hidden when callers are anonymous."""
+    if hide and exc.status >= 500:
+        exc.message = hide_addresses(exc.message)
+    return exc
 
 
 class Answers:
     """The objects of one NDJSON answer, and the node that produced them."""
 
-    def __init__(self, resp: Response, node: Node) -> None:
+    def __init__(self, resp: Response, node: Node, hide: bool = False) -> None:
         self._resp = resp
         self._node = node
         self.node: str | None = node.id
+        # With auth off every caller is anonymous: node addresses stay in the logs.
+        self._hide = hide
 
     async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         loads = orjson.loads
@@ -54,18 +67,20 @@ class Answers:
                 except orjson.JSONDecodeError:
                     if not line.strip():
                         continue
-                    raise UpstreamError(502, f"node {self.node} sent a broken line: "
-                                             f"{line[:80]!r}", "upstream_error") from None
+                    raise _public(UpstreamError(502, f"node {self.node} sent a broken line: "
+                                                     f"{line[:80]!r}", "upstream_error"),
+                                  self._hide) from None
                 if type(item) is dict:
                     if "error" in item:
-                        raise UpstreamError(502, str(item["error"]), "upstream_error")
+                        raise _public(UpstreamError(502, str(item["error"]), "upstream_error"),
+                                      self._hide)
                     if item.get("done"):
                         # The end of the body follows the last object at once: wait for it,
                         # so the connection is kept for the next request (callers stop here).
                         await self._resp.drain(END_WAIT)
                     yield item
         except BROKEN as exc:
-            raise _broke(self._node, exc, "failed mid-stream") from None
+            raise _public(_broke(self._node, exc, "failed mid-stream"), self._hide) from None
 
 
 async def _refusal(node: Node, resp: Response) -> UpstreamError:
@@ -165,18 +180,24 @@ class InferenceClient:
         """POST to the best node and iterate its NDJSON objects; errors before the first byte
         (no node, every candidate refused, a 4xx) raise at entry."""
         self._ready_to_route()
-        async with self.dispatcher.open(body["model"], path, orjson.dumps(body)) as (node, resp):
-            if resp.status >= 400:
-                raise await _refusal(node, resp)
-            try:
-                yield Answers(resp, node)
-            finally:
-                # A finished answer leaves its connection for the next request; an abandoned
-                # one closes it, which cancels the work at the node.
-                if resp.done:
-                    resp.release()
-                else:
-                    resp.close()
+        hide = not self.auth.enabled
+        try:
+            async with self.dispatcher.open(body["model"], path,
+                                            orjson.dumps(body)) as (node, resp):
+                if resp.status >= 400:
+                    raise await _refusal(node, resp)
+                try:
+                    yield Answers(resp, node, hide=hide)
+                finally:
+                    # A finished answer leaves its connection for the next request; an
+                    # abandoned one closes it, which cancels the work at the node.
+                    if resp.done:
+                        resp.release()
+                    else:
+                        resp.close()
+        except ApiError as exc:
+            # Streams report errors in their own format, past the error middleware's hiding.
+            raise _public(exc, hide) from None
 
     async def tags(self) -> dict[str, Any]:
         """The inference service's merged `/api/tags`; while it is down, the table's models."""

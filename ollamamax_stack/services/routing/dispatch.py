@@ -74,7 +74,8 @@ class Dispatcher:
                     tried.append(f"{node.id} {node.url}: {outcome.reason}")
                     self.source.record_failure(node, outcome.reason, outcome.refused)
                     self.source.failovers += 1
-                    log.warning("node %s skipped for %s: %s", node.id, path, outcome.reason)
+                    log.warning("node %s (%s) skipped for %s: %s", node.id, node.url, path,
+                                outcome.reason)
                     continue
                 try:
                     yield node, outcome
