@@ -18,6 +18,7 @@ from ollamamax_stack.services.common.errors import ApiError
 from ollamamax_stack.services.common.health import Readiness
 from ollamamax_stack.services.common.textsafe import hide_addresses
 from ollamamax_stack.services.inference.node import Node
+from ollamamax_stack.services.inference.pool import describe_error
 from ollamamax_stack.services.routing.dispatch import Dispatcher
 from ollamamax_stack.services.routing.follower import WAIT, TableFollower
 from ollamamax_stack.services.routing.table import SUSPECT_FOR, RouteTable
@@ -137,7 +138,7 @@ class InferenceClient:
                                         timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
                 raw = await resp.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
-            reason = "timed out" if isinstance(exc, TimeoutError) else str(exc)
+            reason = "timed out" if isinstance(exc, TimeoutError) else describe_error(exc)
             raise UpstreamError(503, f"the inference service at {self.base_url} is not "
                                      f"answering: {reason}", "service_unavailable") from None
         try:
@@ -235,9 +236,8 @@ class InferenceClient:
         reasons = []
         if contact.error is not None:
             age = time.time() - (contact.received or 0)
-            reasons.append(f"inference at {self.base_url} is not answering ({contact.error}); "
-                           f"routing with the last table (generation {table.generation}, "
-                           f"{len(table.nodes)} nodes, {age:.0f}s old)")
+            reasons.append(f"{contact.error}; routing with the last table (generation "
+                           f"{table.generation}, {len(table.nodes)} nodes, {age:.0f}s old)")
         nodes = list(table.nodes.values())
         healthy = table.healthy()
         reasons += [f"node {n.id} ({n.url}) is down: {n.last_error or 'down'}"
