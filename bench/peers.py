@@ -467,6 +467,33 @@ def med(rounds: list[Figures], pick: Callable[[Figures], float]) -> float:
     return statistics.median(pick(r) for r in rounds)
 
 
+def ceilings(results: dict[str, list[Figures]]) -> str:
+    """What the CPU per request allows on this many dedicated cores, as ratios to direct.
+
+    Measured req/s swing with whatever else the shared machine runs; CPU per request does
+    not. Every process is one thread, so each caps the rate at 1 / its CPU per request, and
+    all of them with the node behind share the cores.
+    """
+    cores = psutil.cpu_count() or 1
+
+    def per_process(name: str) -> list[float]:
+        rounds = results[name]
+        return [statistics.median(r.cpu.get(n, 0.0) for r in rounds) for n in rounds[0].cpu]
+
+    node = max(per_process("direct"))  # the fast node: every whole answer's own cost
+    direct = min(cores / node, 1 / node)
+    parts = []
+    for name in results:
+        if name == "direct":
+            continue
+        costs = per_process(name)
+        ceiling = min(cores / (node + sum(costs)), 1 / max([node, *costs]))
+        parts.append(f"{name} {ceiling / direct:.2f}×")
+    return (f"\nCPU ceiling on {cores} dedicated cores without the load generator, from CPU "
+            f"per request (node {node:.3f} ms): direct {1000 * direct:.0f} req/s; "
+            + ", ".join(parts) + ".")
+
+
 def report(results: dict[str, list[Figures]], systems: dict[str, System],
            notes: list[str], info: dict[str, str], args: argparse.Namespace) -> None:
     base = results["direct"]
@@ -507,6 +534,7 @@ def report(results: dict[str, list[Figures]], systems: dict[str, System],
           "(for direct: the two fake nodes; for the others, their own processes, not the "
           "nodes behind them). CPU µs per streamed token: the same processes during the c64 "
           "streaming run.")
+    print(ceilings(results))
     for note in notes:
         print(f"\n{note}")
     merged = dict(info)
