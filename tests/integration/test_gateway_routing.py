@@ -65,7 +65,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                             "OLLAMAMAX_ALLOW_NODE_REGISTRATION": "1"}) as running:
         nodes[1].start()
         running.nodes = nodes  # type: ignore[attr-defined]
-        yield running
+        try:
+            yield running
+        finally:
+            assert nodes[1].proc is not None
+            nodes[1].proc.stop()  # started here, not by running_stack
 
 
 def test_requests_go_to_the_node_without_the_inference_hop(stack: Stack) -> None:
