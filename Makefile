@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install system-deps up down test bench chaos lint clean
+.PHONY: install system-deps up down test bench bench-peers chaos lint clean
 
 install: $(STAMP)
 
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Debian packages the tests and benchmarks run for real (redis, PostgreSQL, Prometheus,
-# systemd-analyze, docker-compose, wrk); installs only what is missing.
+# systemd-analyze, docker-compose, wrk, nginx); installs only what is missing.
 system-deps:
 	scripts/system-deps
 
@@ -38,6 +38,10 @@ bench: install system-deps
 # and what `down` leaves (must be nothing).
 chaos: install
 	$(BIN)/python bench/chaos.py
+
+# The stack beside direct, nginx and LiteLLM (its own virtualenv under .bench/), one run.
+bench-peers: install system-deps
+	$(BIN)/python bench/peers.py
 
 lint: install
 	$(BIN)/ruff check ollamamax_stack tests bench

@@ -1,7 +1,8 @@
-"""Benchmark the request path: fake Ollama direct vs through inference vs gateway -> inference.
+"""Benchmark the request path: fake Ollama direct vs through inference vs through the gateway.
 
 Non-streaming chat (zero token delay) on three paths, (a) direct to the fake node,
-(b) through inference, (c) gateway -> inference, with the same connection count, run
+(b) through inference, (c) the gateway (straight to the node with the inference service's
+routing table; inference is listed for its share, near zero), with the same connection count, run
 interleaved (a, b, c, a, b, c, ...) and reported as medians: requests/s, p50 latency with one
 connection, and each process's CPU milliseconds per 1,000 requests (the cost of each hop,
 whatever the core contention). The load comes from `wrk` (a separate C process) when it is

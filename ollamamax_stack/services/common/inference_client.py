@@ -1,157 +1,250 @@
-"""How the gateway and the hub call the inference service: JSON, NDJSON streams, readiness."""
+"""How the gateway and the hub reach models: straight to the node, routed by the inference
+service's table; and the inference service itself for the control plane (tags, the table).
+"""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import orjson
 
 from ollamamax_stack.services.common.auth import Authenticator
 from ollamamax_stack.services.common.errors import ApiError
 from ollamamax_stack.services.common.health import Readiness
 from ollamamax_stack.services.common.textsafe import hide_addresses
+from ollamamax_stack.services.inference.node import Node
+from ollamamax_stack.services.inference.pool import describe_error
+from ollamamax_stack.services.routing.dispatch import Dispatcher
+from ollamamax_stack.services.routing.follower import WAIT, TableFollower
+from ollamamax_stack.services.routing.table import SUSPECT_FOR, RouteTable
+from ollamamax_stack.services.routing.wire import Response, WireError
 
+log = logging.getLogger("ollamamax.routing")
 NODE_HEADER = "X-Ollamamax-Node"  # set by the inference proxy: which node answered
-READY_CACHE = 0.25  # seconds: many probes in a burst cost one call
+# What a broken connection to a node looks like once its answer has begun.
+BROKEN = (WireError, TimeoutError)
+END_WAIT = 1.0  # seconds to wait for the end of a stream after its last object
 
 
 class UpstreamError(ApiError):
-    """The inference service refused, failed, or said no (its status and message kept)."""
+    """A node or the inference service refused, failed, or said no (status and message kept)."""
+
+
+def _broke(node: Node, exc: BaseException, when: str) -> UpstreamError:
+    node.errors += 1
+    message = f"node {node.id} ({node.url}) {when}: {exc or type(exc).__name__}"
+    log.warning(message)  # the operator sees the node's address; callers may not
+    return UpstreamError(502, message, "upstream_error")
+
+
+def _public(exc: ApiError, hide: bool) -> ApiError:
+    """`exc` as a caller may see it: node addresses hidden when callers are anonymous."""
+    if hide and exc.status >= 500:
+        exc.message = hide_addresses(exc.message)
+    return exc
 
 
 class Answers:
     """The objects of one NDJSON answer, and the node that produced them."""
 
-    def __init__(self, resp: aiohttp.ClientResponse, hide_addresses: bool = False) -> None:
+    def __init__(self, resp: Response, node: Node, hide: bool = False) -> None:
         self._resp = resp
-        self.node: str | None = resp.headers.get(NODE_HEADER)
+        self._node = node
+        self.node: str | None = node.id
         # With auth off every caller is anonymous: node addresses stay in the logs.
-        self._hide = hide_addresses
+        self._hide = hide
 
     async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        loads = orjson.loads
         try:
-            async for line in self._resp.content:
-                if not line.strip():
-                    continue
+            async for line in self._resp.lines():
                 try:
-                    item = json.loads(line)
-                except ValueError:
-                    raise UpstreamError(502, f"inference sent a broken line: {line[:80]!r}",
-                                        "upstream_error") from None
-                if isinstance(item, dict) and "error" in item:
-                    message = str(item["error"])
-                    raise UpstreamError(502, hide_addresses(message) if self._hide else message,
-                                        "upstream_error")
-                if isinstance(item, dict):
+                    item = loads(line)
+                except orjson.JSONDecodeError:
+                    if not line.strip():
+                        continue
+                    raise _public(UpstreamError(502, f"node {self.node} sent a broken line: "
+                                                     f"{line[:80]!r}", "upstream_error"),
+                                  self._hide) from None
+                if type(item) is dict:
+                    if "error" in item:
+                        raise _public(UpstreamError(502, str(item["error"]), "upstream_error"),
+                                      self._hide)
+                    if item.get("done"):
+                        # The end of the body follows the last object at once: wait for it,
+                        # so the connection is kept for the next request (callers stop here).
+                        await self._resp.drain(END_WAIT)
                     yield item
-        except aiohttp.ClientPayloadError as exc:
-            raise UpstreamError(502, f"the inference stream broke off: {exc}",
-                                "upstream_error") from None
+        except BROKEN as exc:
+            raise _public(_broke(self._node, exc, "failed mid-stream"), self._hide) from None
+
+
+async def _refusal(node: Node, resp: Response) -> UpstreamError:
+    """A node's 4xx as an error with its own message (404: the model is not there)."""
+    try:
+        detail = orjson.loads(await resp.read())
+        message = detail.get("error") if isinstance(detail, dict) else None
+    except (orjson.JSONDecodeError, WireError, TimeoutError):
+        message = None
+    status = resp.status
+    return UpstreamError(status, str(message or f"node {node.id} answered HTTP {status}"),
+                         "model_not_found" if status == 404 else None)
 
 
 class InferenceClient:
-    """A keep-alive client of the inference service, authenticated as this service."""
+    """Model calls straight to the nodes; the inference service for its table and tags."""
 
-    def __init__(self, base_url: str, auth: Authenticator) -> None:
+    def __init__(self, base_url: str, auth: Authenticator, *, connect_timeout: float = 3.0,
+                 read_timeout: float = 300.0, suspect_for: float = SUSPECT_FOR,
+                 wait: float = WAIT) -> None:
         self.base_url = base_url.rstrip("/")
         self.auth = auth
+        self.table = RouteTable(suspect_for)
+        self.dispatcher = Dispatcher(self.table, connect_timeout=connect_timeout,
+                                     read_timeout=read_timeout)
+        self.follower = TableFollower(self.table, self.get, wait)
         self._session: aiohttp.ClientSession | None = None
-        self._ready: tuple[float, Readiness] | None = None
 
     async def start(self) -> None:
-        """Open the session (no total timeout: generations may take minutes)."""
+        """Open the sessions and start following the routing table."""
         self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=0, limit_per_host=512),
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=3))
+        await self.dispatcher.start()
+        await self.follower.start()
 
     async def stop(self) -> None:
-        """Close the session."""
+        """Stop following and close the sessions."""
+        await self.follower.stop()
+        await self.dispatcher.stop()
         if self._session is not None:
             await self._session.close()
 
     @property
     def session(self) -> aiohttp.ClientSession:
-        """The open session."""
+        """The open session to the inference service."""
         assert self._session is not None, "client not started"
         return self._session
 
-    async def _send(self, method: str, path: str, body: Any = None,
-                    timeout: float | None = None) -> aiohttp.ClientResponse:
-        kwargs: dict[str, Any] = {"headers": self.auth.upstream_headers()}
-        if body is not None:
-            kwargs["data"] = json.dumps(body, separators=(",", ":")).encode()
-            kwargs["headers"]["Content-Type"] = "application/json"
-        if timeout is not None:
-            kwargs["timeout"] = aiohttp.ClientTimeout(total=timeout)
+    async def get(self, path: str, timeout: float | None = 10.0) -> Any:
+        """GET a JSON document from the inference service."""
+        url = self.base_url + path
         try:
-            resp = await self.session.request(method, self.base_url + path, **kwargs)
+            async with self.session.get(url, headers=self.auth.upstream_headers(),
+                                        timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+                raw = await resp.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
-            reason = "timed out" if isinstance(exc, TimeoutError) else str(exc)
+            reason = "timed out" if isinstance(exc, TimeoutError) else describe_error(exc)
             raise UpstreamError(503, f"the inference service at {self.base_url} is not "
                                      f"answering: {reason}", "service_unavailable") from None
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            body = None
         if resp.status >= 400:
-            try:
-                detail = await resp.json(content_type=None)
-                message = detail.get("error") if isinstance(detail, dict) else None
-            except (ValueError, aiohttp.ClientError):
-                message = None
-            resp.close()
-            status = resp.status
-            raise UpstreamError(status, str(message or f"inference answered HTTP {status}"),
-                                "model_not_found" if status == 404 else None)
-        return resp
+            message = body.get("error") if isinstance(body, dict) else None
+            raise UpstreamError(resp.status, str(message or f"inference answered HTTP "
+                                                            f"{resp.status}"))
+        if body is None:
+            raise UpstreamError(502, f"the inference service sent a broken answer to {path}")
+        return body
 
-    async def get(self, path: str, timeout: float | None = 10.0) -> Any:
-        """GET a JSON document."""
-        resp = await self._send("GET", path, timeout=timeout)
-        async with resp:
-            return await resp.json(content_type=None)
+    def _ready_to_route(self) -> None:
+        if not self.table.received:
+            raise UpstreamError(503, f"no routing table yet: the inference service at "
+                                     f"{self.base_url} has not answered "
+                                     f"({self.table.contact.error or 'starting'})",
+                                "service_unavailable")
 
     async def call(self, path: str, body: dict[str, Any]) -> Any:
-        """POST and read one JSON answer (`"stream": false`)."""
-        resp = await self._send("POST", path, body)
-        async with resp:
+        """POST to the best node for the body's model and read one JSON answer."""
+        self._ready_to_route()
+        async with self.dispatcher.open(body["model"], path, orjson.dumps(body)) as (node, resp):
+            if resp.status >= 400:
+                raise await _refusal(node, resp)
             try:
-                # json.loads takes the bytes as they are: no charset sniffing, no str copy.
-                return json.loads(await resp.read())
-            except (ValueError, aiohttp.ClientPayloadError) as exc:
-                raise UpstreamError(502, f"inference sent a broken answer: {exc}") from None
+                raw = await resp.read()
+            except BROKEN as exc:
+                raise _broke(node, exc, "broke off its answer") from None
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise UpstreamError(502, f"node {node.id} sent a broken answer: {exc}",
+                                "upstream_error") from None
 
     @contextlib.asynccontextmanager
     async def stream(self, path: str, body: dict[str, Any]) -> AsyncIterator[Answers]:
-        """POST and iterate the NDJSON objects; errors before the first byte raise at entry."""
-        resp = await self._send("POST", path, body)
+        """POST to the best node and iterate its NDJSON objects; errors before the first byte
+        (no node, every candidate refused, a 4xx) raise at entry."""
+        self._ready_to_route()
+        hide = not self.auth.enabled
         try:
-            yield Answers(resp, hide_addresses=not self.auth.enabled)
-        finally:
-            # An abandoned stream closes its connection, which cancels the work upstream.
-            resp.close()
+            async with self.dispatcher.open(body["model"], path,
+                                            orjson.dumps(body)) as (node, resp):
+                if resp.status >= 400:
+                    raise await _refusal(node, resp)
+                try:
+                    yield Answers(resp, node, hide=hide)
+                finally:
+                    # A finished answer leaves its connection for the next request; an
+                    # abandoned one closes it, which cancels the work at the node.
+                    if resp.done:
+                        resp.release()
+                    else:
+                        resp.close()
+        except ApiError as exc:
+            # Streams report errors in their own format, past the error middleware's hiding.
+            raise _public(exc, hide) from None
+
+    async def tags(self) -> dict[str, Any]:
+        """The inference service's merged `/api/tags`; while it is down, the table's models."""
+        try:
+            body: dict[str, Any] = await self.get("/api/tags")
+            return body
+        except UpstreamError as exc:
+            if exc.status != 503 or not self.table.received:
+                raise
+        names = sorted({m for n in self.table.healthy() for m in n.models})
+        return {"models": [{"name": name, "model": name} for name in names]}
+
+    def routing(self) -> dict[str, Any]:
+        """What `/health` shows of the routing table and where it comes from."""
+        table, contact = self.table, self.table.contact
+        now = time.time()
+        return {"source": self.base_url, "generation": table.generation,
+                "nodes": len(table.nodes), "healthy_nodes": len(table.healthy()),
+                "fresh": table.received and contact.error is None,
+                "age": round(now - contact.received, 3) if contact.received else None,
+                "error": contact.error,
+                "down_for": round(now - contact.since, 3) if contact.since else None}
 
     async def readiness(self) -> Readiness:
-        """The inference service's readiness, seen from here (cached for a moment)."""
-        now = time.monotonic()
-        if self._ready is not None and now - self._ready[0] < READY_CACHE:
-            return self._ready[1]
-        state = await self._probe()
-        self._ready = (time.monotonic(), state)
-        return state
-
-    async def _probe(self) -> Readiness:
-        url = f"{self.base_url}/health/ready"
-        try:
-            async with self.session.get(url, timeout=aiohttp.ClientTimeout(total=2)) as resp:
-                body = await resp.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, ValueError, asyncio.CancelledError) as exc:
-            if isinstance(exc, asyncio.CancelledError):
-                raise
-            return Readiness(ready=False, reasons=[f"inference at {self.base_url} is not "
-                                                   f"answering: {exc or 'timed out'}"])
-        reasons = [f"inference: {r}" for r in body.get("reasons", [])]
-        if resp.status != 200 or not body.get("ready"):
-            return Readiness(ready=False, reasons=reasons or ["inference is not ready"])
-        return Readiness(ready=True, degraded=bool(body.get("degraded")), reasons=reasons)
+        """Ready once a table arrived from a ready inference; degraded on a stale table or
+        nodes down."""
+        table, contact = self.table, self.table.contact
+        if not table.received:
+            return Readiness(ready=False, reasons=[
+                f"waiting for the routing table from inference at {self.base_url}: "
+                f"{contact.error or 'no answer yet'}"])
+        if not table.ready:
+            return Readiness(ready=False, reasons=[
+                "inference: checking the Ollama nodes for the first time"])
+        reasons = []
+        if contact.error is not None:
+            age = time.time() - (contact.received or 0)
+            reasons.append(f"{contact.error}; routing with the last table (generation "
+                           f"{table.generation}, {len(table.nodes)} nodes, {age:.0f}s old)")
+        nodes = list(table.nodes.values())
+        healthy = table.healthy()
+        reasons += [f"node {n.id} ({n.url}) is down: {n.last_error or 'down'}"
+                    for n in nodes if not n.healthy]
+        if not nodes:
+            reasons.append("no Ollama node configured (set OLLAMA_NODES or POST /api/v1/nodes "
+                           "on the inference service)")
+        elif not healthy:
+            reasons.insert(0, "no healthy Ollama node: model requests answer 503")
+        return Readiness(ready=True, degraded=bool(reasons), reasons=reasons)

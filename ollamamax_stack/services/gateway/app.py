@@ -18,7 +18,7 @@ from ollamamax_stack.services.gateway.keys import INFERENCE, LIMITER
 from ollamamax_stack.services.gateway.limits import rate_limit_middleware
 from ollamamax_stack.services.gateway.redis_limits import rate_limiter
 from ollamamax_stack.services.gateway.requests import MODELS as REQUESTS
-from ollamamax_stack.services.hub.app import client_lifecycle, inference_client
+from ollamamax_stack.services.hub.app import attach_client, inference_client
 from ollamamax_stack.services.hub.mount import CHAT_PATH, mount_chat
 
 PROTECTED = ("/v1", "/api", CHAT_PATH, "/auth/me", "/auth/revoke")
@@ -35,7 +35,7 @@ def create_app(settings: ServiceSettings, auth: Authenticator) -> web.Applicatio
     app[INFERENCE] = client
     app[LIMITER] = limiter
     app[HEALTH_EXTRA]["rate_limit"] = lambda: {"store": limiter.name, "per_minute": limiter.limit}
-    app.cleanup_ctx.append(client_lifecycle(client))
+    attach_client(app, client)
     openai_api.add_routes(app)
     auth_api.add_routes(app)
     docs.add_routes(app)

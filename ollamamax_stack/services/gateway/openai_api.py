@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import functools
-import json
 from datetime import datetime
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from ollamamax_stack.services.common.errors import ApiError, json_body
@@ -14,7 +13,10 @@ from ollamamax_stack.services.common.inference_client import UpstreamError
 from ollamamax_stack.services.gateway import sse, translate
 from ollamamax_stack.services.gateway.keys import INFERENCE
 
-compact = functools.partial(json.dumps, separators=(",", ":"))  # no spaces: fewer bytes to write
+
+def json_answer(body: dict[str, Any]) -> web.Response:
+    """A whole answer, encoded once by orjson (compact, bytes, no str round trip)."""
+    return web.Response(body=orjson.dumps(body), content_type="application/json")
 
 
 def _created(stamp: Any) -> int:
@@ -25,7 +27,7 @@ def _created(stamp: Any) -> int:
 
 
 async def _model_list(request: web.Request) -> list[dict[str, Any]]:
-    tags = await request.app[INFERENCE].get("/api/tags")
+    tags = await request.app[INFERENCE].tags()
     return [{"id": m.get("name"), "object": "model", "created": _created(m.get("modified_at")),
              "owned_by": "ollamamax"} for m in tags.get("models", [])]
 
@@ -70,7 +72,7 @@ async def _stream(request: web.Request, path: str, upstream_body: dict[str, Any]
         await sse.send(response, maker.piece("", translate.finish_reason(final)))
         if usage:
             await sse.send(response, maker.usage(final))
-        await sse.send(response, "[DONE]")
+        await sse.send(response, sse.DONE)
     return response
 
 
@@ -83,7 +85,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         return await _stream(request, "/api/chat", upstream, translate.ChunkMaker(model),
                              translate.include_usage(body))
     answer = await request.app[INFERENCE].call("/api/chat", upstream)
-    return web.json_response(translate.chat_completion(model, answer), dumps=compact)
+    return json_answer(translate.chat_completion(model, answer))
 
 
 async def completions(request: web.Request) -> web.StreamResponse:
@@ -96,7 +98,7 @@ async def completions(request: web.Request) -> web.StreamResponse:
                              translate.ChunkMaker(model, chat=False),
                              translate.include_usage(body))
     answer = await request.app[INFERENCE].call("/api/generate", upstream)
-    return web.json_response(translate.text_completion(model, answer), dumps=compact)
+    return json_answer(translate.text_completion(model, answer))
 
 
 async def embeddings(request: web.Request) -> web.Response:
@@ -104,9 +106,8 @@ async def embeddings(request: web.Request) -> web.Response:
     body = await json_body(request)
     upstream = translate.embed_request(body)
     answer = await request.app[INFERENCE].call("/api/embed", upstream)
-    return web.json_response(translate.embeddings(upstream["model"], answer,
-                                                  str(body.get("encoding_format", "float"))),
-                             dumps=compact)
+    return json_answer(translate.embeddings(upstream["model"], answer,
+                                            str(body.get("encoding_format", "float"))))
 
 
 def add_routes(app: web.Application) -> None:

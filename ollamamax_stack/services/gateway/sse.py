@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
            "X-Accel-Buffering": "no"}  # tells nginx not to buffer the stream
+DONE = b"data: [DONE]\n\n"
 
 
 async def open_events(request: web.Request) -> web.StreamResponse:
@@ -18,7 +19,7 @@ async def open_events(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def send(response: web.StreamResponse, data: dict[str, Any] | str) -> None:
-    """One `data:` event."""
-    text = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
-    await response.write(f"data: {text}\n\n".encode())
+async def send(response: web.StreamResponse, data: dict[str, Any] | bytes) -> None:
+    """One `data:` event: an object, or bytes already encoded as a whole event."""
+    await response.write(data if type(data) is bytes
+                         else b"data: " + orjson.dumps(data) + b"\n\n")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import base64
+import os
 import struct
 import time
-import uuid
 from typing import Any
 
 from ollamamax_stack.services.common.errors import ApiError
@@ -172,8 +172,8 @@ def usage(answer: dict[str, Any]) -> dict[str, int]:
 
 
 def new_id(prefix: str) -> str:
-    """`chatcmpl-…`, `cmpl-…`."""
-    return f"{prefix}-{uuid.uuid4().hex[:24]}"
+    """`chatcmpl-…`, `cmpl-…` (24 random hex digits; urandom is a fifth of uuid4's cost)."""
+    return f"{prefix}-{os.urandom(12).hex()}"
 
 
 def chat_completion(model: str, answer: dict[str, Any]) -> dict[str, Any]:

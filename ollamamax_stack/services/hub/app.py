@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
@@ -10,8 +10,12 @@ from ollamamax_stack.errors import UsageError
 from ollamamax_stack.services.common.app import base_app
 from ollamamax_stack.services.common.auth import Authenticator
 from ollamamax_stack.services.common.inference_client import InferenceClient
+from ollamamax_stack.services.common.keys import HEALTH_EXTRA, METRICS
 from ollamamax_stack.services.common.settings import ServiceSettings
 from ollamamax_stack.services.hub.mount import CHAT_PATH, mount_chat
+from ollamamax_stack.services.inference.metrics import PoolCollector
+from ollamamax_stack.services.routing.follower import WAIT
+from ollamamax_stack.services.routing.table import SUSPECT_FOR
 
 
 def inference_client(settings: ServiceSettings, auth: Authenticator) -> InferenceClient:
@@ -20,19 +24,24 @@ def inference_client(settings: ServiceSettings, auth: Authenticator) -> Inferenc
     if not url:
         raise UsageError(f"{settings.name}: OLLAMAMAX_INFERENCE_URL is not set and the registry "
                          "has no inference service")
-    return InferenceClient(url, auth)
+    return InferenceClient(
+        url, auth, connect_timeout=settings.number("OLLAMAMAX_CONNECT_TIMEOUT", 3.0),
+        read_timeout=settings.number("OLLAMAMAX_READ_TIMEOUT", 300.0),
+        suspect_for=settings.number("OLLAMAMAX_SUSPECT_FOR", SUSPECT_FOR),
+        wait=settings.number("OLLAMAMAX_ROUTES_WAIT", WAIT))
 
 
-def client_lifecycle(
-        client: InferenceClient) -> Callable[[web.Application], AsyncIterator[None]]:
-    """A cleanup context that opens and closes `client`."""
+def attach_client(app: web.Application, client: InferenceClient) -> None:
+    """Open and close `client` with the app; its routing in /health, its nodes in /metrics."""
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await client.start()
         yield
         await client.stop()
 
-    return lifecycle
+    app.cleanup_ctx.append(lifecycle)
+    app[HEALTH_EXTRA]["routing"] = client.routing
+    app[METRICS].registry.register(PoolCollector(client.table))
 
 
 def create_app(settings: ServiceSettings, auth: Authenticator) -> web.Application:
@@ -40,6 +49,6 @@ def create_app(settings: ServiceSettings, auth: Authenticator) -> web.Applicatio
     client = inference_client(settings, auth)
     app = base_app(settings, authenticator=auth, readiness=client.readiness,
                    protected=(CHAT_PATH,), websocket_paths=(CHAT_PATH,))
-    app.cleanup_ctx.append(client_lifecycle(client))
+    attach_client(app, client)
     mount_chat(app, settings, client)
     return app

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from typing import Any
 
+import orjson
 from aiohttp import WSMsgType, web
 
 from ollamamax_stack.services.common.auth import PRINCIPAL, Principal
@@ -33,7 +33,7 @@ class Connection:
             return
         async with self._send_lock:
             with contextlib.suppress(ConnectionResetError):
-                await self.ws.send_str(json.dumps(message, separators=(",", ":")))
+                await self.ws.send_str(orjson.dumps(message).decode())
         self.hub.metrics.sent.labels(message["type"]).inc()
 
     def push_nodes(self, nodes: list[dict[str, Any]]) -> None:

@@ -19,12 +19,11 @@ from ollamamax_stack.services.common.health import Readiness, ServiceState
 from ollamamax_stack.services.common.keys import METRICS
 from ollamamax_stack.services.common.runner import Listening
 from ollamamax_stack.services.common.settings import ServiceSettings
-from ollamamax_stack.services.inference import cluster_api, ollama_api, status_page
+from ollamamax_stack.services.inference import cluster_api, ollama_api, routes_api, status_page
 from ollamamax_stack.services.inference.keys import POOL, PROXY
 from ollamamax_stack.services.inference.metrics import PoolCollector
 from ollamamax_stack.services.inference.pool import NodePool, PoolError
 from ollamamax_stack.services.inference.proxy import Proxy
-from ollamamax_stack.services.inference.router import Router
 
 PORT_NAMES = ["api", "web"]
 
@@ -57,7 +56,7 @@ def create_apps(settings: ServiceSettings, authenticator: Authenticator) -> list
                         down_after=int(settings.number("OLLAMAMAX_DOWN_AFTER", 2)))
     except PoolError as exc:
         raise UsageError(f"OLLAMA_NODES: {exc}") from None
-    proxy = Proxy(pool, Router(pool),
+    proxy = Proxy(pool,
                   connect_timeout=settings.number("OLLAMAMAX_CONNECT_TIMEOUT", 3.0),
                   read_timeout=settings.number("OLLAMAMAX_READ_TIMEOUT", 300.0))
 
@@ -81,6 +80,7 @@ def create_apps(settings: ServiceSettings, authenticator: Authenticator) -> list
     api.on_shutdown.append(lambda app: pool.release_waiters())
     ollama_api.add_routes(api)
     cluster_api.add_routes(api)
+    routes_api.add_routes(api)
 
     # The status data names node URLs: with API keys set it needs one (the page passes ?token=).
     web_app = base_app(settings, authenticator=authenticator, readiness=readiness, state=state,

@@ -7,13 +7,14 @@ from collections.abc import Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from ollamamax_stack.services.inference.pool import NodePool
+from ollamamax_stack.services.routing.source import NodeSource
 
 
 class PoolCollector(Collector):
-    """Per node: up, in flight, requests, errors; plus failovers over the pool."""
+    """Per node: up, in flight, requests, errors; plus failovers (the pool's, or a front
+    end's own over its routing table)."""
 
-    def __init__(self, pool: NodePool) -> None:
+    def __init__(self, pool: NodeSource) -> None:
         self.pool = pool
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:

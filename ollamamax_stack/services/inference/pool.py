@@ -135,7 +135,7 @@ class NodePool:
                      "up" if node.healthy else "down", "" if healthy else f": {error}")
             self._bump()
 
-    def record_failure(self, node: Node, error: str) -> None:
+    def record_failure(self, node: Node, error: str, refused: bool = False) -> None:
         """A request could not reach the node: one more consecutive failure."""
         node.errors += 1
         self._mark(node, False, error)

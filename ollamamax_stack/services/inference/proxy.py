@@ -3,93 +3,54 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 
-import aiohttp
+import orjson
 from aiohttp import web
 
 from ollamamax_stack.services.common.errors import ApiError, authenticated
 from ollamamax_stack.services.common.inference_client import NODE_HEADER
 from ollamamax_stack.services.common.textsafe import hide_addresses
 from ollamamax_stack.services.inference.node import Node
-from ollamamax_stack.services.inference.pool import NodePool, describe_error
-from ollamamax_stack.services.inference.router import Router
+from ollamamax_stack.services.inference.pool import NodePool
+from ollamamax_stack.services.routing.dispatch import Dispatcher
+from ollamamax_stack.services.routing.wire import Response, WireError
 
 log = logging.getLogger("ollamamax.inference")
 
-PASSED_HEADERS = ("Content-Type",)
-JSON_HEADERS = {"Content-Type": "application/json"}
+PASSED_HEADERS = {"content-type": "Content-Type"}  # the node's header -> the one we send
 # A whole answer (Content-Length known, no larger than this) goes out in one write with its
 # length; anything else (NDJSON streams) is relayed chunk by chunk as it arrives.
 WHOLE_ANSWER_LIMIT = 1024 * 1024
 
 
 class Proxy:
-    """Tries the router's candidates in turn until one answers; no retry once bytes flowed."""
+    """Relays the dispatcher's node answer to the client; no retry once bytes flowed."""
 
-    def __init__(self, pool: NodePool, router: Router, *, connect_timeout: float = 3.0,
+    def __init__(self, pool: NodePool, *, connect_timeout: float = 3.0,
                  read_timeout: float = 300.0) -> None:
         self.pool = pool
-        self.router = router
-        # No total timeout: a node may spend minutes loading a model before its first byte.
-        self.timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout,
-                                             sock_read=read_timeout)
-        self._session: aiohttp.ClientSession | None = None
+        self.dispatcher = Dispatcher(pool, connect_timeout=connect_timeout,
+                                     read_timeout=read_timeout)
 
     async def start(self) -> None:
-        """Open the client session (many keep-alive connections per node)."""
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=0, limit_per_host=256),
-            timeout=self.timeout, auto_decompress=False)
+        """Open the client session."""
+        await self.dispatcher.start()
 
     async def stop(self) -> None:
         """Close the client session."""
-        if self._session is not None:
-            await self._session.close()
-
-    async def _open(self, node: Node, path: str, body: bytes) -> aiohttp.ClientResponse | str:
-        """The node's response, or why it was skipped (refused, timed out, 5xx)."""
-        assert self._session is not None
-        try:
-            resp = await self._session.post(node.url + path, data=body, headers=JSON_HEADERS)
-        except TimeoutError:
-            return "timed out before answering"
-        except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError) as exc:
-            return describe_error(exc)
-        if resp.status >= 500:
-            try:
-                detail = (await resp.text())[:200].strip()
-            except aiohttp.ClientError:
-                detail = ""
-            resp.close()
-            return f"HTTP {resp.status} {detail}".strip()
-        return resp
+        await self.dispatcher.stop()
 
     async def forward(self, request: web.Request, model: str, path: str,
                       body: bytes) -> web.StreamResponse:
         """Answer `request` from the first candidate node for `model` that takes it."""
-        tried: list[str] = []
-        for node in self.router.candidates(model):
-            node.in_flight += 1
-            node.requests += 1
-            try:
-                outcome = await self._open(node, path, body)
-                if isinstance(outcome, str):
-                    tried.append(f"{node.id} {node.url}: {outcome}")
-                    self.pool.record_failure(node, outcome)
-                    self.pool.failovers += 1
-                    log.warning("node %s skipped for %s: %s", node.id, path, outcome)
-                    continue
-                return await self._relay(request, node, outcome)
-            finally:
-                node.in_flight -= 1
-        raise ApiError(503, f"no node could serve model {model!r}; tried: {'; '.join(tried)}",
-                       "no_healthy_node")
+        async with self.dispatcher.open(model, path, body) as (node, upstream):
+            return await self._relay(request, node, upstream)
 
     async def _relay(self, request: web.Request, node: Node,
-                     upstream: aiohttp.ClientResponse) -> web.StreamResponse:
-        headers = {k: upstream.headers[k] for k in PASSED_HEADERS if k in upstream.headers}
+                     upstream: Response) -> web.StreamResponse:
+        headers = {name: upstream.headers[key] for key, name in PASSED_HEADERS.items()
+                   if key in upstream.headers}
         headers[NODE_HEADER] = node.id
         length = upstream.content_length
         if length is not None and length <= WHOLE_ANSWER_LIMIT:
@@ -98,19 +59,18 @@ class Proxy:
         ended_line = True
         try:
             await response.prepare(request)
-            async for chunk in upstream.content.iter_any():
+            async for chunk in upstream.iter_any():
                 await response.write(chunk)
                 ended_line = chunk.endswith(b"\n")
-        except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError,
-                aiohttp.ClientOSError, TimeoutError) as exc:
+        except (WireError, TimeoutError) as exc:
             # Bytes have flowed, so no retry: tell the client in the stream's own format.
             node.errors += 1
             message = f"node {node.id} ({node.url}) failed mid-stream: {exc or type(exc).__name__}"
             log.warning(message)
             # Finish a cut line first, so every line stays one JSON object.
-            prefix = "" if ended_line else "\n"
+            prefix = b"" if ended_line else b"\n"
             shown = message if authenticated(request) else hide_addresses(message)
-            await response.write((prefix + json.dumps({"error": shown}) + "\n").encode())
+            await response.write(prefix + orjson.dumps({"error": shown}) + b"\n")
         except (ConnectionResetError, asyncio.CancelledError):
             # The client left: closing the upstream connection cancels the node's work.
             upstream.close()
@@ -120,13 +80,12 @@ class Proxy:
         await response.write_eof()
         return response
 
-    async def _relay_whole(self, node: Node, upstream: aiohttp.ClientResponse,
+    async def _relay_whole(self, node: Node, upstream: Response,
                            headers: dict[str, str]) -> web.Response:
         """A whole answer's bytes as they came, in one write (headers, body, no chunking)."""
         try:
             body = await upstream.read()
-        except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError,
-                aiohttp.ClientOSError, TimeoutError) as exc:
+        except (WireError, TimeoutError) as exc:
             # Nothing went to the client yet, so it gets a real HTTP error.
             node.errors += 1
             reason = str(exc) or type(exc).__name__

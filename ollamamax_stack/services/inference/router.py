@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import itertools
+from typing import TYPE_CHECKING
 
 from ollamamax_stack.services.common.errors import ApiError
 from ollamamax_stack.services.inference.node import Node
-from ollamamax_stack.services.inference.pool import NodePool
+
+if TYPE_CHECKING:
+    from ollamamax_stack.services.routing.source import NodeSource
 
 
 class Router:
-    """Orders the candidate nodes for a model; the proxy tries them in that order."""
+    """Orders the candidate nodes for a model; the dispatcher tries them in that order.
 
-    def __init__(self, pool: NodePool) -> None:
+    In-flight counts are those of this process (the inference service, a gateway or a hub
+    each balance their own requests); health and models come from the node source.
+    """
+
+    def __init__(self, pool: NodeSource) -> None:
         self.pool = pool
         self._turn = itertools.count()
 

@@ -1,0 +1,43 @@
+"""`GET /api/v1/routes`: the routing table the gateway and the hub route with, long-polled.
+
+`?after=G&wait=S` answers as soon as the table's generation differs from G (at once when it
+already does), or after S seconds with the same generation: a front end learns of a node
+added, removed, up or down, or a change of its models, within one round trip.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from ollamamax_stack.services.common.errors import ApiError
+from ollamamax_stack.services.inference.keys import POOL
+from ollamamax_stack.services.inference.pool import NodePool
+
+MAX_WAIT = 30.0
+
+
+def routes_body(pool: NodePool) -> dict[str, Any]:
+    """The generation, whether the first health round is done, and each node's route."""
+    return {"generation": pool.generation, "ready": pool.running,
+            "nodes": [{"id": n.id, "url": n.url, "healthy": n.healthy,
+                       "models": sorted(n.models)} for n in pool.nodes.values()]}
+
+
+async def routes(request: web.Request) -> web.Response:
+    """`GET /api/v1/routes[?after=G&wait=S]`."""
+    pool = request.app[POOL]
+    if "after" in request.query:
+        try:
+            after = int(request.query["after"])
+            wait = min(float(request.query.get("wait", MAX_WAIT)), MAX_WAIT)
+        except ValueError:
+            raise ApiError(400, "'after' must be an integer and 'wait' a number") from None
+        await pool.wait_change(after, wait)
+    return web.json_response(routes_body(pool))
+
+
+def add_routes(app: web.Application) -> None:
+    """Mount the routing table."""
+    app.router.add_get("/api/v1/routes", routes)

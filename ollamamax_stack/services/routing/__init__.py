@@ -1,0 +1,1 @@
+"""The data plane: the routing table taken from the inference service, and direct node calls."""

@@ -1,0 +1,64 @@
+"""A front end's routing table: the inference service's view, and what the front end saw."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ollamamax_stack.services.inference.router import Router
+from ollamamax_stack.services.routing.table import RouteTable
+
+
+def body(generation: int, **nodes: tuple[bool, list[str]]) -> dict[str, Any]:
+    return {"generation": generation, "ready": True,
+            "nodes": [{"id": name, "url": f"http://127.0.0.1:{20000 + i}", "healthy": up,
+                       "models": models} for i, (name, (up, models)) in enumerate(nodes.items())]}
+
+
+def test_tables_replace_nodes_and_keep_local_counts() -> None:
+    table = RouteTable()
+    assert table.apply(body(1, a=(True, ["m"]), b=(True, ["m"])))
+    table.nodes["a"].in_flight = 2
+    assert not table.apply(body(1, a=(True, ["m"]), b=(True, ["m"])))  # nothing new
+    assert table.apply(body(2, a=(True, ["m", "x"])))
+    assert set(table.nodes) == {"a"} and table.nodes["a"].in_flight == 2
+    assert [n.id for n in Router(table).candidates("x")] == ["a"]
+
+
+def test_a_refused_connect_makes_a_node_suspect_until_it_expires() -> None:
+    table = RouteTable(suspect_for=3600)
+    table.apply(body(1, a=(True, ["m"]), b=(True, ["m"])))
+    table.record_failure(table.nodes["a"], "cannot connect: connection refused", refused=True)
+    assert [n.id for n in Router(table).candidates("m")] == ["b"]
+    table.apply(body(2, a=(True, ["m"]), b=(True, ["m"])))  # inference still says a is up
+    assert [n.id for n in table.healthy()] == ["b"]
+    table.suspect_for = 0
+    table.record_failure(table.nodes["a"], "refused", refused=True)
+    assert {n.id for n in table.healthy()} == {"a", "b"}  # expired at once
+
+
+def test_a_failure_that_is_no_refusal_only_counts() -> None:
+    table = RouteTable(suspect_for=3600)
+    table.apply(body(1, a=(True, ["m"])))
+    table.record_failure(table.nodes["a"], "HTTP 500", refused=False)
+    assert table.nodes["a"].errors == 1 and table.nodes["a"].healthy
+
+
+def test_inference_seeing_a_node_come_back_ends_the_suspicion() -> None:
+    table = RouteTable(suspect_for=3600)
+    table.apply(body(1, a=(True, ["m"])))
+    table.record_failure(table.nodes["a"], "refused", refused=True)
+    table.apply(body(2, a=(False, ["m"])))
+    assert not table.healthy()
+    table.apply(body(3, a=(True, ["m"])))
+    assert [n.id for n in table.healthy()] == ["a"]
+
+
+def test_losing_inference_keeps_the_table_and_says_since_when() -> None:
+    table = RouteTable()
+    table.apply(body(1, a=(True, ["m"])))
+    table.lost("cannot connect")
+    since = table.contact.since
+    table.lost("cannot connect again")
+    assert table.stale and table.contact.since == since and table.nodes
+    table.apply(body(1, a=(True, ["m"])))
+    assert not table.stale

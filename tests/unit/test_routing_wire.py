@@ -1,0 +1,186 @@
+"""The lean node client against a raw socket server: keep-alive, chunked lines, failures."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from ollamamax_stack.services.routing.wire import ConnectError, WireClient, WireError
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+async def read_request(reader: asyncio.StreamReader) -> bytes:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length")))
+    return await reader.readexactly(length)
+
+
+def answer(body: bytes, extra: bytes = b"") -> bytes:
+    return (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+            str(len(body)).encode() + b"\r\n" + extra + b"\r\n" + body)
+
+
+async def serve(handler: Handler) -> tuple[asyncio.Server, str]:
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    return server, f"http://127.0.0.1:{port}"
+
+
+def test_whole_answers_reuse_one_connection() -> None:
+    connections = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(writer)
+        while True:
+            try:
+                body = await read_request(reader)
+            except asyncio.IncompleteReadError:
+                return
+            writer.write(answer(b'{"echo":' + body + b"}"))
+
+    async def run() -> None:
+        server, url = await serve(handler)
+        client = WireClient()
+        for n in range(3):
+            resp = await client.post(url, "/api/chat", b'{"n":%d}' % n)
+            data = await resp.read()
+            assert resp.status == 200 and data == b'{"echo":{"n":%d}}' % n
+            assert resp.content_length == len(data)
+            resp.release()
+        resp = await client.post(url, "/api/chat", b"{}")
+        assert await resp.read() == b'{"echo":{}}'
+        resp.release()
+        client.close()
+        server.close()
+        assert len(connections) == 1
+
+    asyncio.run(run())
+
+
+def test_chunked_lines_cut_anywhere_come_out_whole() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\n"
+                     b"Transfer-Encoding: chunked\r\n\r\n")
+        for piece in (b'{"a":', b'1}\n{"b"', b':2}\n{"c":3}\n'):
+            writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            await writer.drain()
+            await asyncio.sleep(0.01)
+        writer.write(b"0\r\n\r\n")
+
+    async def run() -> None:
+        server, url = await serve(handler)
+        resp = await WireClient().post(url, "/api/chat", b"{}")
+        assert resp.headers["content-type"] == "application/x-ndjson"
+        assert [line async for line in resp.lines()] == [b'{"a":1}\n', b'{"b":2}\n',
+                                                         b'{"c":3}\n']
+        resp.release()
+        server.close()
+
+    asyncio.run(run())
+
+
+def test_a_keep_alive_connection_the_node_closed_is_replaced_once() -> None:
+    requests = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        requests.append(await read_request(reader))
+        writer.write(answer(b"{}"))
+        await writer.drain()
+        writer.close()  # no keep-alive, without saying so
+
+    async def run() -> None:
+        server, url = await serve(handler)
+        client = WireClient()
+        for _ in range(3):
+            resp = await client.post(url, "/x", b"{}")
+            assert await resp.read() == b"{}"
+            resp.release()
+            await asyncio.sleep(0.05)  # the server's close arrives
+        assert len(requests) == 3  # each request reached the node once
+        server.close()
+
+    asyncio.run(run())
+
+
+def test_refused_connect_is_a_connect_error() -> None:
+    async def run() -> None:
+        server, url = await serve(lambda r, w: asyncio.sleep(0))
+        server.close()
+        await server.wait_closed()
+        with pytest.raises(ConnectError, match="cannot connect"):
+            await WireClient().post(url, "/x", b"{}")
+
+    asyncio.run(run())
+
+
+def test_no_answer_is_a_read_timeout_and_a_drop_mid_body_a_wire_error() -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(5)
+
+    async def dropping(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"a\":")
+        await writer.drain()
+        writer.transport.abort()
+
+    async def run() -> None:
+        server, url = await serve(silent)
+        with pytest.raises(TimeoutError):
+            await WireClient(read_timeout=0.2).post(url, "/x", b"{}")
+        server.close()
+        server, url = await serve(dropping)
+        resp = await WireClient().post(url, "/x", b"{}")
+        with pytest.raises(WireError):
+            await resp.read()
+        server.close()
+
+    asyncio.run(run())
+
+
+def test_close_mid_answer_hangs_up_on_the_node() -> None:
+    hung_up = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        while not reader.at_eof():
+            writer.write(b"3\r\n{}\n\r\n")
+            await writer.drain()
+            await asyncio.sleep(0.01)
+            await asyncio.wait([asyncio.ensure_future(reader.read(1))], timeout=0.01)
+        hung_up.set()
+
+    async def run() -> None:
+        server, url = await serve(handler)
+        resp = await WireClient().post(url, "/x", b"{}")
+        async for _ in resp.iter_any():
+            break
+        resp.close()
+        await asyncio.wait_for(hung_up.wait(), 5)
+        server.close()
+
+    asyncio.run(run())
+
+
+def test_the_read_timeout_counts_from_the_last_bytes_not_from_the_start() -> None:
+    async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for _ in range(25):  # 2.5 s in all, far longer than the timeout
+            writer.write(b"3\r\n{}\n\r\n")
+            await writer.drain()
+            await asyncio.sleep(0.1)
+        writer.write(b"0\r\n\r\n")
+
+    async def run() -> None:
+        server, url = await serve(trickle)
+        resp = await WireClient(read_timeout=1.0).post(url, "/x", b"{}")
+        assert len([line async for line in resp.lines()]) == 25
+        server.close()
+
+    asyncio.run(run())
