@@ -38,4 +38,5 @@ def service_environment(registry: Registry, service: Service) -> dict[str, str]:
         for port_name, port in service.port_map.items():
             env[f"PORT_{env_name(port_name)}"] = str(port)
     env.update(stack_urls(registry))
+    env.update(service.env)  # the registry's own `env` for the service has the last word
     return env

@@ -17,6 +17,8 @@ from ollamamax_stack.registry.constraints import POSITIVE, Check, Strict, at_lea
 DEFAULT_PROFILE = "default"
 PORT_MIN, PORT_MAX = 1, 65535
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,39}$"
+ENV_KEY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+MAX_WORKERS = 64
 
 
 def _check_port(value: int) -> int:
@@ -46,6 +48,18 @@ def _check_host_name(value: str) -> str:
     return value.lower()
 
 
+def _check_env_value(value: str) -> str:
+    if any(ch in value for ch in "\0\n\r"):
+        raise ValueError("an environment value must not contain NUL or a line break")
+    return value
+
+
+def _check_workers(value: int) -> int:
+    if not 1 <= value <= MAX_WORKERS:
+        raise ValueError(f"workers must be 1-{MAX_WORKERS} or \"auto\", got {value}")
+    return value
+
+
 def _check_glob(value: str) -> str:
     if not value.strip():
         raise ValueError("an empty pattern matches nothing")
@@ -60,6 +74,8 @@ HostName = Annotated[str, Check(_check_host_name)]  # a name a Host header may c
 Seconds = Annotated[float, POSITIVE]
 StrictBool = Annotated[bool, Strict()]
 StrictInt = Annotated[int, Strict()]
+EnvText = Annotated[str, Check(_check_env_value)]
+Workers = Annotated[int, Strict(), Check(_check_workers)]
 
 
 class _Strict:
@@ -169,6 +185,9 @@ class Service(_Strict):
     config_files: list[PathText] = field(default_factory=list)
     profiles: list[str] = field(default_factory=list)
     command: PathText | None = None
+    # Processes of one service on the same (held) sockets: a number, or "auto" (one per core).
+    workers: Workers | Literal["auto"] = 1
+    env: dict[Annotated[str, matches(ENV_KEY_PATTERN)], EnvText] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.port is not None and self.ports:

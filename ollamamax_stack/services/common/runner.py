@@ -8,6 +8,8 @@ import signal
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -28,8 +30,14 @@ from ollamamax_stack.services.common.serving import (
 from ollamamax_stack.services.common.settings import ServiceSettings
 from ollamamax_stack.services.common.sockets import bind_socket, inherited_sockets
 
+if TYPE_CHECKING:
+    from ollamamax_stack.handoff.client import Handoff
+
 log = logging.getLogger("ollamamax.services")
 DEFAULT_DRAIN = 10.0
+# After it stops accepting, a draining process keeps an idle keep-alive connection this long
+# after its last answer (answering with `Connection: close`), so a next request is served.
+LINGER = 1.0
 
 
 @dataclass(frozen=True)
@@ -40,12 +48,15 @@ class Listening:
     app: web.Application
 
 
-def open_sockets(settings: ServiceSettings) -> dict[str, socket.socket]:
-    """Inherited sockets when systemd passed them, else freshly bound ones (all or none)."""
+def open_sockets(settings: ServiceSettings,
+                 handoff: Handoff | None = None) -> dict[str, socket.socket]:
+    """Sockets systemd passed, else the stack's held ones, else freshly bound (all or none)."""
     names = list(settings.ports)
     inherited = inherited_sockets(names, settings.env)
     if inherited:
         return inherited
+    if handoff is not None:
+        return handoff.take(names)
     sockets: dict[str, socket.socket] = {}
     try:
         for name in names:
@@ -62,13 +73,54 @@ def _address(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
+async def _close_when_draining(request: web.Request, response: web.StreamResponse) -> None:
+    # A client must not send its next request on a connection that is about to close.
+    if request.app[STATE].draining:
+        response.force_close()  # the server closes after this answer...
+        response.headers["Connection"] = "close"  # ...and says so (its headers are made by now)
+
+
+def _shorten_keepalive(runners: list[web.AppRunner], linger: float) -> None:
+    """Idle keep-alive connections close `linger` after their last answer, not at once.
+
+    A client sends its next request on a connection the moment the previous answer ends;
+    closing idle connections at once would race with it ("server disconnected"). Answers
+    given while draining say `Connection: close`, so a served client moves on by itself.
+    """
+    loop = asyncio.get_running_loop()
+    for runner in runners:
+        for conn in runner.server.connections if runner.server is not None else []:
+            try:  # aiohttp's own keep-alive timer (private): degrade to closing at the end
+                conn._keepalive_timeout = linger
+                conn._next_keepalive_close_time = loop.time() + linger
+                loop.call_at(conn._next_keepalive_close_time, conn._process_keepalive)
+            except AttributeError:
+                return
+
+
+async def _stop_accepting(sites: list[web.BaseSite], runners: list[web.AppRunner],
+                          linger: float, drain: float) -> None:
+    """Close our listeners (the holder keeps the ports), then let connections finish."""
+    for site in sites:
+        await site.stop()
+    _shorten_keepalive(runners, linger)
+    deadline = asyncio.get_running_loop().time() + drain
+    while asyncio.get_running_loop().time() < deadline:
+        if not any(r.server is not None and r.server.connections for r in runners):
+            return
+        await asyncio.sleep(0.02)
+
+
 async def _serve(settings: ServiceSettings, apps: list[Listening],
-                 sockets: dict[str, socket.socket], budget: ConnectionBudget) -> None:
+                 sockets: dict[str, socket.socket], budget: ConnectionBudget,
+                 handoff: Handoff | None = None) -> None:
     drain = settings.number("OLLAMAMAX_DRAIN_TIMEOUT", DEFAULT_DRAIN)
     access_log = log if settings.get("OLLAMAMAX_ACCESS_LOG") == "1" else None
     header_timeout = settings.number("OLLAMAMAX_HEADER_TIMEOUT", DEFAULT_HEADER_TIMEOUT)
     idle_timeout = settings.number("OLLAMAMAX_IDLE_TIMEOUT", DEFAULT_IDLE_TIMEOUT)
+    probe_prefix = settings.get("OLLAMAMAX_PROBE_PREFIX")
     runners: list[web.AppRunner] = []
+    sites: list[web.BaseSite] = []
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -77,13 +129,24 @@ async def _serve(settings: ServiceSettings, apps: list[Listening],
         for item in apps:
             enable_cors(item.app, settings.cors)
             item.app[BUDGET] = budget
-            runner = web.AppRunner(item.app, handle_signals=False, shutdown_timeout=drain,
+            item.app.on_response_prepare.append(_close_when_draining)
+            # The drain is waited out in _stop_accepting; cleanup only ends what is left.
+            runner = web.AppRunner(item.app, handle_signals=False, shutdown_timeout=1.0,
                                    access_log=access_log, access_log_class=SafeAccessLogger,
                                    keepalive_timeout=idle_timeout)
             await runner.setup()
             runners.append(runner)
-            await GuardedSite(runner, sockets[item.port_name], budget=budget,
-                              header_timeout=header_timeout).start()
+            site: web.BaseSite = GuardedSite(runner, sockets[item.port_name], budget=budget,
+                                             header_timeout=header_timeout)
+            await site.start()
+            sites.append(site)
+            if probe_prefix:
+                # This process's own door: probes reach it, not whichever worker accepts.
+                path = Path(f"{probe_prefix}.{item.port_name}.sock")
+                path.unlink(missing_ok=True)
+                probe = web.UnixSite(runner, str(path))
+                await probe.start()
+                sites.append(probe)
         where = ", ".join(f"{n} {_address(s)}" for n, s in sockets.items())
         log.info("%s %s listening: %s", settings.name, settings.version, where)
         notify("READY=1", f"STATUS={settings.name} listening: {where}")
@@ -92,9 +155,15 @@ async def _serve(settings: ServiceSettings, apps: list[Listening],
         notify("STOPPING=1", f"STATUS={settings.name} draining")
         for item in apps:
             item.app[STATE].draining = True
+        if handoff is not None:
+            handoff.close()
+        await _stop_accepting(sites, runners, min(LINGER, drain), drain)
     finally:
-        # Each cleanup closes the listener first, then waits for in-flight requests.
+        # Each cleanup closes what still listens, then ends what is left.
         await asyncio.gather(*(runner.cleanup() for runner in runners))
+        if probe_prefix:
+            for item in apps:
+                Path(f"{probe_prefix}.{item.port_name}.sock").unlink(missing_ok=True)
         log.info("%s stopped", settings.name)
 
 
@@ -125,6 +194,9 @@ def run(settings: ServiceSettings, apps: list[Listening]) -> None:
     factory = loop_factory(settings)
     budget = default_budget(raise_fd_limit(), settings.number("OLLAMAMAX_MAX_CONNECTIONS", 0),
                             settings.number("OLLAMAMAX_MAX_WEBSOCKETS", 0))
-    sockets = open_sockets(settings)
+    from ollamamax_stack.handoff.client import from_environment
+
+    handoff = from_environment(settings.env, settings.name)
+    sockets = open_sockets(settings, handoff)
     with asyncio.Runner(loop_factory=factory) as runner:
-        runner.run(_serve(settings, apps, sockets, budget))
+        runner.run(_serve(settings, apps, sockets, budget, handoff))

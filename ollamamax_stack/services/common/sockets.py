@@ -26,22 +26,29 @@ def inherited_sockets(names: list[str], env: Mapping[str, str]) -> dict[str, soc
     except ValueError:
         raise ListenError(f"LISTEN_FDS={env['LISTEN_FDS']!r} is not a number") from None
     fd_names = [n for n in env.get("LISTEN_FDNAMES", "").split(":") if n]
+    fds = list(range(SD_LISTEN_FDS_START, SD_LISTEN_FDS_START + count))
+    found = adopt_sockets(fds, fd_names, names, f"LISTEN_FDS={count} but")
+    # Children we start must not think these fds are theirs.
+    for key in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
+        os.environ.pop(key, None)
+    return found
+
+
+def adopt_sockets(fds: list[int], fd_names: list[str], names: list[str],
+                  source: str) -> dict[str, socket.socket]:
+    """Listening sockets from fds passed to us (by systemd or the stack's holder), by port name."""
     found: dict[str, socket.socket] = {}
-    for index in range(count):
-        fd = SD_LISTEN_FDS_START + index
+    for index, fd in enumerate(fds):
         # Named fds (FileDescriptorName=) map by name; otherwise in the order of our ports.
         name = fd_names[index] if index < len(fd_names) and fd_names[index] in names else (
             names[index] if index < len(names) else f"fd{fd}")
         try:
             sock = socket.socket(fileno=fd)
         except OSError as exc:
-            raise ListenError(f"LISTEN_FDS={count} but fd {fd} is not a usable socket: "
-                                 f"{exc.strerror}") from None
+            raise ListenError(f"{source} fd {fd} is not a usable socket: "
+                              f"{exc.strerror}") from None
         sock.setblocking(False)
         found[name] = sock
-    # Children we start must not think these fds are theirs.
-    for key in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
-        os.environ.pop(key, None)
     return found
 
 

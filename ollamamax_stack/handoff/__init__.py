@@ -1,0 +1,1 @@
+"""Listening sockets held by the stack and handed to each service process (SCM_RIGHTS)."""
