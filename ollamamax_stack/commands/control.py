@@ -23,12 +23,13 @@ class StackNotRunning(OllamamaxError):
 
 
 def _orchestrator(ctx: typer.Context, names: list[str]) -> tuple[Registry, Orchestrator]:
+    from ollamamax_stack.handoff.slots import parse_worker
     from ollamamax_stack.supervise import daemon
     from ollamamax_stack.supervise.orchestrator import Orchestrator
     from ollamamax_stack.supervise.paths import RunPaths
 
     registry = common.registry(ctx)
-    for name in names:
+    for name in [parse_worker(n)[0] for n in names]:
         if registry.service(name).external:
             raise OllamamaxError(f"{name} is external: the stack does not start or stop it")
     client = daemon.connect(RunPaths(registry.run_dir))
@@ -75,8 +76,40 @@ def stop(ctx: typer.Context, services: Services) -> None:
 
 
 def restart(ctx: typer.Context, services: Services) -> None:
-    """Restart SERVICEs on the running stack; waits until they are ready again."""
+    """Restart SERVICEs (or one worker: gateway:1); held services roll without refusing anyone."""
+    import asyncio
+
+    from ollamamax_stack.supervise import lifecycle, rolling
+
     registry, orchestrator = _orchestrator(ctx, services)
     with _locked(registry):
-        orchestrator.stop(services)
-        _start(registry, orchestrator, services)
+        outcomes = asyncio.run(rolling.restart(orchestrator, services))
+        lifecycle.ensure_watcher(registry)
+    failed = [n for n, o in outcomes.items() if not o.ready]
+    for name in failed:
+        typer.echo(f"ollamamax: error: {name} {outcomes[name].reason}", err=True)
+    if failed:
+        raise typer.Exit(1)
+
+
+def reload(
+    ctx: typer.Context,
+    force: Annotated[bool, typer.Option("--force", help="Also move ports of running services "
+                                        "(their old port is closed).")] = False,
+) -> None:
+    """Re-read the registry; restart (rolling, one worker at a time) only what changed."""
+    import asyncio
+
+    from ollamamax_stack.supervise import lifecycle, rolling
+
+    registry, orchestrator = _orchestrator(ctx, [])
+    show = orchestrator.emit
+    with _locked(registry):
+        # The watcher knows the registry as it was: it must not restart workers being removed.
+        lifecycle.stop_watcher(registry)
+        try:
+            found = asyncio.run(rolling.reload(registry, orchestrator, force=force))
+        finally:
+            lifecycle.ensure_watcher(registry)
+    if not (found.changed or found.added or found.removed):
+        show("", "nothing changed")

@@ -54,6 +54,10 @@ def print_table(registry: Registry, state: State) -> None:
         table.add_row(entry.name, label, ports, entry.url,
                       str(entry.pid) if entry.pid else ("external" if entry.external else "-"),
                       ready, style=None if entry.ready else "yellow")
+        for worker in entry.workers:  # a held service's processes, one row each
+            table.add_row(f"  {worker['name']}", f"{worker['state']} ({worker['slot'] or '-'})",
+                          "", "", str(worker["pid"] or "-"), "",
+                          style=None if worker["state"] != "down" else "yellow")
     # Off a terminal (pipes, CI logs) rich would cut URLs at 80 columns.
     Console(width=None if sys.stdout.isatty() else 160).print(table)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ollamamax_stack.commands.control import restart, start, stop
+from ollamamax_stack.commands.control import reload, restart, start, stop
 from ollamamax_stack.commands.down import down
 from ollamamax_stack.commands.logs import logs
 from ollamamax_stack.commands.status import status
@@ -13,5 +13,5 @@ from ollamamax_stack.commands.up import up
 
 def register(app: typer.Typer) -> None:
     """Add the stack commands to the root app."""
-    for command in (up, down, status, logs, start, stop, restart):
+    for command in (up, down, status, logs, start, stop, restart, reload):
         app.command()(command)

@@ -9,6 +9,7 @@ from ollamamax_stack.supervise.config import (
     WATCHER,
     environment_line,
     escape,
+    holder_program,
     programs,
     search_path,
     watcher_command,
@@ -36,6 +37,13 @@ def render_supervisord(registry: Registry) -> str:
         identifier=escape(f"{registry.stack.name}-{registry.offset}"),
         environment=environment_line(common, expansions=2),
     )
+    holder = holder_program(registry)
+    if holder is not None:
+        # Started with supervisord and restarted by it: every held port stays bound meanwhile.
+        text += template("supervisord", "holder.conf").substitute(
+            name=holder.name, command=escape(holder.command),
+            directory=escape(str(holder.directory)), log=escape(escape(str(holder.log))),
+            environment=environment_line(holder.environment))
     section = template("supervisord", "program.conf")
     for program in programs(registry):
         text += section.substitute(

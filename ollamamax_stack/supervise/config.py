@@ -6,10 +6,13 @@ import os
 import shlex
 import shutil
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ollamamax_stack.errors import OllamamaxError
+from ollamamax_stack.handoff.client import HANDOFF_ENV, PROBE_ENV, SLOT_ENV
+from ollamamax_stack.handoff.paths import holder_socket, probe_prefix
+from ollamamax_stack.handoff.slots import HOLDER_PROGRAM, slots, takes_held_sockets
 from ollamamax_stack.registry.environ import service_environment
 from ollamamax_stack.registry.model import Registry, Service
 from ollamamax_stack.supervise.paths import RunPaths
@@ -119,9 +122,39 @@ def watcher_command(registry: Registry) -> str:
     return " ".join(shlex.quote(word) for word in words)
 
 
+def slot_programs(registry: Registry, service: Service) -> list[Program]:
+    """The programs of a held service: two slots per worker, each told where its sockets are."""
+    base = program(registry, service)
+    found = []
+    for slot in slots(service):
+        env = {**base.environment, HANDOFF_ENV: str(holder_socket(registry.run_dir)),
+               SLOT_ENV: slot.program, PROBE_ENV: probe_prefix(registry.run_dir, slot.program)}
+        found.append(replace(base, name=slot.program, environment=env))
+    return found
+
+
 def programs(registry: Registry) -> list[Program]:
-    """Every managed service of the active profile, in registry order."""
-    return [program(registry, service) for service in registry.managed]
+    """Every managed service of the active profile, in registry order (held ones by slot)."""
+    found: list[Program] = []
+    for service in registry.managed:
+        if takes_held_sockets(service):
+            found.extend(slot_programs(registry, service))
+        else:
+            found.append(program(registry, service))
+    return found
+
+
+def holder_program(registry: Registry) -> Program | None:
+    """The socket holder's program, when some service takes held sockets."""
+    if not any(takes_held_sockets(s) for s in registry.managed):
+        return None
+    command = [sys.executable, "-m", "ollamamax_stack.handoff.holder",
+               "--config", str(registry.source), "--run-dir", str(registry.run_dir),
+               "--offset", str(registry.offset), "--profile", registry.profile]
+    env = {"OLLAMAMAX_RUN_DIR": str(registry.run_dir), "OLLAMAMAX_SERVICE": HOLDER_PROGRAM}
+    return Program(name=HOLDER_PROGRAM, command=shlex.join(command), argv0=sys.executable,
+                   directory=registry.root, environment=env,
+                   log=RunPaths(registry.run_dir).log(HOLDER_PROGRAM))
 
 
 def escape(value: str) -> str:

@@ -15,8 +15,8 @@ from ollamamax_stack.errors import OllamamaxError
 from ollamamax_stack.notify import notify
 from ollamamax_stack.ports.findings import Finding
 from ollamamax_stack.ports.host import bindable, who
-from ollamamax_stack.registry.model import Registry
-from ollamamax_stack.supervise import daemon, sweep
+from ollamamax_stack.registry.model import Registry, Service
+from ollamamax_stack.supervise import daemon, holder, sweep, workers
 from ollamamax_stack.supervise import state as st
 from ollamamax_stack.supervise.config import WATCHER
 from ollamamax_stack.supervise.lock import stack_lock
@@ -24,7 +24,13 @@ from ollamamax_stack.supervise.logs import tail
 from ollamamax_stack.supervise.orchestrator import Emit, Orchestrator, Outcome, service_state
 from ollamamax_stack.supervise.paths import RunPaths
 from ollamamax_stack.supervise.preflight import preflight
-from ollamamax_stack.supervise.rpc import ALREADY_STARTED, BAD_NAME, Supervisor, SupervisorFault
+from ollamamax_stack.supervise.rpc import (
+    ALREADY_STARTED,
+    BAD_NAME,
+    ProcessInfo,
+    Supervisor,
+    SupervisorFault,
+)
 
 FAILED_LOG_LINES = 20
 WATCHER_STOP_TIMEOUT = 10.0
@@ -103,8 +109,11 @@ def _up(registry: Registry, names: list[str], *, timeout: float | None, keep_goi
     orchestrator = Orchestrator(registry, client or Supervisor(paths.socket), emit=emit,
                                 timeout=timeout)
     targets = orchestrator.targets(names)
+    holding = client is not None and holder.running(client)
     fresh = [registry.services[n] for n in targets
-             if not (n in running and running[n].running)]
+             if not _is_running(registry.services[n], running)
+             # ports the stack's holder keeps bound are ours, not taken
+             and not (holding and workers.held(registry.services[n]))]
     warnings: list[Finding] = []
     if check:
         found = preflight(registry, fresh)
@@ -124,6 +133,7 @@ def _up(registry: Registry, names: list[str], *, timeout: float | None, keep_goi
             orchestrator.client = client
         elif daemon.write_config(registry):
             daemon.update(client)
+        holder.wait_ready(registry, client)
         return _start(registry, orchestrator, client, names, targets, keep_going, launched,
                       warnings)
     except (OSError, OllamamaxError):
@@ -189,6 +199,12 @@ def _end_unsupervised(paths: RunPaths, shown: Emit) -> None:
         sweep.end(left, timeout=5.0)
 
 
+def _is_running(service: Service, infos: dict[str, ProcessInfo]) -> bool:
+    if workers.held(service):
+        return bool(workers.active(service, infos))
+    return service.name in infos and infos[service.name].running
+
+
 def _ensure_secret(paths: RunPaths) -> None:
     """Create the stack's one JWT secret (mode 0600) before any service races to it."""
     from ollamamax_stack.services.common.secret import SECRET_FILE_NAME, ensure_secret
@@ -207,6 +223,13 @@ def ensure_watcher(registry: Registry) -> None:
     except SupervisorFault as fault:
         if fault.code not in (BAD_NAME, ALREADY_STARTED):
             raise
+
+
+def stop_watcher(registry: Registry) -> None:
+    """Stop the watcher of a running stack (`reload` starts it again on the new registry)."""
+    client = daemon.connect(RunPaths(registry.run_dir))
+    if client is not None:
+        _stop_watcher(client)
 
 
 def _stop_watcher(client: Supervisor) -> None:

@@ -12,8 +12,9 @@ from typing import Any
 
 import psutil
 
-from ollamamax_stack.registry.model import Registry
-from ollamamax_stack.supervise import daemon, groups, sweep
+from ollamamax_stack.handoff.slots import slots, worker_count
+from ollamamax_stack.registry.model import Registry, Service
+from ollamamax_stack.supervise import daemon, groups, sweep, workers
 from ollamamax_stack.supervise import state as st
 from ollamamax_stack.supervise.config import WATCHER
 from ollamamax_stack.supervise.orchestrator import service_state
@@ -69,15 +70,19 @@ def status(registry: Registry) -> StackStatus:
             client = None
     if client is None:
         return _without_supervisord(registry, state)
-    _correct(state, infos)
+    _correct(registry, state, infos)
     watcher = infos.get(WATCHER)
     return StackStatus(state, Supervision(
         "running", supervisord, watcher.state.lower() if watcher else "absent",
         watcher.pid if watcher and watcher.running else None))
 
 
-def _correct(state: st.State, infos: dict[str, ProcessInfo]) -> None:
+def _correct(registry: Registry, state: st.State, infos: dict[str, ProcessInfo]) -> None:
     for name, entry in state.services.items():
+        service = registry.services.get(name)
+        if service is not None and workers.held(service) and not entry.external:
+            _held(service, entry, infos)
+            continue
         info = infos.get(name)
         if entry.external or info is None:
             continue
@@ -86,6 +91,28 @@ def _correct(state: st.State, infos: dict[str, ProcessInfo]) -> None:
         elif entry.state in (st.READY, st.STARTING, st.UNRESPONSIVE):
             entry.state, entry.ready, entry.pid = st.EXITED, False, None
             entry.reason = f"exited with status {info.exitstatus}"
+
+
+def _held(service: Service, entry: st.ServiceState, infos: dict[str, ProcessInfo]) -> None:
+    """A held service's workers from supervisord; a worker down makes the service `exited`."""
+    serving = workers.active(service, infos)
+    count = worker_count(service)
+    entry.workers = []
+    for worker in range(count):
+        now = serving.get(worker)
+        entry.workers.append({"name": f"{service.name}:{worker}",
+                              "slot": now.name if now else None,
+                              "pid": now.pid if now else None,
+                              "state": "serving" if now else "down"})
+        for slot in slots(service):
+            info = infos.get(slot.program)
+            if slot.worker == worker and info is not None and info.state == "STOPPING":
+                entry.workers.append({"name": slot.worker_name, "slot": slot.program,
+                                      "pid": info.pid, "state": "draining"})
+    entry.pid = serving[0].pid if 0 in serving else None
+    if len(serving) < count and entry.state in (st.READY, st.STARTING, st.UNRESPONSIVE):
+        entry.state, entry.ready = st.EXITED, False
+        entry.reason = f"{count - len(serving)} of {count} workers down"
 
 
 def _role(proc: psutil.Process) -> str | None:

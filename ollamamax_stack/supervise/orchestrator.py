@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ollamamax_stack.errors import EXIT_UNAVAILABLE
+from ollamamax_stack.handoff.slots import parse_program
 from ollamamax_stack.registry.environ import service_environment
 from ollamamax_stack.registry.graph import stop_order, with_dependencies
 from ollamamax_stack.registry.model import Registry, Service
@@ -25,6 +26,7 @@ from ollamamax_stack.supervise.rpc import (
     Supervisor,
     SupervisorFault,
 )
+from ollamamax_stack.supervise.workers import Workers, held, programs_of, serving_pids
 
 # (service name or "", message): progress the command layer prints.
 Emit = Callable[[str, str], None]
@@ -74,6 +76,7 @@ class Orchestrator:
         active = {s.name for s in registry.active}
         self.deps = {s.name: [d for d in s.depends_on if d in active] for s in registry.active}
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self.workers = Workers(self)
 
     def note(self, name: str, change: st.Change) -> None:
         """Record a change of one service's state (and go on without it when best effort)."""
@@ -96,6 +99,18 @@ class Orchestrator:
     async def settled_exit(self, name: str, timeout: float = 2.0) -> str:
         """Wait until supervisord has noticed a program's exit; how it ended, in words."""
         deadline = time.monotonic() + timeout
+        service = self.registry.services.get(name)
+        if service is not None and held(service):
+            infos = self.client.all_info()
+            while serving_pids(service, infos) is not None and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+                infos = self.client.all_info()
+            down = [infos[p] for p in programs_of(service) if p in infos
+                    and infos[p].state not in ("STARTING", "RUNNING", "BACKOFF", "STOPPING")]
+            if not down:
+                return "a worker ended"
+            last = max(down, key=lambda i: i.stop)
+            return f"worker {last.name} {_ended(last)}"
         info = self.client.info(name)
         while info.running and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
@@ -121,6 +136,9 @@ class Orchestrator:
         if missing:
             return Outcome(False, f"its command {missing!r} is not installed (not found on PATH)",
                            unavailable=True)
+        if held(service):
+            self.note(service.name, _starting(None))
+            return await self.workers.bring_up(service)
         probe = service.readiness
         timeout = self.timeout or probe.timeout
         env = service_environment(self.registry, service)
@@ -133,14 +151,7 @@ class Orchestrator:
             if fault.code != ALREADY_STARTED:
                 return Outcome(False, self._spawn_failure(service, fault))
         pid = self.client.info(service.name).pid
-        at = time.time()
-
-        def starting(entry: st.ServiceState) -> None:
-            entry.pid, entry.ready, entry.started_at = pid, False, at
-            if entry.state not in (st.RESTARTING,):
-                entry.state = st.STARTING
-
-        self.note(service.name, starting)
+        self.note(service.name, _starting(pid))
         why = await wait_until(check, timeout, probe.period,
                                lambda: self._exited(service.name, pid))
         if why is not None:
@@ -230,10 +241,15 @@ class Orchestrator:
             failure = st.UNREACHABLE
         else:
             current = st.load(self.paths).services.get(service.name)
-            info = self.client.info(service.name)
-            if (current and current.state == st.READY and info.running
-                    and info.pid == current.pid):
-                return Outcome(True, ready_ms=current.ready_ms, pid=info.pid)  # already up
+            if held(service):
+                pids = serving_pids(service, self.client.all_info())
+                if current and current.state == st.READY and pids:
+                    return Outcome(True, ready_ms=current.ready_ms, pid=current.pid)
+            else:
+                info = self.client.info(service.name)
+                if (current and current.state == st.READY and info.running
+                        and info.pid == current.pid):
+                    return Outcome(True, ready_ms=current.ready_ms, pid=info.pid)  # already up
             self.emit(service.name, "starting")
             outcome = await self.bring_up(service)
             failure = st.SKIPPED if outcome.unavailable else st.FAILED
@@ -255,16 +271,21 @@ class Orchestrator:
         for name in layer:
             self.note(name, _mark(st.STOPPED, "stopped"))
         waiting: dict[str, int] = {}
+        infos = self.client.all_info()
         for name in layer:
-            info = self.client.info(name)
-            if info.running and info.pid:
-                waiting[name] = info.pid
+            stopping = False
+            for program in programs_of(self.registry.services[name]):
+                info = infos.get(program)
+                if info is not None and info.running and info.pid:
+                    waiting[program] = info.pid
+                    stopping = True
+                    self.client.stop(program)
+                    try:  # as systemd does: a stopped (SIGSTOP) process must wake to see SIGTERM
+                        os.killpg(info.pid, signal.SIGCONT)
+                    except OSError:
+                        pass
+            if stopping:
                 self.emit(name, "stopping")
-                self.client.stop(name)
-                try:  # as systemd does: a stopped (SIGSTOP) process must wake to see SIGTERM
-                    os.killpg(info.pid, signal.SIGCONT)
-                except OSError:
-                    pass
         deadline = time.monotonic() + timeout
         killed = False
         while waiting:
@@ -274,7 +295,10 @@ class Orchestrator:
             if not waiting or (killed and time.monotonic() > deadline):
                 break
             if not killed and time.monotonic() > deadline:
-                for name, pid in waiting.items():
+                for program, pid in waiting.items():
+                    slot = parse_program(program)
+                    name = slot.service if slot and slot.service in self.registry.services else (
+                        program)
                     self.emit(name, f"did not stop within {timeout:g}s: SIGKILL to its group")
                     try:
                         os.killpg(pid, signal.SIGKILL)
@@ -288,6 +312,17 @@ def _ended(info: ProcessInfo) -> str:
     if info.exitstatus < 0:
         return "was killed by a signal"
     return f"exited with status {info.exitstatus}"
+
+
+def _starting(pid: int | None) -> Callable[[st.ServiceState], None]:
+    at = time.time()
+
+    def change(entry: st.ServiceState) -> None:
+        entry.pid, entry.ready, entry.started_at = pid, False, at
+        if entry.state not in (st.RESTARTING,):
+            entry.state = st.STARTING
+
+    return change
 
 
 def _mark(state: str, reason: str | None) -> Callable[[st.ServiceState], None]:

@@ -54,6 +54,8 @@ class ServiceState:
     started_at: float | None = None  # wall clock of its latest (re)start
     ready_at: float | None = None  # wall clock of the last time it became ready
     reason: str | None = None
+    # A held service's workers as supervisord has them now: name, slot, pid, state.
+    workers: list[dict[str, Any]] = field(default_factory=list)
 
     def stable(self, now: float, stable: float) -> bool:
         """Whether it has been ready for `stable` seconds since its latest (re)start."""
@@ -62,9 +64,12 @@ class ServiceState:
 
     def as_status(self) -> dict[str, Any]:
         """The `status --json` shape of one service."""
-        return {"name": self.name, "state": self.state, "ready": self.ready, "pid": self.pid,
-                "ports": self.ports, "restarts": self.restarts, "url": self.url,
-                "reason": self.reason, "ready_ms": self.ready_ms}
+        shown = {"name": self.name, "state": self.state, "ready": self.ready, "pid": self.pid,
+                 "ports": self.ports, "restarts": self.restarts, "url": self.url,
+                 "reason": self.reason, "ready_ms": self.ready_ms}
+        if self.workers:
+            shown["workers"] = self.workers
+        return shown
 
 
 @dataclass

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import psutil
 
+from ollamamax_stack.handoff.slots import HOLDER_PROGRAM
 from ollamamax_stack.ports.host import who
 from ollamamax_stack.registry.environ import service_environment
 from ollamamax_stack.registry.loader import load_registry
@@ -30,8 +31,9 @@ from ollamamax_stack.supervise.logs import tail
 from ollamamax_stack.supervise.orchestrator import Orchestrator, pid_alive
 from ollamamax_stack.supervise.paths import RunPaths
 from ollamamax_stack.supervise.probes import check_for
-from ollamamax_stack.supervise.rpc import Supervisor, SupervisorError
+from ollamamax_stack.supervise.rpc import ProcessInfo, Supervisor, SupervisorError
 from ollamamax_stack.supervise.supervisord import MODULE as SUPERVISORD_MODULE
+from ollamamax_stack.supervise.workers import held, serving_pids
 
 RECONCILE_PERIOD = 1.0
 EXTERNAL_PERIOD = 5.0
@@ -146,11 +148,10 @@ class Watcher:
             service = self.registry.services.get(name)
             if service is None or service.external or name in self.busy:
                 continue
-            info = infos.get(name)
-            alive = info is not None and info.running and info.pid is not None and (
-                pid_alive(info.pid))
+            alive = _serving(service, infos) is not None
             if entry.state in UP and not alive:
-                self._recover(service, None, entry.pid, count=True)
+                # A held service's workers each have their own group: never end a live one's.
+                self._recover(service, None, None if held(service) else entry.pid, count=True)
             elif entry.state == st.RESTARTING:
                 log(f"{name}: resuming its restart ({entry.reason or 'crashed'})")
                 self._recover(service, entry.reason, entry.pid, count=False)
@@ -235,7 +236,7 @@ class Watcher:
         for port in service.port_map.values():
             for holder in who(port):
                 if holder.pid and not (holder.owned_by(self.paths.run_dir)
-                                       and holder.service == service.name):
+                                       and holder.service in (service.name, HOLDER_PROGRAM)):
                     return f"port {port} is held by {printable(holder.describe())}"
         lines = [line.strip() for line in tail(self.paths.log(service.name), 20) if line.strip()]
         return f"its last log line: {printable(lines[-1])}" if lines else "it logged nothing"
@@ -274,6 +275,19 @@ class Watcher:
                 return
         finally:
             self.liveness.pop(name, None)
+
+
+def _serving(service: Service, infos: dict[str, ProcessInfo]) -> dict[str, int] | None:
+    """program -> pid of each live process serving the service; None when one is down."""
+    if held(service):
+        pids = serving_pids(service, infos)
+    else:
+        info = infos.get(service.name)
+        pids = {service.name: info.pid} if info is not None and info.running and (
+            info.pid is not None) else None
+    if pids is None or not all(pid_alive(pid) for pid in pids.values()):
+        return None
+    return pids
 
 
 def _said(name: str, task: asyncio.Task[None]) -> None:

@@ -1,0 +1,72 @@
+"""The socket holder as the supervisor sees it: wait until it answers; make it re-read."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ollamamax_stack.errors import OllamamaxError
+from ollamamax_stack.handoff.client import request
+from ollamamax_stack.handoff.paths import holder_socket
+from ollamamax_stack.handoff.paths import prepare as prepare_paths
+from ollamamax_stack.handoff.slots import HOLDER_PROGRAM, takes_held_sockets
+from ollamamax_stack.registry.model import Registry
+from ollamamax_stack.supervise.logs import tail
+from ollamamax_stack.supervise.paths import RunPaths
+from ollamamax_stack.supervise.rpc import Supervisor, SupervisorFault
+
+READY_TIMEOUT = 10.0
+
+
+class HolderError(OllamamaxError):
+    """The socket holder did not start, or cannot hold a port (exit 1)."""
+
+
+def needed(registry: Registry) -> bool:
+    """Whether the stack has services that take held sockets."""
+    return any(takes_held_sockets(s) for s in registry.managed)
+
+
+def running(client: Supervisor) -> bool:
+    """Whether supervisord runs the holder now."""
+    info = client.all_info().get(HOLDER_PROGRAM)
+    return info is not None and info.running
+
+
+def ask(registry: Registry, message: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
+    """One question to the holder of this stack."""
+    return request(holder_socket(registry.run_dir), message, timeout)
+
+
+def wait_ready(registry: Registry, client: Supervisor, timeout: float = READY_TIMEOUT) -> None:
+    """Start the holder if needed and wait until it answers; a clear error when it cannot."""
+    if not needed(registry):
+        return
+    prepare_paths(registry.run_dir)
+    try:
+        client.start(HOLDER_PROGRAM)
+    except SupervisorFault:
+        pass  # already started (autostart) or starting
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            answer = ask(registry, {"op": "list"}, timeout=2.0)
+            if answer.get("problems"):
+                raise HolderError(f"the socket holder cannot hold every port: "
+                                  f"{answer['problems'][0]}")
+            return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            said = [line.strip() for line in tail(RunPaths(registry.run_dir).log(HOLDER_PROGRAM), 3)
+                    if line.strip()]
+            raise HolderError(f"the socket holder did not answer on "
+                              f"{holder_socket(registry.run_dir)} within {timeout:g}s"
+                              + (f": {said[-1]}" if said else ""))
+        time.sleep(0.02)
+
+
+def sync(registry: Registry) -> list[str]:
+    """Make the holder bind the registry's ports as they are now; the ports it cannot hold."""
+    answer = ask(registry, {"op": "sync"})
+    return [str(p) for p in answer.get("problems", [])]
