@@ -90,4 +90,7 @@ def test_launch_without_the_program_names_the_package_and_exits_69(
 def test_render_supervisord_dispatches_to_the_supervisors_renderer() -> None:
     full = run("--profile", "full", "render", "supervisord")
     assert full.returncode == 0, full.stderr
-    assert full.stdout.count("[program:") == 7  # every managed service of the full profile
+    # The socket holder, two slots for each of the 4 own services, and the 3 dependents.
+    assert full.stdout.count("[program:") == 12
+    assert "[program:_sockets]" in full.stdout and "[program:gateway.0b]" in full.stdout
+    assert "[program:redis]" in full.stdout and "[program:redis.0a]" not in full.stdout
