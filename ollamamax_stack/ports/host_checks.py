@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 
+from ollamamax_stack.handoff.slots import HOLDER_PROGRAM
 from ollamamax_stack.ports import host
 from ollamamax_stack.ports.findings import Finding
 from ollamamax_stack.registry.model import Registry, Service
@@ -31,7 +32,9 @@ def _busy_finding(registry: Registry, service: Service, bind: str, port: int,
                        f"{service.name} cannot bind {bind}:{port} and no listener is visible "
                        "(permission denied, or a process of another network namespace)",
                        service.name, port)
-    if running_ok and all(item.owned_by(registry.run_dir) and item.service == service.name
+    # The stack's socket holder keeps its services' ports bound while they restart.
+    ours = (service.name, HOLDER_PROGRAM)
+    if running_ok and all(item.owned_by(registry.run_dir) and item.service in ours
                           for item in held):
         return Finding("warning", "stack-running",
                        f"{service.name} port {port} is served by this stack's running "
