@@ -21,7 +21,7 @@ import httpx
 import openai
 
 SHORT = "hi"
-LONG = " ".join(f"word{i}" for i in range(24))  # a stream of ~30 tokens
+LONG = " ".join(f"word{i}" for i in range(12))  # a stream of ~18 tokens
 
 
 @dataclass
@@ -161,7 +161,7 @@ class ChatLoad:
             if chunk.choices:
                 text += chunk.choices[0].delta.content or ""
                 finished = chunk.choices[0].finish_reason or finished
-        if finished is None or "word23" not in text:
+        if finished is None or "word11" not in text:
             raise RuntimeError(f"stream ended early (finish_reason {finished!r})")
 
     def tally(self) -> Tally:

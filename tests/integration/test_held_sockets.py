@@ -8,7 +8,9 @@ streaming chats open, without retries, while the gateway is killed, restarted an
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -192,6 +194,29 @@ def test_workers_share_the_socket_and_restart_one_at_a_time(stack: HeldStack) ->
         assert stack.chats_answered(slot) > 0, slot
     text = stack.cli("status").stdout
     assert "gateway:0" in text and "gateway:1" in text and "serving" in text
+
+
+def test_a_killed_holder_gets_the_sockets_back_from_the_running_workers(
+        stack: HeldStack) -> None:
+    client = Supervisor(RunPaths(stack.run_dir).socket)
+    holder = client.info("_sockets").pid
+    assert holder is not None
+    with _load(stack) as load:
+        load.wait_completed(20)
+        os.kill(holder, signal.SIGKILL)
+        log = stack.run_dir / "logs" / "_sockets.log"
+        given = rf"got 127\.0\.0\.1:{stack.port('gateway')} back from gateway"
+        deadline = time.monotonic() + 20
+        while not re.search(given, log.read_text()):  # supervisord restarted it, the worker gave
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        assert client.info("_sockets").pid not in (None, holder)
+        load.wait_completed(20)
+        done = stack.cli("restart", "gateway")  # the new holder hands the same socket out
+        assert done.returncode == 0, done.stdout + done.stderr
+        load.wait_completed(10)
+    tally = load.tally()
+    assert tally.refused == tally.failed == tally.broken_streams == 0, tally.errors
 
 
 def test_down_leaves_no_process_and_no_bound_port(stack: HeldStack) -> None:
