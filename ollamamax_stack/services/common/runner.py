@@ -106,9 +106,16 @@ async def _stop_accepting(sites: list[web.BaseSite], runners: list[web.AppRunner
     _shorten_keepalive(runners, linger)
     deadline = asyncio.get_running_loop().time() + drain
     while asyncio.get_running_loop().time() < deadline:
-        if not any(r.server is not None and r.server.connections for r in runners):
+        if not any(_open_connections(r) for r in runners):
             return
         await asyncio.sleep(0.02)
+
+
+def _open_connections(runner: web.AppRunner) -> int:
+    """Connections whose client is still there (a handler whose client left answers nobody)."""
+    server = runner.server
+    return 0 if server is None else sum(1 for c in server.connections
+                                        if c.transport is not None)
 
 
 async def _serve(settings: ServiceSettings, apps: list[Listening],
