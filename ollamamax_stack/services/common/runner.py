@@ -17,7 +17,7 @@ from ollamamax_stack.errors import UsageError
 from ollamamax_stack.notify import notify
 from ollamamax_stack.services.common.capacity import BUDGET
 from ollamamax_stack.services.common.cors import enable_cors
-from ollamamax_stack.services.common.keys import STATE
+from ollamamax_stack.services.common.keys import READINESS, STATE
 from ollamamax_stack.services.common.logsafe import SafeAccessLogger, setup_logging
 from ollamamax_stack.services.common.serving import (
     DEFAULT_HEADER_TIMEOUT,
@@ -38,6 +38,9 @@ DEFAULT_DRAIN = 10.0
 # After it stops accepting, a draining process keeps an idle keep-alive connection this long
 # after its last answer (answering with `Connection: close`), so a next request is served.
 LINGER = 1.0
+# A process on held sockets accepts once it is ready; past this wait, it accepts anyway (and
+# answers what it can, as a process on its own socket would).
+ACCEPT_WAIT = 30.0
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,18 @@ async def _close_when_draining(request: web.Request, response: web.StreamRespons
     if request.app[STATE].draining:
         response.force_close()  # the server closes after this answer...
         response.headers["Connection"] = "close"  # ...and says so (its headers are made by now)
+
+
+async def _until_ready(apps: list[Listening], wait: float) -> None:
+    """Wait until every app says it is ready (its /health/ready), at most `wait` seconds."""
+    deadline = asyncio.get_running_loop().time() + wait
+    pending = list(apps)
+    while pending and asyncio.get_running_loop().time() < deadline:
+        pending = [item for item in pending if not (await item.app[READINESS]()).ready]
+        if pending:
+            await asyncio.sleep(0.05)
+    if pending:
+        log.warning("not ready after %.0fs: accepting connections anyway", wait)
 
 
 def _shorten_keepalive(runners: list[web.AppRunner], linger: float) -> None:
@@ -143,10 +158,6 @@ async def _serve(settings: ServiceSettings, apps: list[Listening],
                                    keepalive_timeout=idle_timeout)
             await runner.setup()
             runners.append(runner)
-            site: web.BaseSite = GuardedSite(runner, sockets[item.port_name], budget=budget,
-                                             header_timeout=header_timeout)
-            await site.start()
-            sites.append(site)
             if probe_prefix:
                 # This process's own door: probes reach it, not whichever worker accepts.
                 path = Path(f"{probe_prefix}.{item.port_name}.sock")
@@ -154,6 +165,15 @@ async def _serve(settings: ServiceSettings, apps: list[Listening],
                 probe = web.UnixSite(runner, str(path))
                 await probe.start()
                 sites.append(probe)
+        if handoff is not None:
+            # On a held socket, accepting takes clients that the old (or next) process would
+            # serve: take none before this process could answer them.
+            await _until_ready(apps, settings.number("OLLAMAMAX_ACCEPT_WAIT", ACCEPT_WAIT))
+        for item, runner in zip(apps, runners, strict=True):
+            site: web.BaseSite = GuardedSite(runner, sockets[item.port_name], budget=budget,
+                                             header_timeout=header_timeout)
+            await site.start()
+            sites.append(site)
         where = ", ".join(f"{n} {_address(s)}" for n, s in sockets.items())
         log.info("%s %s listening: %s", settings.name, settings.version, where)
         notify("READY=1", f"STATUS={settings.name} listening: {where}")
