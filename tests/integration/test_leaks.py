@@ -112,7 +112,10 @@ def test_a_node_failing_mid_stream_is_not_named_to_anonymous_callers(stack: Stac
         with pytest.raises(openai.APIError) as caught:
             for _ in stream:
                 pass
+        # Each path must reach the node and see the drop, not find it marked down by the last.
+        wait_until(lambda: node_healthy(stack), what="the node healthy again")
         hub_error = ws_error(stack.ws("hub"))
+        wait_until(lambda: node_healthy(stack), what="the node healthy again")
         with pytest.raises(ollama.ResponseError) as direct:
             for _ in ollama.Client(host=stack.url("inference")).chat(
                     model="llama3.2", messages=[{"role": "user", "content": "a b c d"}],
