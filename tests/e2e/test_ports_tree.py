@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 REGISTRY = """\
@@ -75,7 +72,6 @@ EXPECTED = [("conflict", 3000, "b/server.js", 1), ("conflict", 3000, "c/server.j
             ("drift", 13000, "deploy/.env", 1)]
 
 
-@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 def test_a_git_tree_is_walked_honouring_gitignore(tmp_path: Path) -> None:
     root = tree(tmp_path)
     subprocess.run(["git", "init", "-q", str(root)], check=True)
@@ -88,7 +84,6 @@ def test_a_git_tree_is_walked_honouring_gitignore(tmp_path: Path) -> None:
     assert text.stdout.splitlines()[-1].endswith("; 4 files read, 7 skipped)"), text.stdout
 
 
-@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 def test_a_git_ls_files_list_is_input(tmp_path: Path) -> None:
     root = tree(tmp_path)
     subprocess.run(["git", "init", "-q", str(root)], check=True)
