@@ -9,7 +9,7 @@ import pytest
 
 from ollamamax_stack.errors import UsageError
 from ollamamax_stack.registry import load_registry
-from ollamamax_stack.services.common.auth import read_keys
+from ollamamax_stack.services.common.apikeys import ApiKey, KeysFileError, read_keys
 from ollamamax_stack.services.common.secret import SecretError, ensure_secret
 from ollamamax_stack.services.common.settings import build_settings
 
@@ -51,11 +51,17 @@ def test_secret_created_once_with_mode_0600(tmp_path: Path) -> None:
 
 def test_keys_from_env_and_file(tmp_path: Path) -> None:
     keys = tmp_path / "keys"
-    keys.write_text("# comment\nsk-a alice\n\nsk-b\n")
-    found = read_keys({"OLLAMAMAX_API_KEYS": "sk-c, ", "OLLAMAMAX_API_KEYS_FILE": str(keys)})
-    assert found["sk-a"] == "alice" and set(found) == {"sk-a", "sk-b", "sk-c"}
-    with pytest.raises(Exception, match="cannot read the API keys file"):
+    keys.write_text("# comment\nsk-a alice\n\nsk-b\nsk-r root admin  # the operator\n")
+    found = read_keys({"OLLAMAMAX_API_KEYS": "sk-c, ", "OLLAMAMAX_ADMIN_KEYS": "sk-d",
+                       "OLLAMAMAX_API_KEYS_FILE": str(keys)})
+    assert found["sk-a"] == ApiKey("alice", "user") and found["sk-r"] == ApiKey("root", "admin")
+    assert set(found) == {"sk-a", "sk-b", "sk-c", "sk-d", "sk-r"}
+    assert found["sk-d"].role == "admin" and found["sk-c"].role == "user"
+    with pytest.raises(KeysFileError, match="cannot read the API keys file"):
         read_keys({"OLLAMAMAX_API_KEYS_FILE": str(tmp_path / "missing")})
+    keys.write_text("sk-a alice root\n")
+    with pytest.raises(KeysFileError, match=r"keys:1: expected '<key> \[<name> \[user\|admin\]\]'"):
+        read_keys({"OLLAMAMAX_API_KEYS_FILE": str(keys)})
 
 
 def test_registry_hosts_reach_the_settings_and_bad_ones_are_refused(tmp_path: Path) -> None:
