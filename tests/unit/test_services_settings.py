@@ -79,3 +79,18 @@ def test_registry_hosts_reach_the_settings_and_bad_ones_are_refused(tmp_path: Pa
                       '[services.gateway]\nport = 13100\ncommand = "true"\n')
     with pytest.raises(RegistryError, match="hosts"):
         load_registry(config)
+
+
+def test_urls_and_password_files_only_for_the_active_profile() -> None:
+    from ollamamax_stack.registry.environ import service_environment
+
+    default = load_registry(REGISTRY)
+    env = service_environment(default, default.services["gateway"])
+    assert "OLLAMAMAX_INFERENCE_URL" in env
+    assert not {"OLLAMAMAX_REDIS_URL", "OLLAMAMAX_POSTGRES_URL",
+                "OLLAMAMAX_REDIS_PASSWORD_FILE"} & set(env)
+    full = load_registry(REGISTRY, profile="full")
+    env = service_environment(full, full.services["gateway"])
+    assert env["OLLAMAMAX_REDIS_URL"] == "redis://127.0.0.1:6379"
+    assert env["OLLAMAMAX_REDIS_PASSWORD_FILE"] == str(full.run_dir / "redis.password")
+    assert env["OLLAMAMAX_POSTGRES_PASSWORD_FILE"] == str(full.run_dir / "postgres.password")
