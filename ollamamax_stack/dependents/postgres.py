@@ -113,7 +113,7 @@ def launch_postgres(host: str, port: int, run_dir: Path) -> NoReturn:
         initdb = find_program("initdb", PACKAGE)
     account = account_for(SUPERUSER, USER_ENV)
     data = data_dir(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     password = ensure_secret(password_file("postgres", os.environ, run_dir),
                              "PostgreSQL password").decode()
     if not (data / "PG_VERSION").is_file():

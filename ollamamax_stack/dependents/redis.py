@@ -41,7 +41,7 @@ def launch_redis(host: str, port: int, run_dir: Path,
     """Generate the password on first start, write the config, exec redis-server."""
     program = find_program("redis-server", "redis-server")
     directory = run_dir / "redis"
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     secret = password_file("redis", os.environ if env is None else env, run_dir)
     password = ensure_secret(secret, "redis password").decode()
     argv = redis_argv(program, write_config(directory, password), host, port, directory)

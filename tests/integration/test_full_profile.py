@@ -23,6 +23,7 @@ from ollamamax_stack.dependents import UnavailableError
 from ollamamax_stack.dependents.binaries import find_program
 from ollamamax_stack.ports.host import bindable
 from ollamamax_stack.registry import load_registry
+from ollamamax_stack.render.targets import render
 from tests.portbase import free_offset
 from tests.render_project import ROOT
 from tests.system import missing_program
@@ -210,3 +211,32 @@ def test_full_profile_secrets_keep_a_second_local_user_out(
     assert down.returncode == 0, down.stderr
     assert stat.S_IMODE(run_dir.stat().st_mode) == before
 
+
+
+def test_the_systemd_postgres_unit_needs_the_generated_password(
+        stranger: tuple[int, int]) -> None:
+    from tests.integration.test_render_systemd_exec import stop, unit_command, unit_environment
+
+    require("postgres", "postgresql")
+    registry = load_registry(REGISTRY, profile="full", offset=free_offset([5432]))
+    text = render("systemd", registry)["ollamamax-postgres.service"]
+    state = Path(tempfile.mkdtemp(prefix="ollamamax-units-"))
+    state.chmod(0o711)  # as /var/lib: the postgres user may pass through
+    env = {**unit_environment(text, state), "PATH": os.environ["PATH"]}
+    run_dir = Path(env["OLLAMAMAX_RUN_DIR"])
+    assert env["OLLAMAMAX_POSTGRES_PASSWORD_FILE"] == str(run_dir / "postgres.password")
+    port = registry.services["postgres"].primary_port
+    proc = subprocess.Popen(unit_command(text, env), env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 60
+        while subprocess.run(["pg_isready", "-q", "-h", "127.0.0.1", "-p", str(port)],
+                             check=False).returncode != 0:
+            assert proc.poll() is None and time.monotonic() < deadline, "postgres never started"
+            time.sleep(0.2)
+        refused = run_psql(port, "SELECT 1", None, stranger)
+        assert refused.returncode != 0 and "password" in refused.stderr, refused.stderr
+        assert psql(port, "SELECT current_user", run_dir) == "postgres"
+    finally:
+        stop(proc)
+        shutil.rmtree(state, ignore_errors=True)
