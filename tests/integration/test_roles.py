@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
+import subprocess
+import termios
 from collections.abc import Iterator
 
 import pytest
@@ -91,3 +96,53 @@ def test_node_registration_has_a_limit_and_an_allowlist(stack: Stack) -> None:
     assert "http://127.0.0.1:11" in " ".join(detailed["reasons"]), detailed
     for node_id in added:
         assert http("DELETE", f"{base}/{node_id}", headers=bearer(ADMIN))[0] == 200
+
+
+def chat_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OLLAMAMAX_TOKEN", "OLLAMAMAX_API_KEY")}
+    return {**env, **extra}
+
+
+def test_chat_takes_the_token_from_the_environment_never_from_argv(stack: Stack) -> None:
+    refused = subprocess.run(stack.argv("chat", "--token", USER, "hi"), capture_output=True,
+                             text=True, timeout=60, env=chat_env(), stdin=subprocess.DEVNULL)
+    assert refused.returncode == 2, refused.stderr
+    assert "OLLAMAMAX_TOKEN" in refused.stderr and "connected" not in refused.stderr
+    done = subprocess.run(stack.argv("chat", "--model", "llama3.2", "hi"), capture_output=True,
+                          text=True, timeout=60, env=chat_env(OLLAMAMAX_TOKEN=USER),
+                          stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "Hello from llama3.2. You said: hi"
+    # Without a token and without a terminal to ask on: one line saying what to set.
+    alone = subprocess.run(stack.argv("chat", "hi"), capture_output=True, text=True,
+                           timeout=60, env=chat_env(), stdin=subprocess.DEVNULL)
+    assert alone.returncode == 1 and "OLLAMAMAX_TOKEN" in alone.stderr, alone.stderr
+
+
+def test_chat_asks_for_the_token_on_a_terminal(stack: Stack) -> None:
+    main, side = os.openpty()
+
+    def controlling_terminal() -> None:
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen(stack.argv("chat", "--model", "llama3.2", "hi"), stdin=side,
+                            stdout=side, stderr=side, env=chat_env(),
+                            preexec_fn=controlling_terminal)
+    os.close(side)
+    seen = b""
+    try:
+        while b"token" not in seen.lower():
+            seen += os.read(main, 1024)
+        os.write(main, USER.encode() + b"\n")
+        with contextlib.suppress(OSError):  # EIO once the child closed the terminal
+            while chunk := os.read(main, 1024):
+                seen += chunk
+        assert proc.wait(60) == 0, seen
+    finally:
+        os.close(main)
+        if proc.poll() is None:
+            proc.kill()
+    assert b"Hello from llama3.2. You said: hi" in seen
+    assert USER.encode() not in seen  # not echoed
