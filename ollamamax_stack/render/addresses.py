@@ -33,9 +33,9 @@ def network_environment(registry: Registry, service: Service, url_of: UrlOf) -> 
     env = service_environment(registry, service)
     env.update(HOST="0.0.0.0", OLLAMAMAX_RUN_DIR=CONTAINER_RUN_DIR,
                OLLAMAMAX_CONFIG=CONTAINER_CONFIG)
-    for key, name in PASSWORD_FILES.values():
-        if key in env:
-            env[key] = f"{CONTAINER_RUN_DIR}/{name}"
+    for key, _ in PASSWORD_FILES.values():
+        # The upstream images run without the stack's generated passwords (see README).
+        env.pop(key, None)
     for other in registry.active:
         env[f"OLLAMAMAX_{env_name(other.name)}_URL"] = url_of(other, None)
         if other.named_ports:
