@@ -66,11 +66,10 @@ def node_policy(settings: ServiceSettings) -> NodePolicy:
     for entry in (e.strip() for e in settings.get(NETWORKS_ENV).split(",")):
         if not entry:
             continue
-        if entry[0].isdigit() or ":" in entry:
-            try:
-                networks.append(ipaddress.ip_network(entry, strict=False))
-            except ValueError as exc:
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError as exc:
+            if "/" in entry or ":" in entry or not any(c.isalpha() for c in entry):
                 raise UsageError(f"environment variable {NETWORKS_ENV}: {exc}") from None
-        else:
-            hosts.add(entry.lower().rstrip("."))
+            hosts.add(entry.lower().rstrip("."))  # a host name
     return NodePolicy(int(limit), tuple(networks), frozenset(hosts))
