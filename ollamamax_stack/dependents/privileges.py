@@ -11,6 +11,9 @@ from pathlib import Path
 from ollamamax_stack.dependents import UnavailableError
 from ollamamax_stack.errors import OllamamaxError
 
+# The run dir's mode before a dependent's user was let in: `down` puts it back.
+MODE_FILE = "run-dir.mode"
+
 
 @dataclass(frozen=True)
 class Account:
@@ -59,8 +62,23 @@ def make_reachable(directory: Path, run_dir: Path, account: Account) -> None:
             continue
         if parent == run_dir:
             # Search (x) only, not read: the account can reach its own directory, list nothing.
-            parent.chmod(parent.stat().st_mode | stat.S_IXOTH)
+            mode = stat.S_IMODE(parent.stat().st_mode)
+            record = run_dir / MODE_FILE
+            if not record.exists():
+                record.write_text(f"{mode:o}\n")
+            parent.chmod(mode | stat.S_IXOTH)
             continue
         raise OllamamaxError(f"{parent}: user {account.name} cannot enter this directory, so "
                              f"it cannot reach {directory}; use a run directory it can reach")
     os.chown(directory, account.uid, account.gid)
+
+
+def restore_run_dir(run_dir: Path) -> None:
+    """Give the run dir back the mode it had before a dependent's user was let in."""
+    record = run_dir / MODE_FILE
+    try:
+        mode = int(record.read_text().strip(), 8)
+        run_dir.chmod(mode)
+        record.unlink()
+    except (OSError, ValueError):
+        pass  # nothing recorded (never opened), or the run dir is gone: nothing to restore

@@ -1,8 +1,15 @@
-"""The environment each managed service receives: its ports and every service's URL."""
+"""The environment each managed service receives: its ports, the profile's URLs, secrets' paths."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
+
 from ollamamax_stack.registry.model import Registry, Service
+
+# Dependents whose password the stack generates: (env key of its file, file in the run dir).
+PASSWORD_FILES = {"redis": ("OLLAMAMAX_REDIS_PASSWORD_FILE", "redis.password"),
+                  "postgres": ("OLLAMAMAX_POSTGRES_PASSWORD_FILE", "postgres.password")}
 
 
 def env_name(service_name: str) -> str:
@@ -10,10 +17,19 @@ def env_name(service_name: str) -> str:
     return service_name.upper().replace("-", "_")
 
 
+def password_file(dependent: str, env: Mapping[str, str], run_dir: Path) -> Path:
+    """Where `dependent`'s generated password lives: its env key, else the run dir's file."""
+    key, name = PASSWORD_FILES[dependent]
+    return Path(env[key]) if env.get(key) else run_dir / name
+
+
 def stack_urls(registry: Registry) -> dict[str, str]:
-    """`OLLAMAMAX_<SERVICE>_URL` (and `_<PORT>_URL` for named ports) for every service."""
+    """`OLLAMAMAX_<SERVICE>_URL` (and `_<PORT>_URL`) for the services of the active profile.
+
+    Only those: a URL of a service that is not running names a port anyone may listen on.
+    """
     urls: dict[str, str] = {}
-    for service in registry.services.values():
+    for service in registry.active:
         urls[f"OLLAMAMAX_{env_name(service.name)}_URL"] = registry.url(service)
         if service.named_ports:
             for port_name in service.port_map:
@@ -38,5 +54,9 @@ def service_environment(registry: Registry, service: Service) -> dict[str, str]:
         for port_name, port in service.port_map.items():
             env[f"PORT_{env_name(port_name)}"] = str(port)
     env.update(stack_urls(registry))
+    for dependent, (key, name) in PASSWORD_FILES.items():
+        entry = registry.services.get(dependent)
+        if entry is not None and entry.in_profile(registry.profile):
+            env[key] = str(registry.run_dir / name)
     env.update(service.env)  # the registry's own `env` for the service has the last word
     return env

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ollamamax_stack.registry.environ import env_name, service_environment
+from ollamamax_stack.registry.environ import PASSWORD_FILES, env_name, service_environment
 from ollamamax_stack.registry.model import Registry, Service
 
 # (service, port name or None) -> the URL other services use to reach that port.
@@ -33,7 +33,10 @@ def network_environment(registry: Registry, service: Service, url_of: UrlOf) -> 
     env = service_environment(registry, service)
     env.update(HOST="0.0.0.0", OLLAMAMAX_RUN_DIR=CONTAINER_RUN_DIR,
                OLLAMAMAX_CONFIG=CONTAINER_CONFIG)
-    for other in registry.services.values():
+    for key, _ in PASSWORD_FILES.values():
+        # The upstream images run without the stack's generated passwords (see README).
+        env.pop(key, None)
+    for other in registry.active:
         env[f"OLLAMAMAX_{env_name(other.name)}_URL"] = url_of(other, None)
         if other.named_ports:
             for name in other.port_map:

@@ -8,7 +8,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from ollamamax_stack.registry.environ import service_environment
+from ollamamax_stack.registry.environ import PASSWORD_FILES, service_environment
 from ollamamax_stack.registry.model import Registry, Service
 from ollamamax_stack.render.addresses import host_port
 from ollamamax_stack.render.base import Rendering, header, template, unit_name
@@ -91,6 +91,10 @@ def service_unit(registry: Registry, service: Service, *, sockets: bool, user_mo
 
     env = service_environment(registry, service)
     env.pop("OLLAMAMAX_RUN_DIR")
+    # The generated passwords live in the units' run dir, which may be a systemd specifier.
+    secrets = [_env_line(key, f"{run_dir(registry)}/{name}",
+                         specifiers=registry.run_dir_override is None)
+               for key, name in PASSWORD_FILES.values() if env.pop(key, None) is not None]
     stack = registry.stack.name
     identity = [f"StateDirectory={stack}", f"RuntimeDirectory={stack}/{service.name}"]
     if not user_mode:
@@ -109,7 +113,7 @@ def service_unit(registry: Registry, service: Service, *, sockets: bool, user_mo
         exec_start=exec_start(service),
         environment="\n".join([*(_env_line(k, v) for k, v in env.items()), _env_line(
             "OLLAMAMAX_RUN_DIR", run_dir(registry),
-            specifiers=registry.run_dir_override is None)]),
+            specifiers=registry.run_dir_override is None), *secrets]),
         identity="\n".join(identity),
         restart_sec=_ms(service.restart.backoff),
         timeout_start=f"{service.readiness.timeout:g}s", timeout_stop=f"{TIMEOUT_STOP}s",

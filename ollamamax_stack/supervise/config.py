@@ -127,8 +127,9 @@ def slot_programs(registry: Registry, service: Service) -> list[Program]:
     base = program(registry, service)
     found = []
     for slot in slots(service):
+        probes = probe_prefix(registry.run_dir, slot.program, service.port_map)
         env = {**base.environment, HANDOFF_ENV: str(holder_socket(registry.run_dir)),
-               SLOT_ENV: slot.program, PROBE_ENV: probe_prefix(registry.run_dir, slot.program)}
+               SLOT_ENV: slot.program, PROBE_ENV: probes}
         found.append(replace(base, name=slot.program, environment=env))
     return found
 

@@ -11,6 +11,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 
+from ollamamax_stack.dependents.privileges import restore_run_dir
 from ollamamax_stack.errors import OllamamaxError
 from ollamamax_stack.notify import notify
 from ollamamax_stack.ports.findings import Finding
@@ -280,6 +281,7 @@ def _down(registry: Registry, timeout: float, emit: Emit) -> DownResult:
     ports |= {(registry.bind_host(s), p) for s in registry.managed for p in s.port_map.values()}
     busy = _busy_ports(ports)
     _record(paths, "down")
+    restore_run_dir(paths.run_dir)  # PostgreSQL's user may no longer enter it
     try:
         if paths.socket.parent != paths.run_dir:
             paths.socket.unlink(missing_ok=True)

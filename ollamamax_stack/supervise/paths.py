@@ -10,6 +10,8 @@ from pathlib import Path
 
 # sun_path holds 108 bytes with the trailing NUL; stay well clear of it.
 SOCKET_PATH_MAX = 100
+# The stack's files are its own: configs, state, logs, databases, sockets (no group, no other).
+STACK_UMASK = 0o077
 
 
 def _short_socket(run_dir: Path) -> Path:
@@ -79,7 +81,12 @@ class RunPaths:
         return self.logs / f"{service}.log"
 
     def prepare(self) -> None:
-        """Create the run directory (mode 0700), its logs, and the socket's directory."""
+        """Create the run directory (mode 0700), its logs, and the socket's directory.
+
+        Also sets this process's umask to 077, inherited by supervisord and every service,
+        and takes group and other bits off files an older stack left in the run dir or logs.
+        """
+        os.umask(STACK_UMASK)
         for directory in (self.run_dir, self.logs, self.socket.parent):
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(self.run_dir, 0o700)
@@ -91,3 +98,7 @@ class RunPaths:
                 raise OllamamaxError(f"socket directory {self.socket.parent} belongs to uid "
                                      f"{owner}, not to you; set XDG_RUNTIME_DIR or --run-dir")
             os.chmod(self.socket.parent, 0o700)
+        for directory in (self.run_dir, self.logs):
+            for entry in os.scandir(directory):
+                if entry.is_file(follow_symlinks=False) and entry.stat().st_mode & 0o077:
+                    os.chmod(entry.path, entry.stat().st_mode & 0o700)

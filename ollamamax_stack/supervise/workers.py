@@ -104,7 +104,7 @@ def slot_check(registry: Registry, service: Service, probe: Probe, slot: str,
                attempt_timeout: float) -> Check:
     """A probe of one slot's process: http and tcp on its own socket, exec and log as usual."""
     port_name = probe.port or next(iter(service.port_map))
-    path = str(probe_socket(probe_prefix(registry.run_dir, slot), port_name))
+    path = str(probe_socket(probe_prefix(registry.run_dir, slot, service.port_map), port_name))
     if probe.kind == "http":
         url_path = probe.http or "/"
         return lambda: probe_http_unix(path, url_path, attempt_timeout)

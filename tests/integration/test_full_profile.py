@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import pwd
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -20,6 +23,7 @@ from ollamamax_stack.dependents import UnavailableError
 from ollamamax_stack.dependents.binaries import find_program
 from ollamamax_stack.ports.host import bindable
 from ollamamax_stack.registry import load_registry
+from ollamamax_stack.render.targets import render
 from tests.portbase import free_offset
 from tests.render_project import ROOT
 from tests.system import missing_program
@@ -75,12 +79,53 @@ def up(base: list[str]) -> dict[str, dict[str, object]]:
     return services
 
 
-def psql(port: int, sql: str) -> str:
-    result = subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
-                             "-d", "postgres", "-tAc", sql], capture_output=True, text=True,
-                            check=False, timeout=30)
+def run_psql(port: int, sql: str, password: str | None,
+             user: tuple[int, int] | None = None) -> subprocess.CompletedProcess[str]:
+    """psql as the stack's clients run it (`-w`: never prompt), as another Unix user if given."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    if password is not None:
+        env["PGPASSWORD"] = password
+    argv = ["psql", "-w", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d",
+            "postgres", "-tAc", sql]
+    if user is not None:  # a second local user: no access to the run dir, nor our groups
+        argv = ["setpriv", f"--reuid={user[0]}", f"--regid={user[1]}", "--clear-groups",
+                *argv]
+        env["HOME"] = "/"
+    return subprocess.run(argv, capture_output=True, text=True, check=False, timeout=30,
+                          env=env, cwd="/")
+
+
+def psql(port: int, sql: str, run_dir: Path) -> str:
+    password = (run_dir / "postgres.password").read_text().strip()
+    result = run_psql(port, sql, password)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
+
+
+def redis_password(run_dir: Path) -> str:
+    return (run_dir / "redis.password").read_text().strip()
+
+
+STRANGER = "ollamamax-stranger"
+
+
+@pytest.fixture
+def stranger() -> tuple[int, int]:
+    """A second local user (created once on this machine when absent): uid and gid."""
+    if os.geteuid() != 0:
+        pytest.skip("creating and becoming a second local user needs root")
+    try:
+        entry = pwd.getpwnam(STRANGER)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+                        STRANGER], check=True, capture_output=True, timeout=30)
+        entry = pwd.getpwnam(STRANGER)
+    return entry.pw_uid, entry.pw_gid
+
+
+def http_json(url: str) -> tuple[int, dict[str, object]]:
+    with urllib.request.urlopen(url, timeout=5) as reply:
+        return reply.status, json.loads(reply.read())
 
 
 def scrape_targets(port: int) -> dict[str, str]:
@@ -96,8 +141,9 @@ def test_full_profile_runs_real_dependents_and_keeps_postgres_data(
     port = {name: s.primary_port for name, s in registry.services.items()}
     up(base)
 
-    assert redis.Redis(port=port["redis"]).ping()
-    psql(port["postgres"], "CREATE TABLE kept (note text); INSERT INTO kept VALUES ('hello')")
+    assert redis.Redis(port=port["redis"], password=redis_password(run_dir)).ping()
+    psql(port["postgres"], "CREATE TABLE kept (note text); INSERT INTO kept VALUES ('hello')",
+         run_dir)
     own = {"gateway", "hub", "fallback", "inference"}
     deadline, health = time.monotonic() + 30, {}
     while time.monotonic() < deadline:  # Prometheus scrapes every 5 s; wait for the first round
@@ -118,4 +164,79 @@ def test_full_profile_runs_real_dependents_and_keeps_postgres_data(
     assert not any(p.name.startswith("dump") for p in (run_dir / "redis").iterdir())
 
     up(base)  # the second start finds the cluster initdb made the first time
-    assert psql(port["postgres"], "SELECT note FROM kept") == "hello"
+    assert psql(port["postgres"], "SELECT note FROM kept", run_dir) == "hello"
+
+
+def modes(run_dir: Path) -> dict[str, int]:
+    """Every path under the run dir that a group or other user may read, write or enter."""
+    shared = {}
+    for path in run_dir.rglob("*"):
+        info = path.lstat()
+        if stat.S_ISLNK(info.st_mode):
+            continue
+        mode = stat.S_IMODE(info.st_mode)
+        if mode & 0o077:
+            shared[str(path.relative_to(run_dir))] = mode
+    return shared
+
+
+def test_full_profile_secrets_keep_a_second_local_user_out(
+        stack: tuple[list[str], Path, int], stranger: tuple[int, int]) -> None:
+    base, run_dir, offset = stack
+    before = stat.S_IMODE(run_dir.stat().st_mode)
+    registry = load_registry(REGISTRY, profile="full", offset=offset, run_dir=run_dir)
+    port = {name: s.primary_port for name, s in registry.services.items()}
+    up(base)
+
+    # PostgreSQL: no login without the generated password, and not with a guessed one.
+    for password in (None, "postgres", ""):
+        refused = run_psql(port["postgres"], "COPY (SELECT 1) TO PROGRAM 'id'", password,
+                           stranger)
+        assert refused.returncode != 0, refused.stdout
+        assert "password" in refused.stderr, refused.stderr
+    assert psql(port["postgres"], "SELECT current_user", run_dir) == "postgres"
+    for name in ("postgres.password", "redis.password"):
+        assert stat.S_IMODE((run_dir / name).stat().st_mode) == 0o600
+    # redis: nothing without the password, everything with it.
+    with pytest.raises(redis.AuthenticationError):
+        redis.Redis(port=port["redis"]).exists("x")
+    assert redis.Redis(port=port["redis"], password=redis_password(run_dir)).ping()
+    _, health = http_json(registry.url(registry.services["gateway"]) + "/health")
+    assert health["store"] == "redis" and health["redis"]["up"] is True, health
+
+    # Only the run dir itself may be entered by others (the postgres user needs it), while up.
+    assert modes(run_dir) == {}
+    assert stat.S_IMODE(run_dir.stat().st_mode) & 0o066 == 0
+    down = ollamamax(base, "down")
+    assert down.returncode == 0, down.stderr
+    assert stat.S_IMODE(run_dir.stat().st_mode) == before
+
+
+
+def test_the_systemd_postgres_unit_needs_the_generated_password(
+        stranger: tuple[int, int]) -> None:
+    from tests.integration.test_render_systemd_exec import stop, unit_command, unit_environment
+
+    require("postgres", "postgresql")
+    registry = load_registry(REGISTRY, profile="full", offset=free_offset([5432]))
+    text = render("systemd", registry)["ollamamax-postgres.service"]
+    state = Path(tempfile.mkdtemp(prefix="ollamamax-units-"))
+    state.chmod(0o711)  # as /var/lib: the postgres user may pass through
+    env = {**unit_environment(text, state), "PATH": os.environ["PATH"]}
+    run_dir = Path(env["OLLAMAMAX_RUN_DIR"])
+    assert env["OLLAMAMAX_POSTGRES_PASSWORD_FILE"] == str(run_dir / "postgres.password")
+    port = registry.services["postgres"].primary_port
+    proc = subprocess.Popen(unit_command(text, env), env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 60
+        while subprocess.run(["pg_isready", "-q", "-h", "127.0.0.1", "-p", str(port)],
+                             check=False).returncode != 0:
+            assert proc.poll() is None and time.monotonic() < deadline, "postgres never started"
+            time.sleep(0.2)
+        refused = run_psql(port, "SELECT 1", None, stranger)
+        assert refused.returncode != 0 and "password" in refused.stderr, refused.stderr
+        assert psql(port, "SELECT current_user", run_dir) == "postgres"
+    finally:
+        stop(proc)
+        shutil.rmtree(state, ignore_errors=True)

@@ -56,12 +56,12 @@ class HeldStack(Stack):
 
     def slot_ready(self, slot: str) -> bool:
         """Whether that slot's own process says it is ready (its probe socket)."""
-        path = probe_socket(probe_prefix(self.run_dir, slot), "main")
+        path = probe_socket(probe_prefix(self.run_dir, slot, ["main"]), "main")
         return asyncio.run(probe_http_unix(str(path), "/health/ready", 1.0))
 
     def chats_answered(self, slot: str) -> float:
         """Chat completions one gateway process answered (its /metrics, on its probe socket)."""
-        path = probe_socket(probe_prefix(self.run_dir, slot), "main")
+        path = probe_socket(probe_prefix(self.run_dir, slot, ["main"]), "main")
         with socket.socket(socket.AF_UNIX) as conn:
             conn.settimeout(5)
             conn.connect(str(path))

@@ -16,7 +16,8 @@ import openai
 import pytest
 import redis
 
-from ollamamax_stack.dependents.redis import redis_argv
+from ollamamax_stack.dependents.redis import redis_argv, write_config
+from ollamamax_stack.services.common.secret import ensure_secret
 from tests.integration.services_procs import (
     ROOT,
     Proc,
@@ -49,13 +50,20 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}"
 
+    @property
+    def password_file(self) -> Path:
+        return self.directory / "redis.password"
+
     def start(self) -> RedisServer:
         program = shutil.which("redis-server")
         assert program, "redis-server is not installed (Debian package redis-server)"
-        argv = redis_argv(Path(program), "127.0.0.1", self.port, self.directory)
+        # As the full profile's launcher does: a generated password, in a 0600 config file.
+        password = ensure_secret(self.password_file, "redis password").decode()
+        config = write_config(self.directory / "redis", password)
+        argv = redis_argv(Path(program), config, "127.0.0.1", self.port, self.directory)
         self.proc = spawn("redis-server", argv, self.directory / "redis.log",
                           {"NOTIFY_SOCKET": ""})
-        client = redis.Redis(port=self.port, socket_connect_timeout=1)
+        client = redis.Redis(port=self.port, password=password, socket_connect_timeout=1)
 
         def answers() -> bool:
             assert self.proc is not None and self.proc.popen.poll() is None, self.proc.tail()
@@ -106,6 +114,7 @@ def gateways(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateways]:
     try:
         server.start()
         env = {"OLLAMAMAX_REDIS_URL": server.url, "OLLAMAMAX_REDIS_CHECK": "0.2",
+               "OLLAMAMAX_REDIS_PASSWORD_FILE": str(server.password_file),
                "OLLAMAMAX_RATE_LIMIT": str(LIMIT), "OLLAMAMAX_API_KEYS_FILE": str(keys)}
         with running_stack(tmp, fake_nodes(tmp, [("a", "llama3.2", [])]),
                            ["inference", "gateway", "hub"], env=env) as stack:
@@ -234,3 +243,23 @@ def test_a_bad_redis_url_is_one_line_naming_the_variable(gateways: Gateways) -> 
                           check=False)
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "OLLAMAMAX_REDIS_URL" in done.stderr
+
+
+def test_a_redis_that_refuses_the_stacks_password_is_not_used(gateways: Gateways,
+                                                              tmp_path: Path) -> None:
+    wrong = tmp_path / "wrong.password"
+    wrong.write_text("not-the-password-of-this-redis-0123456789\n")
+    wrong.chmod(0o600)
+    port = free_port()
+    env = {**gateways.stack.env, "PORT": str(port),
+           "OLLAMAMAX_REDIS_PASSWORD_FILE": str(wrong)}
+    alone = spawn("gateway wrong password", gateways.stack.argv("serve", "gateway"),
+                  tmp_path / "gateway.log", env)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_http(alone, url + "/health/ready")
+        health = gateways.health(url)
+        assert health["store"] == "sqlite" and health["redis"]["up"] is False, health
+        assert "AUTH with the stack's password failed" in health["redis"]["error"], health
+    finally:
+        alone.stop()

@@ -17,6 +17,7 @@ from tests.integration.services_procs import (
 
 pytestmark = pytest.mark.timeout(120)
 KEY = "sk-revocation-test"
+ADMIN = "sk-revocation-admin"
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +25,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("revocation")
     nodes = fake_nodes(tmp, [("a", "llama3.2", [])])
     with running_stack(tmp, nodes, ["inference", "gateway", "hub"],
-                       env={"OLLAMAMAX_API_KEYS": KEY}) as running:
+                       env={"OLLAMAMAX_API_KEYS": KEY, "OLLAMAMAX_ADMIN_KEYS": ADMIN}) as running:
         running.nodes = nodes  # type: ignore[attr-defined]
         yield running
 
@@ -60,11 +61,13 @@ def test_a_revocation_is_seen_by_every_service_and_survives_kill_9(stack: Stack)
                 headers=bearer(body["access_token"]))[0] == 200
 
 
-def test_key_holders_may_register_nodes_and_see_node_urls_in_errors(stack: Stack) -> None:
+def test_admin_keys_register_nodes_and_key_holders_see_node_urls_in_errors(
+        stack: Stack) -> None:
     base = stack.url("inference") + "/api/v1/nodes"
-    status, node = http("POST", base, {"url": "http://127.0.0.1:9"}, bearer(KEY))
-    assert status == 201, node  # auth is on: registration is open to key holders
-    assert http("DELETE", f"{base}/{node['id']}", headers=bearer(KEY))[0] == 200
+    assert http("POST", base, {"url": "http://127.0.0.1:9"}, bearer(KEY))[0] == 403
+    status, node = http("POST", base, {"url": "http://127.0.0.1:9"}, bearer(ADMIN))
+    assert status == 201, node  # auth is on: registration is open to admin keys
+    assert http("DELETE", f"{base}/{node['id']}", headers=bearer(ADMIN))[0] == 200
     fake = stack.nodes[0]  # type: ignore[attr-defined]
     fake.fail("500")
     try:

@@ -37,3 +37,43 @@ def test_an_unusable_run_dir_falls_back_to_memory(tmp_path: Path) -> None:
         assert await store.is_revoked("jti")
 
     asyncio.run(run())
+
+
+class EveryTokenRevoked:
+    """A shared store written by someone else: it says every token is revoked."""
+
+    name = "redis"
+
+    async def revoke(self, jti: str, expires_at: float) -> None:
+        """Accept and forget."""
+
+    async def is_revoked(self, jti: str) -> bool:
+        """Always: the worst a stranger's store can answer."""
+        return True
+
+
+def test_the_services_own_tokens_are_checked_only_against_the_trusted_store(
+        tmp_path: Path) -> None:
+    import pytest
+
+    from ollamamax_stack.services.common.apikeys import ApiKey
+    from ollamamax_stack.services.common.auth import Authenticator
+    from ollamamax_stack.services.common.errors import ApiError
+
+    trusted = open_revocations(tmp_path)
+    auth = Authenticator({"sk-a": ApiKey("alice")}, b"s" * 48, "gateway",
+                         EveryTokenRevoked(), trusted=trusted)
+
+    async def run() -> None:
+        service = await auth.authenticate(auth.service_token())
+        assert service.role == "service" and service.subject == "service:gateway"
+        user_token, _ = auth.issue("alice")
+        with pytest.raises(ApiError, match="revoked"):
+            await auth.authenticate(user_token)
+        # A revocation in the trusted store still ends a service token.
+        assert service.token_id is not None
+        await trusted.revoke(service.token_id, time.time() + 60)
+        with pytest.raises(ApiError, match="revoked"):
+            await auth.authenticate(auth.service_token())
+
+    asyncio.run(run())

@@ -9,7 +9,7 @@ import pytest
 
 from ollamamax_stack.errors import UsageError
 from ollamamax_stack.registry import load_registry
-from ollamamax_stack.services.common.auth import read_keys
+from ollamamax_stack.services.common.apikeys import ApiKey, KeysFileError, read_keys
 from ollamamax_stack.services.common.secret import SecretError, ensure_secret
 from ollamamax_stack.services.common.settings import build_settings
 
@@ -51,11 +51,17 @@ def test_secret_created_once_with_mode_0600(tmp_path: Path) -> None:
 
 def test_keys_from_env_and_file(tmp_path: Path) -> None:
     keys = tmp_path / "keys"
-    keys.write_text("# comment\nsk-a alice\n\nsk-b\n")
-    found = read_keys({"OLLAMAMAX_API_KEYS": "sk-c, ", "OLLAMAMAX_API_KEYS_FILE": str(keys)})
-    assert found["sk-a"] == "alice" and set(found) == {"sk-a", "sk-b", "sk-c"}
-    with pytest.raises(Exception, match="cannot read the API keys file"):
+    keys.write_text("# comment\nsk-a alice\n\nsk-b\nsk-r root admin  # the operator\n")
+    found = read_keys({"OLLAMAMAX_API_KEYS": "sk-c, ", "OLLAMAMAX_ADMIN_KEYS": "sk-d",
+                       "OLLAMAMAX_API_KEYS_FILE": str(keys)})
+    assert found["sk-a"] == ApiKey("alice", "user") and found["sk-r"] == ApiKey("root", "admin")
+    assert set(found) == {"sk-a", "sk-b", "sk-c", "sk-d", "sk-r"}
+    assert found["sk-d"].role == "admin" and found["sk-c"].role == "user"
+    with pytest.raises(KeysFileError, match="cannot read the API keys file"):
         read_keys({"OLLAMAMAX_API_KEYS_FILE": str(tmp_path / "missing")})
+    keys.write_text("sk-a alice root\n")
+    with pytest.raises(KeysFileError, match=r"keys:1: expected '<key> \[<name> \[user\|admin\]\]'"):
+        read_keys({"OLLAMAMAX_API_KEYS_FILE": str(keys)})
 
 
 def test_registry_hosts_reach_the_settings_and_bad_ones_are_refused(tmp_path: Path) -> None:
@@ -73,3 +79,18 @@ def test_registry_hosts_reach_the_settings_and_bad_ones_are_refused(tmp_path: Pa
                       '[services.gateway]\nport = 13100\ncommand = "true"\n')
     with pytest.raises(RegistryError, match="hosts"):
         load_registry(config)
+
+
+def test_urls_and_password_files_only_for_the_active_profile() -> None:
+    from ollamamax_stack.registry.environ import service_environment
+
+    default = load_registry(REGISTRY)
+    env = service_environment(default, default.services["gateway"])
+    assert "OLLAMAMAX_INFERENCE_URL" in env
+    assert not {"OLLAMAMAX_REDIS_URL", "OLLAMAMAX_POSTGRES_URL",
+                "OLLAMAMAX_REDIS_PASSWORD_FILE"} & set(env)
+    full = load_registry(REGISTRY, profile="full")
+    env = service_environment(full, full.services["gateway"])
+    assert env["OLLAMAMAX_REDIS_URL"] == "redis://127.0.0.1:6379"
+    assert env["OLLAMAMAX_REDIS_PASSWORD_FILE"] == str(full.run_dir / "redis.password")
+    assert env["OLLAMAMAX_POSTGRES_PASSWORD_FILE"] == str(full.run_dir / "postgres.password")

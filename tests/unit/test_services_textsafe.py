@@ -34,8 +34,12 @@ def test_the_formatter_keeps_one_record_on_one_line() -> None:
 
 
 def test_tokens_are_redacted_and_addresses_hidden() -> None:
-    assert redact_tokens("/chat?token=abc.def&x=1") == "/chat?token=***&x=1"
-    assert redact_tokens("/x?a=1&api_key=sk-1") == "/x?a=1&api_key=***"
+    assert redact_tokens("/chat", "token=abc.def&x=1") == "/chat?token=***&x=1"
+    assert redact_tokens("/x", "a=1&api_key=sk-1") == "/x?a=1&api_key=***"
+    # Decoded first, as the server reads them: an escaped name or a `%26` hides nothing.
+    assert redact_tokens("/chat", "%74oken=abc&Access%5FToken=d%26e") == (
+        "/chat?token=***&Access_Token=***")
+    assert redact_tokens("/health") == "/health"
     text = ("node n1 (http://10.0.0.5:11434) failed: connect call failed ('10.0.0.5', 11434); "
             "[fd00::1]:11434 and 10.0.0.6:80")
     hidden = hide_addresses(text)

@@ -6,7 +6,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from ollamamax_stack.services.common.auth import Authenticator, auth_middleware, read_keys
+from ollamamax_stack.services.common.apikeys import read_keys
+from ollamamax_stack.services.common.auth import Authenticator, auth_middleware
 from ollamamax_stack.services.common.capacity import connection_cap, websocket_cap
 from ollamamax_stack.services.common.errors import error_middleware, plain_shape
 from ollamamax_stack.services.common.guard import STATE_CHANGING, browser_guard
@@ -45,7 +46,7 @@ def make_authenticator(settings: ServiceSettings) -> Authenticator:
     link = redis_link(settings)
     local = open_revocations(settings.run_dir)
     return Authenticator(read_keys(settings.env), secret, settings.name,
-                         SharedRevocationStore(link, local) if link else local)
+                         SharedRevocationStore(link, local) if link else local, trusted=local)
 
 
 async def _server_header(request: web.Request, response: web.StreamResponse) -> None:

@@ -8,6 +8,8 @@ from typing import Any
 
 from aiohttp import web
 
+from ollamamax_stack.services.common.auth import bearer
+from ollamamax_stack.services.common.errors import ApiError
 from ollamamax_stack.services.common.keys import AUTH, HEALTH_EXTRA, READINESS, SETTINGS, STATE
 from ollamamax_stack.services.common.textsafe import printable
 
@@ -19,6 +21,17 @@ class Readiness:
     ready: bool
     degraded: bool = False
     reasons: list[str] = field(default_factory=list)
+    # What anonymous callers see while auth is on (no node address, no node error); None: reasons.
+    summary: list[str] | None = None
+
+    def shown_to(self, authenticated: bool) -> list[str]:
+        """The reasons for a caller who proved who they are, else the summary."""
+        return self.reasons if authenticated or self.summary is None else self.summary
+
+
+def nodes_down(total: int, down: int) -> str:
+    """The count of down nodes, for callers who may not see their addresses and errors."""
+    return f"{down} of {total} Ollama nodes are down (details for key holders)"
 
 
 @dataclass
@@ -51,6 +64,21 @@ async def health_handler(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
+async def _authenticated(request: web.Request) -> bool:
+    """Whether the caller of an open endpoint sent valid credentials (or auth is off)."""
+    auth = request.app[AUTH]
+    if not auth.enabled:
+        return True
+    credential = bearer(request)
+    if not credential:
+        return False
+    try:
+        await auth.authenticate(credential)
+    except ApiError:
+        return False
+    return True
+
+
 async def ready_handler(request: web.Request) -> web.Response:
     """`GET /health/ready`: 200 when ready (maybe degraded), 503 when not."""
     app = request.app
@@ -60,5 +88,5 @@ async def ready_handler(request: web.Request) -> web.Response:
         state = await app[READINESS]()
     # Reasons quote nodes' own error texts: `ollamamax status` prints them to a terminal.
     body = {"ready": state.ready, "degraded": state.degraded,
-            "reasons": [printable(r) for r in state.reasons]}
+            "reasons": [printable(r) for r in state.shown_to(await _authenticated(request))]}
     return web.json_response(body, status=200 if state.ready else 503)

@@ -15,7 +15,7 @@ import orjson
 
 from ollamamax_stack.services.common.auth import Authenticator
 from ollamamax_stack.services.common.errors import ApiError
-from ollamamax_stack.services.common.health import Readiness
+from ollamamax_stack.services.common.health import Readiness, nodes_down
 from ollamamax_stack.services.common.textsafe import hide_addresses
 from ollamamax_stack.services.inference.node import Node
 from ollamamax_stack.services.inference.pool import describe_error
@@ -233,18 +233,24 @@ class InferenceClient:
         if not table.ready:
             return Readiness(ready=False, reasons=[
                 "inference: checking the Ollama nodes for the first time"])
-        reasons = []
+        reasons, summary = [], []
         if contact.error is not None:
             age = time.time() - (contact.received or 0)
             reasons.append(f"{contact.error}; routing with the last table (generation "
                            f"{table.generation}, {len(table.nodes)} nodes, {age:.0f}s old)")
+            summary.append(f"inference does not answer; routing with the last table "
+                           f"({age:.0f}s old)")
         nodes = list(table.nodes.values())
         healthy = table.healthy()
-        reasons += [f"node {n.id} ({n.url}) is down: {n.last_error or 'down'}"
-                    for n in nodes if not n.healthy]
+        down = [n for n in nodes if not n.healthy]
+        reasons += [f"node {n.id} ({n.url}) is down: {n.last_error or 'down'}" for n in down]
+        if down:
+            summary.append(nodes_down(len(nodes), len(down)))
         if not nodes:
             reasons.append("no Ollama node configured (set OLLAMA_NODES or POST /api/v1/nodes "
                            "on the inference service)")
+            summary.append(reasons[-1])
         elif not healthy:
             reasons.insert(0, "no healthy Ollama node: model requests answer 503")
-        return Readiness(ready=True, degraded=bool(reasons), reasons=reasons)
+            summary.insert(0, reasons[0])
+        return Readiness(ready=True, degraded=bool(reasons), reasons=reasons, summary=summary)

@@ -42,7 +42,8 @@ class SafeAccessLogger(AbstractAccessLogger):
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         """Write one access line."""
         version = request.version
-        line = (f'{request.remote or "-"} "{request.method} {redact_tokens(request.path_qs)} '
+        target = redact_tokens(request.raw_path.split("?", 1)[0], request.query_string)
+        line = (f'{request.remote or "-"} "{request.method} {target} '
                 f'HTTP/{version.major}.{version.minor}" {response.status} '
                 f'{response.body_length} {time:.3f}s '
                 f'"{request.headers.get("User-Agent", "-")}"')

@@ -1,4 +1,4 @@
-"""The stack's one JWT secret: a file in the run directory, created once with mode 0600."""
+"""The stack's secrets (the JWT secret, generated passwords): files created once, mode 0600."""
 
 from __future__ import annotations
 
@@ -24,7 +24,19 @@ def secret_path(env: Mapping[str, str], run_dir: Path) -> Path:
     return Path(given) if given else run_dir / SECRET_FILE_NAME
 
 
-def ensure_secret(path: Path) -> bytes:
+def read_secret(path: Path, what: str) -> str:
+    """A secret file's value; SecretError (naming `what` and the path) if unreadable or shared."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            raise SecretError(f"the {what} {path} is readable by others (mode {mode:o}): "
+                              f"run chmod 600 {path}")
+        return path.read_text().strip()
+    except OSError as exc:
+        raise SecretError(f"cannot read the {what} {path}: {exc.strerror}") from None
+
+
+def ensure_secret(path: Path, what: str = "JWT secret") -> bytes:
     """The secret in `path`, written first (random, mode 0600) if the file does not exist."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -33,21 +45,14 @@ def ensure_secret(path: Path) -> bytes:
     except FileExistsError:
         pass
     except OSError as exc:
-        raise SecretError(f"cannot create the JWT secret {path}: {exc.strerror}") from None
+        raise SecretError(f"cannot create the {what} {path}: {exc.strerror}") from None
     else:
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(48) + "\n")
-    try:
-        mode = stat.S_IMODE(path.stat().st_mode)
-        if mode & 0o077:
-            raise SecretError(f"the JWT secret {path} is readable by others (mode {mode:o}): "
-                              f"run chmod 600 {path}")
-        value = path.read_text().strip().encode()
-    except OSError as exc:
-        raise SecretError(f"cannot read the JWT secret {path}: {exc.strerror}") from None
+    value = read_secret(path, what).encode()
     if len(value) < 32:
         # Someone may be writing it right now (O_EXCL won the race elsewhere); read once more.
-        value = path.read_text().strip().encode()
+        value = read_secret(path, what).encode()
     if len(value) < 32:
-        raise SecretError(f"the JWT secret {path} is shorter than 32 bytes: delete it to renew")
+        raise SecretError(f"the {what} {path} is shorter than 32 bytes: delete it to renew")
     return value

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ollamamax_stack.services.common.auth import DEFAULT_TTL, MAX_TTL, PRINCIPAL, bearer
+from ollamamax_stack.services.common.auth import (
+    DEFAULT_TTL,
+    MAX_TTL,
+    PRINCIPAL,
+    bearer,
+    require_admin,
+)
 from ollamamax_stack.services.common.errors import ApiError, json_body
 from ollamamax_stack.services.common.keys import AUTH
 
@@ -26,22 +32,30 @@ async def issue_token(request: web.Request) -> web.Response:
     ttl = body.get("expires_in", DEFAULT_TTL)
     if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not 0 < ttl <= MAX_TTL:
         raise ApiError(400, f"'expires_in' must be seconds in (0, {MAX_TTL}]", param="expires_in")
-    token, expires = auth.issue(principal.subject, float(ttl))
+    token, expires = auth.issue(principal.subject, float(ttl), role=principal.role)
     return web.json_response({"access_token": token, "token_type": "bearer",
                               "expires_in": int(ttl), "expires_at": int(expires),
-                              "subject": principal.subject})
+                              "subject": principal.subject, "role": principal.role})
 
 
 async def me(request: web.Request) -> web.Response:
     """Who the credentials say you are."""
     principal = request[PRINCIPAL]
     return web.json_response({"subject": principal.subject, "auth": principal.method,
-                              "expires_at": principal.expires_at})
+                              "role": principal.role, "expires_at": principal.expires_at})
 
 
 async def revoke(request: web.Request) -> web.Response:
-    """Revoke the JWT this request carries (this gateway refuses it from now on)."""
+    """Revoke the JWT this request carries, or (admin keys only) `{"token"}`: anyone's."""
     principal = request[PRINCIPAL]
+    body = await json_body(request) if request.can_read_body else {}
+    if "token" in body:
+        require_admin(request, "revoking another token")
+        if not isinstance(body["token"], str):
+            raise ApiError(400, "'token' must be a string (a JWT)", param="token")
+        claims = request.app[AUTH].claims_of(body["token"])
+        await request.app[AUTH].revocations.revoke(str(claims["jti"]), float(claims["exp"]))
+        return web.json_response({"revoked": claims["jti"]})
     if principal.method != "jwt" or principal.token_id is None:
         raise ApiError(400, "only a token (JWT) can be revoked; API keys are removed from "
                             "the keys file")

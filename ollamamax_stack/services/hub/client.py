@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import quote
 
 from websockets.exceptions import InvalidStatus, WebSocketException
 from websockets.sync.client import ClientConnection, connect
@@ -15,6 +14,13 @@ from ollamamax_stack.registry.model import Registry
 
 FRONT_ENDS = ("gateway", "hub", "fallback")  # the order clients fall back in
 OPEN_TIMEOUT = 3.0
+TOKEN_ENV = "OLLAMAMAX_TOKEN"  # the credential, never on the command line (`ps` shows it)
+LEGACY_TOKEN_ENV = "OLLAMAMAX_API_KEY"
+
+
+def token_from(env: Mapping[str, str]) -> str | None:
+    """The credential from `$OLLAMAMAX_TOKEN` (or the older `$OLLAMAMAX_API_KEY`)."""
+    return env.get(TOKEN_ENV) or env.get(LEGACY_TOKEN_ENV) or None
 
 
 def chat_endpoints(registry: Registry | None, env: Mapping[str, str]) -> list[tuple[str, str]]:
@@ -73,30 +79,42 @@ def _converse(ws: ClientConnection, text: str, model: str | None) -> int:
 
 
 def run_chat(endpoints: list[tuple[str, str]], text: str, *, model: str | None = None,
-             token: str | None = None) -> int:
-    """Ask `text` on the first endpoint that answers; the exit code for the CLI."""
+             token: str | None = None, ask: Callable[[str], str] | None = None) -> int:
+    """Ask `text` on the first endpoint that answers; the exit code for the CLI.
+
+    The credential goes in the Authorization header. Refused without one, `ask` (a prompt on
+    the terminal) may supply it once.
+    """
     failures = []
-    for name, url in endpoints:
-        target = f"{url}?token={quote(token)}" if token else url
+    pending = list(endpoints)
+    while pending:
+        name, url = pending[0]
+        headers = {"Authorization": f"Bearer {token}"} if token else None
         try:
-            ws = connect(target, open_timeout=OPEN_TIMEOUT, max_size=None)
+            ws = connect(url, open_timeout=OPEN_TIMEOUT, max_size=None,
+                         additional_headers=headers)
         except InvalidStatus as exc:
             status = exc.response.status_code
+            if status == 401 and token is None and ask is not None:
+                token = ask(f"{name} needs an API key or token: ") or None
+                ask = None
+                if token:
+                    continue  # the same endpoint again, with the credential
             if status == 401:
                 _say(f"ollamamax: error: {name} ({url}) refused the credentials: "
-                     "set OLLAMAMAX_API_KEY or pass --token")
+                     f"set {TOKEN_ENV} (or run in a terminal to be asked)")
                 return 1
             failures.append(f"{name} {url}: HTTP {status}")
             _say(f"{name} ({url}) answered HTTP {status}; trying the next endpoint")
+            pending.pop(0)
             continue
         except (OSError, TimeoutError, WebSocketException) as exc:
             failures.append(f"{name} {url}: {exc or type(exc).__name__}")
             _say(f"{name} ({url}) is not answering; trying the next endpoint")
+            pending.pop(0)
             continue
         with ws:
             _say(f"connected to {name} ({url})")
             return _converse(ws, text, model)
     _say("ollamamax: error: no chat endpoint answered: " + "; ".join(failures or ["none known"]))
     return 1
-
-

@@ -15,11 +15,12 @@ from aiohttp import web
 from ollamamax_stack.errors import UsageError
 from ollamamax_stack.services.common.app import base_app
 from ollamamax_stack.services.common.auth import Authenticator
-from ollamamax_stack.services.common.health import Readiness, ServiceState
+from ollamamax_stack.services.common.health import Readiness, ServiceState, nodes_down
 from ollamamax_stack.services.common.keys import METRICS
 from ollamamax_stack.services.common.runner import Listening
 from ollamamax_stack.services.common.settings import ServiceSettings
 from ollamamax_stack.services.inference import cluster_api, ollama_api, routes_api, status_page
+from ollamamax_stack.services.inference.admission import node_policy
 from ollamamax_stack.services.inference.keys import POOL, PROXY
 from ollamamax_stack.services.inference.metrics import PoolCollector
 from ollamamax_stack.services.inference.pool import NodePool, PoolError
@@ -38,13 +39,17 @@ def pool_readiness(pool: NodePool) -> Readiness:
     """Ready once every node was checked; degraded, with reasons, when any is down."""
     if not pool.running:
         return Readiness(ready=False, reasons=["checking the Ollama nodes for the first time"])
+    down = [n for n in pool.nodes.values() if not n.healthy]
     reasons = [f"node {n.id} ({n.url}) is down: {n.last_error or 'not checked yet'}"
-               for n in pool.nodes.values() if not n.healthy]
+               for n in down]
+    summary = [nodes_down(len(pool.nodes), len(down))] if down else []
     if not pool.nodes:
         reasons.append("no Ollama node configured (set OLLAMA_NODES or POST /api/v1/nodes)")
+        summary = reasons[-1:]
     elif not pool.healthy():
         reasons.insert(0, "no healthy Ollama node: model requests answer 503")
-    return Readiness(ready=True, degraded=bool(reasons), reasons=reasons)
+        summary.insert(0, reasons[0])
+    return Readiness(ready=True, degraded=bool(reasons), reasons=reasons, summary=summary)
 
 
 def create_apps(settings: ServiceSettings, authenticator: Authenticator) -> list[Listening]:
@@ -53,7 +58,8 @@ def create_apps(settings: ServiceSettings, authenticator: Authenticator) -> list
         pool = NodePool(node_urls(settings),
                         interval=settings.number("OLLAMAMAX_HEALTH_INTERVAL", 2.0),
                         timeout=settings.number("OLLAMAMAX_HEALTH_TIMEOUT", 2.0),
-                        down_after=int(settings.number("OLLAMAMAX_DOWN_AFTER", 2)))
+                        down_after=int(settings.number("OLLAMAMAX_DOWN_AFTER", 2)),
+                        policy=node_policy(settings))
     except PoolError as exc:
         raise UsageError(f"OLLAMA_NODES: {exc}") from None
     proxy = Proxy(pool,

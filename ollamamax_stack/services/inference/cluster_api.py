@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ollamamax_stack.services.common.auth import require_admin
 from ollamamax_stack.services.common.errors import ApiError, json_body
 from ollamamax_stack.services.common.keys import AUTH, SETTINGS
 from ollamamax_stack.services.inference.keys import POOL
@@ -53,8 +54,11 @@ async def list_nodes(request: web.Request) -> web.Response:
 
 
 def _may_change_nodes(request: web.Request) -> None:
-    """Node registration reroutes prompts: only for key holders, or when switched on."""
-    if request.app[AUTH].enabled or request.app[SETTINGS].get(REGISTRATION_ENV) == "1":
+    """Node registration reroutes prompts: only for admin keys, or when switched on."""
+    if request.app[AUTH].enabled:
+        require_admin(request, "changing the nodes")
+        return
+    if request.app[SETTINGS].get(REGISTRATION_ENV) == "1":
         return
     raise ApiError(403, "node registration is off while auth is off: configure API keys, or "
                         f"set {REGISTRATION_ENV}=1 on the inference service", "forbidden")
@@ -70,7 +74,7 @@ async def add_node(request: web.Request) -> web.Response:
     try:
         node = request.app[POOL].add(url)
     except PoolError as exc:
-        raise ApiError(409 if "already" in str(exc) else 400, str(exc)) from None
+        raise ApiError(exc.status, str(exc), param="url") from None
     return web.json_response(node.snapshot(), status=201)
 
 
@@ -80,7 +84,7 @@ async def remove_node(request: web.Request) -> web.Response:
     try:
         node = request.app[POOL].remove(request.match_info["id"])
     except PoolError as exc:
-        raise ApiError(404, str(exc)) from None
+        raise ApiError(exc.status, str(exc)) from None
     return web.json_response({"removed": node.id, "url": node.url})
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 
+from ollamamax_stack.services.inference.admission import NodePolicy, NodeRefused
 from ollamamax_stack.services.inference.node import Node, model_key, normalise_url
 
 log = logging.getLogger("ollamamax.inference")
@@ -25,15 +26,20 @@ def describe_error(exc: BaseException) -> str:
 
 
 class PoolError(ValueError):
-    """A node cannot be added or removed (bad URL, duplicate, unknown id)."""
+    """A node cannot be added or removed (bad URL, duplicate, unknown id, refused by policy)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status  # the HTTP answer for a request that asked for this
 
 
 class NodePool:
     """Ollama nodes, each checked in the background (`/api/version`, then `/api/tags`)."""
 
     def __init__(self, urls: list[str], *, interval: float = 2.0, timeout: float = 2.0,
-                 down_after: int = 2) -> None:
+                 down_after: int = 2, policy: NodePolicy | None = None) -> None:
         self.nodes: dict[str, Node] = {}
+        self.policy = policy or NodePolicy()
         self.interval = interval
         self.timeout = timeout
         self.down_after = down_after
@@ -66,7 +72,11 @@ class NodePool:
             raise PoolError(str(exc)) from None
         node = Node(url=url)
         if node.id in self.nodes:
-            raise PoolError(f"node {url} is already in the pool (id {node.id})")
+            raise PoolError(f"node {url} is already in the pool (id {node.id})", 409)
+        try:
+            self.policy.admit(url, len(self.nodes))
+        except NodeRefused as exc:
+            raise PoolError(str(exc), exc.status) from None
         self.nodes[node.id] = node
         self._bump()
         if self._session is not None:
@@ -78,7 +88,7 @@ class NodePool:
         try:
             node = self.nodes.pop(node_id)
         except KeyError:
-            raise PoolError(f"no node with id {node_id!r}") from None
+            raise PoolError(f"no node with id {node_id!r}", 404) from None
         self._bump()
         return node
 
