@@ -66,6 +66,20 @@ def wait_ready(registry: Registry, client: Supervisor, timeout: float = READY_TI
         time.sleep(0.02)
 
 
+def park(registry: Registry, service: str, wait: bool = True) -> str | None:
+    """Make the holder close a held service's ports while nobody serves it (fatal, stopped), so
+    clients are refused at once; it binds them again when a process of it starts. None, or why
+    it could not. `wait`: give its last process a moment to hang up."""
+    message: dict[str, Any] = {"op": "park", "service": service}
+    if not wait:
+        message["wait"] = 0
+    try:
+        answer = ask(registry, message)
+    except OSError as exc:
+        return f"the socket holder does not answer ({exc})"
+    return None if answer.get("ok") else str(answer.get("error"))
+
+
 def sync(registry: Registry) -> list[str]:
     """Make the holder bind the registry's ports as they are now; the ports it cannot hold."""
     answer = ask(registry, {"op": "sync"})
