@@ -71,18 +71,12 @@ def start(ctx: typer.Context, services: Services) -> None:
 def stop(ctx: typer.Context, services: Services) -> None:
     """Stop SERVICEs on the running stack (they stay stopped until started)."""
     from ollamamax_stack.supervise import holder
-    from ollamamax_stack.supervise.workers import held
 
     registry, orchestrator = _orchestrator(ctx, services)
     with _locked(registry):
         orchestrator.stop(services)
-        # Nobody serves them now: their ports refuse at once instead of queueing clients.
-        for name in services:
-            service = registry.services.get(name)
-            if service is not None and held(service):
-                problem = holder.park(registry, name)
-                if problem is not None:
-                    orchestrator.emit(name, f"warning: its port stays open: {problem}")
+        for name, problem in holder.park_stopped(registry, services).items():
+            orchestrator.emit(name, f"warning: its port stays open: {problem}")
 
 
 def restart(ctx: typer.Context, services: Services) -> None:

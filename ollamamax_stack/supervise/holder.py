@@ -80,6 +80,19 @@ def park(registry: Registry, service: str, wait: bool = True) -> str | None:
     return None if answer.get("ok") else str(answer.get("error"))
 
 
+def park_stopped(registry: Registry, names: list[str]) -> dict[str, str]:
+    """Park the held services among `names`, just stopped: nobody serves them now, so their
+    ports refuse at once instead of queueing clients. The ones that stay open, and why."""
+    problems = {}
+    for name in names:
+        service = registry.services.get(name)
+        if service is not None and takes_held_sockets(service):
+            problem = park(registry, name)
+            if problem is not None:
+                problems[name] = problem
+    return problems
+
+
 def sync(registry: Registry) -> list[str]:
     """Make the holder bind the registry's ports as they are now; the ports it cannot hold."""
     answer = ask(registry, {"op": "sync"})
