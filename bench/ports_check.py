@@ -1,7 +1,8 @@
 """Wall time of `ollamamax ports check --no-host`, against a bare interpreter start in the same run.
 
-(a) the project's registry, as pre-commit runs it on every commit (the validated registry in
-the cache); (a') the same with the cache unusable, so pydantic validates the registry each time;
+(a) the project's registry and its drift files (the validated registry in the cache); (a') the
+same with the cache unusable, so pydantic validates the registry each time; (a'') the walk of
+the whole checkout, as the pre-commit hook runs it (`ports check --no-host .`);
 (b) a generated registry of 1,000 services with 50 drift files;
 (c) the real-world corpus of tests/corpus, as a ratio to (a).
 Targets: (a) within 5x `python3 -c pass`; (b) within 3x (a). Prints medians and ratios.
@@ -132,10 +133,11 @@ def main() -> None:
         cold = {**os.environ, "OLLAMAMAX_CACHE_DIR": str(Path(tmp) / "not-a-directory" / "c")}
         warm = {**os.environ, "OLLAMAMAX_CACHE_DIR": str(Path(tmp) / "cache")}
         check = [str(OLLAMAMAX), "ports", "check", "--no-host"]
-        bare, default, uncached, large = medians([
+        bare, default, uncached, walked, large = medians([
             ([sys.executable, "-c", "pass"], ROOT, None),
             (check, ROOT, warm),
             (check, ROOT, cold),
+            ([*check, "."], ROOT, warm),
             ([str(OLLAMAMAX), "--config", str(big), "ports", "check", "--no-host"], Path(tmp),
              warm),
         ])
@@ -144,6 +146,8 @@ def main() -> None:
           f"{default / bare:5.1f}x bare  (target <= 5x)")
     print(f"(a') ... registry not in the cache       {uncached * 1000:8.1f} ms  "
           f"{uncached / bare:5.1f}x bare")
+    print(f"(a'') ... the hook, the checkout walked  {walked * 1000:8.1f} ms  "
+          f"{walked / bare:5.1f}x bare")
     print(f"(b) ... {SERVICES} services, {FILES} drift files {large * 1000:8.1f} ms  "
           f"{large / default:5.1f}x (a)   (target <= 3x)")
     corpus_run()

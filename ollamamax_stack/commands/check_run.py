@@ -56,6 +56,14 @@ def run_check(globals_: GlobalOptions, options: CheckOptions) -> int:
         if plan.files:
             scanned = scan(registry, paths, excluded)
     findings += scanned.findings
+    if scanned.read == 0:
+        # A check of no file passes anything: say so rather than `ok`.
+        from ollamamax_stack.ports.findings import Finding, display_path
+
+        why = (f"{scanned.skipped} skipped or excluded" if paths else
+               f"{display_path(registry.source)} names no drift_files and no path was given "
+               "(try `ollamamax ports check .`)")
+        findings.append(Finding("warning", "nothing-checked", f"no file was read: {why}"))
     if options.output == "json":
         sys.stdout.write(report.as_json(findings, options.strict) + "\n")
     elif options.output == "github":

@@ -70,9 +70,13 @@ def start(ctx: typer.Context, services: Services) -> None:
 
 def stop(ctx: typer.Context, services: Services) -> None:
     """Stop SERVICEs on the running stack (they stay stopped until started)."""
+    from ollamamax_stack.supervise import holder
+
     registry, orchestrator = _orchestrator(ctx, services)
     with _locked(registry):
         orchestrator.stop(services)
+        for name, problem in holder.park_stopped(registry, services).items():
+            orchestrator.emit(name, f"warning: its port stays open: {problem}")
 
 
 def restart(ctx: typer.Context, services: Services) -> None:

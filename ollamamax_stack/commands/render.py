@@ -34,9 +34,17 @@ def render_command(
         "--socket-activation", help="systemd: add .socket units that hold the ports.")] = False,
 ) -> None:
     """Render the registry for one target: to stdout, or into --out DIR."""
+    registry = common.registry(ctx)
+    credentials = None
+    if target == "prometheus":
+        import os
+
+        from ollamamax_stack.dependents.scrape_credentials import write_scrape_credentials
+
+        credentials = write_scrape_credentials(os.environ, registry.run_dir)
     options = RenderOptions(namespace=namespace, image=image, replicas=replicas,
-                            socket_activation=socket_activation)
-    files = render(target, common.registry(ctx), options)
+                            socket_activation=socket_activation, scrape_credentials=credentials)
+    files = render(target, registry, options)
     if out is None:
         typer.echo(as_stdout(files), nl=False)
         return

@@ -10,14 +10,15 @@ import typer
 from ollamamax_stack.commands import common
 from ollamamax_stack.commands.output import print_table
 
-EXIT_CODES = {"up": 0, "down": 3}  # anything else (degraded, starting): 1
+EXIT_CODES = {"up": 0, "down": 3}  # anything else (degraded, failed, starting): 1
 
 
 def status(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Show each service's state and the supervisor's; exit 0 up, 1 degraded or starting, 3 down."""
+    """Show each service's state and the supervisor's; exit 0 up, 1 degraded, failed or
+    starting, 3 down."""
     from ollamamax_stack.supervise import observe
 
     registry = common.registry(ctx)
@@ -34,5 +35,5 @@ def status(
         print_table(registry, state)
         typer.echo(current.supervision.describe())
         for reason in state.reasons():
-            typer.echo(f"degraded: {reason}")
+            typer.echo(f"{'failed' if stack == 'failed' else 'degraded'}: {reason}")
     raise typer.Exit(EXIT_CODES.get(stack, 1))

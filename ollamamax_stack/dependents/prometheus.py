@@ -11,18 +11,19 @@ from pathlib import Path
 from typing import NoReturn
 
 from ollamamax_stack.dependents.binaries import find_program
+from ollamamax_stack.dependents.scrape_credentials import write_scrape_credentials
 from ollamamax_stack.notify import notify
 from ollamamax_stack.registry.model import Registry
 from ollamamax_stack.render.addresses import host_port
 from ollamamax_stack.render.prometheus import FILE, render_prometheus
 
 
-def write_config(registry: Registry, directory: Path) -> Path:
+def write_config(registry: Registry, directory: Path, credentials: Path | None = None) -> Path:
     """Render prometheus.yml into `directory` (replaced atomically) and return its path."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / FILE
     staged = directory / f".{FILE}.tmp"
-    staged.write_text(render_prometheus(registry)[FILE], encoding="utf-8")
+    staged.write_text(render_prometheus(registry, credentials)[FILE], encoding="utf-8")
     os.replace(staged, path)
     return path
 
@@ -57,7 +58,8 @@ def launch_prometheus(registry: Registry, host: str, port: int, run_dir: Path) -
     """Write the config, then exec prometheus (or supervise it when systemd waits for READY=1)."""
     program = find_program("prometheus", "prometheus")
     directory = run_dir / "prometheus"
-    config = write_config(registry, directory)
+    # The stack's services got the same environment from supervisord: the same API keys.
+    config = write_config(registry, directory, write_scrape_credentials(os.environ, run_dir))
     argv = prometheus_argv(program, config, directory / "data", host, port)
     if os.environ.get("NOTIFY_SOCKET"):
         connect = "127.0.0.1" if host in ("0.0.0.0", "") else host

@@ -31,6 +31,7 @@ from ollamamax_stack.registry.model import Registry
 from ollamamax_stack.services.common.sockets import bind_socket
 
 TAKE_WAIT = 10.0  # how long a `take` waits for a port a restarted holder has not got back yet
+PARK_WAIT = 2.0  # how long a `park` waits for the service's last process to hang up
 PR_SET_PDEATHSIG = 1
 
 Address = tuple[str, int]
@@ -55,6 +56,7 @@ class Held:
     sockets: dict[Address, socket.socket] = field(default_factory=dict)
     problems: dict[Address, str] = field(default_factory=dict)
     workers: dict[int, dict[str, Any]] = field(default_factory=dict)  # connection id -> facts
+    parked: set[str] = field(default_factory=set)  # services whose ports are closed on purpose
     changed: threading.Condition = field(default_factory=threading.Condition)
 
     def sync(self, want: dict[str, dict[str, Address]]) -> list[str]:
@@ -66,9 +68,11 @@ class Held:
                 if address not in addresses:
                     self.sockets.pop(address).close()
                     log(f"closed {address[0]}:{address[1]} (no longer in the registry)")
+            self.parked &= set(want)
             owner = {a: s for s, ports in want.items() for a in ports.values()}
+            parked = {a for s in self.parked for a in want[s].values()}
             before, self.problems = self.problems, {}
-            for address in sorted(addresses - set(self.sockets), key=lambda a: a[1]):
+            for address in sorted(addresses - set(self.sockets) - parked, key=lambda a: a[1]):
                 try:
                     self.sockets[address] = bind_socket(address[0], address[1], owner[address])
                     log(f"holding {address[0]}:{address[1]} for {owner[address]}")
@@ -81,16 +85,25 @@ class Held:
             self.changed.notify_all()
             return list(self.problems.values())
 
-    def take(self, service: str) -> tuple[list[str], list[int]]:
-        """The port names and fds of a service, waiting a while for ports being given back."""
+    def take(self, service: str, key: int, facts: dict[str, Any]) -> tuple[list[str], list[int]]:
+        """The port names and fds of a service, waiting a while for ports being given back.
+
+        A parked service's ports are bound again. The taker counts as connected (`key`) from
+        here on, so a `park` can never close the ports under a process that has them.
+        """
         deadline = time.monotonic() + TAKE_WAIT
         with self.changed:
+            if service in self.parked:
+                self.parked.discard(service)
+                log(f"{service}: a process takes its ports: bound again")
+                self.sync(self.want)
             while True:
                 ports = self.want.get(service)
                 if ports is None:
                     raise OllamamaxError(f"{service} is not a held service of this stack")
                 missing = [a for a in ports.values() if a not in self.sockets]
                 if not missing:
+                    self.workers[key] = facts
                     # Duplicates: a `sync` may close ours while the answer is on its way.
                     return list(ports), [os.dup(self.sockets[a].fileno())
                                          for a in ports.values()]
@@ -117,10 +130,45 @@ class Held:
                 sock.setblocking(False)
                 self.sockets[address] = sock
                 self.problems.pop(address, None)
+                self.parked.discard(service)  # a process of it serves: not parked
                 log(f"got {address[0]}:{address[1]} back from {service}")
             for fd in fds[len(names):]:
                 os.close(fd)
             self.changed.notify_all()
+
+    def park(self, service: str, wait: float = PARK_WAIT) -> str | None:
+        """Close a service's ports, which nobody will serve now (fatal, stopped), so clients are
+        refused at once; None, or why not (a process of it is still connected after `wait`)."""
+        deadline = time.monotonic() + wait
+        with self.changed:
+            ports = self.want.get(service)
+            if ports is None:
+                return f"{service} is not a held service of this stack"
+            while any(w.get("service") == service for w in self.workers.values()):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    pids = sorted(str(w.get("pid")) for w in self.workers.values()
+                                  if w.get("service") == service)
+                    return f"{service} still has a process on its ports (pid {', '.join(pids)})"
+                self.changed.wait(left)
+            if service in self.parked:
+                return None
+            self.parked.add(service)
+            for address in ports.values():
+                sock = self.sockets.pop(address, None)
+                if sock is not None:
+                    sock.close()
+                self.problems.pop(address, None)
+            log(f"{service}: parked (nobody serves it): "
+                + ", ".join(f"{a[0]}:{a[1]}" for a in ports.values()) + " closed until it starts")
+            self.changed.notify_all()
+            return None
+
+    def forget(self, key: int) -> None:
+        """A connected process hung up (it ended, or it drains)."""
+        with self.changed:
+            if self.workers.pop(key, None) is not None:
+                self.changed.notify_all()
 
     def listing(self) -> dict[str, Any]:
         """What `list` answers: held addresses by service, problems, connected processes."""
@@ -130,6 +178,7 @@ class Held:
                              for s, ports in self.want.items()},
                 "problems": list(self.problems.values()),
                 "workers": list(self.workers.values()),
+                "parked": sorted(self.parked),
             }
 
 
@@ -149,7 +198,7 @@ class Handler(socketserver.BaseRequestHandler):
                 if op == "take":
                     service = str(message.get("service"))
                     try:
-                        names, held_fds = held.take(service)
+                        names, held_fds = held.take(service, key, _facts(message))
                     except OllamamaxError as exc:
                         wire.send(conn, {"ok": False, "error": str(exc)})
                         continue
@@ -158,11 +207,15 @@ class Handler(socketserver.BaseRequestHandler):
                     finally:
                         for fd in held_fds:
                             os.close(fd)
-                    self._register(key, message)
                 elif op == "give":
                     held.give(str(message.get("service")), list(message.get("names", [])), fds)
                     wire.send(conn, {"ok": True})
                     self._register(key, message)
+                elif op == "park":
+                    wait = message.get("wait")
+                    problem = held.park(str(message.get("service")), *(
+                        [min(float(wait), PARK_WAIT)] if isinstance(wait, int | float) else []))
+                    wire.send(conn, {"ok": problem is None, "error": problem})
                 elif op == "list":
                     wire.send(conn, {"ok": True, **held.listing()})
                 elif op == "sync":
@@ -175,14 +228,17 @@ class Handler(socketserver.BaseRequestHandler):
         except OllamamaxError as exc:
             log(f"cannot sync: {exc}")
         finally:
-            with held.changed:
-                held.workers.pop(key, None)
+            held.forget(key)
 
     def _register(self, key: int, message: dict[str, Any]) -> None:
         with self.server.held.changed:
-            self.server.held.workers[key] = {"service": message.get("service"),
-                                             "slot": message.get("slot"),
-                                             "pid": message.get("pid")}
+            self.server.held.workers[key] = _facts(message)
+
+
+def _facts(message: dict[str, Any]) -> dict[str, Any]:
+    """What `list` shows of a connected process."""
+    return {"service": message.get("service"), "slot": message.get("slot"),
+            "pid": message.get("pid")}
 
 
 class Server(socketserver.ThreadingUnixStreamServer):

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ollamamax_stack.ports.extract import PortRef, Side
+from ollamamax_stack.ports.products import products_in
 from ollamamax_stack.registry.model import Registry, Service
 
 GENERIC_KEY = "PORT"  # in a service's own file or compose entry, `PORT` means that service
@@ -42,14 +43,25 @@ def image_name(image: str) -> str:
     return "/".join(parts)
 
 
+def _stems(service: Service) -> set[str]:
+    return {service.name, *(image_name(i).rsplit("/", 1)[-1] for i in service.images)}
+
+
 def _image_fits(image: str, service: Service) -> bool:
     """Whether an image may be the service: one of its images, or named like one (`redismod`
     is a redis; `mariadb` is no postgres)."""
     name = image_name(image)
     last = name.rsplit("/", 1)[-1]
-    stems = {service.name, *(image_name(i).rsplit("/", 1)[-1] for i in service.images)}
     return name in {image_name(i) for i in service.images} or any(
-        stem in last for stem in stems)
+        stem in last for stem in _stems(service))
+
+
+def _names_another_product(image: str, service: Service) -> bool:
+    """Whether an image is a known product that the service is not (`mysql` under postgres)."""
+    last = image_name(image).rsplit("/", 1)[-1]
+    products = products_in(last)
+    return bool(products) and not any(stem in p or p in stem
+                                      for p in products for stem in _stems(service))
 
 
 def _scheme(scheme: str) -> str:
@@ -70,6 +82,7 @@ class ServiceIndex:
         self.registry = registry
         self.by_key: dict[str, tuple[Service, str]] = {}
         self.by_name: dict[str, Service] = {}
+        self.stated: set[str] = set()  # compose names the registry states, not service names
         self.by_image: dict[str, list[Service]] = {}
         self.port_owner: dict[int, tuple[Service, str]] = {}
         self.config_files: list[tuple[tuple[str, ...], Service]] = []
@@ -81,6 +94,8 @@ class ServiceIndex:
             for name in (service.name, *service.compose_names):
                 self.by_name.setdefault(name.lower(), service)
                 self.by_name.setdefault(name.lower().replace("-", "_"), service)
+            for name in service.compose_names:
+                self.stated.update({name.lower(), name.lower().replace("-", "_")})
             for image in service.images:
                 self.by_image.setdefault(image_name(image), []).append(service)
             for port_name, port in service.port_map.items():
@@ -118,15 +133,22 @@ class ServiceIndex:
 
     def compose_service(self, name: str, image: str | None) -> tuple[Service, str] | None:
         """The service a compose entry is: by its image, else by its name unless its image
-        says it is something else (`db` running `mariadb` is not postgres)."""
-        if image:
-            hits = self._image_services(image)
-            if len(hits) == 1:
-                return hits[0], f"compose service {name} (image {image})"
+        says it is something else.
+
+        A compose name the registry states yields only to another registered service's image
+        or a known product's (`postgres` running `mysql`); a name guessed from a service's
+        name also to an image unlike the service's (`db` running `mariadb` is not postgres).
+        """
+        hits = self._image_services(image) if image else []
+        if len(hits) == 1:
+            return hits[0], f"compose service {name} (image {image})"
         service = self.by_name.get(name.lower())
         if service is None:
             return None
-        if image and service.images and not _image_fits(image, service):
+        if image and (hits and service not in hits or _names_another_product(image, service)):
+            return None
+        if (image and name.lower() not in self.stated and service.images
+                and not _image_fits(image, service)):
             return None
         return service, f"compose service {name}"
 

@@ -19,6 +19,7 @@ RULES = {
     "conflict": "Two binds of one host port in one deployment unit.",
     "unregistered": "A local port that belongs to no service of the registry.",
     "file-missing": "A file to check does not exist.",
+    "nothing-checked": "The check read no file: the registry names none and no path was given.",
     "file-unreadable": "A file to check cannot be read as text.",
     "file-unparsable": "A file of a kind the check reads does not parse.",
     "duplicate-port": "Two services of the registry share a port.",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import yaml
 
@@ -22,19 +23,24 @@ def scraped(registry: Registry) -> list[Service]:
     return [s for s in registry.active if "metrics" in s.endpoints]
 
 
-def prometheus_config(registry: Registry, target_of: TargetOf) -> str:
-    """The prometheus.yml text, one job per scraped service."""
+def prometheus_config(registry: Registry, target_of: TargetOf,
+                      credentials_file: Path | None = None) -> str:
+    """The prometheus.yml text, one job per scraped service; with `credentials_file`, each job
+    sends its content as a bearer key (the stack's `/metrics` needs one when auth is on)."""
     jobs = []
     for service in scraped(registry):
-        jobs.append({
+        job: dict[str, object] = {
             "job_name": service.name,
             "metrics_path": service.endpoints["metrics"],
             "scheme": "https" if service.scheme == "https" else "http",
-            "static_configs": [{
-                "targets": [target_of(service)],
-                "labels": {"service": service.name, "stack": registry.stack.name},
-            }],
-        })
+        }
+        if credentials_file is not None:
+            job["authorization"] = {"type": "Bearer", "credentials_file": str(credentials_file)}
+        job["static_configs"] = [{
+            "targets": [target_of(service)],
+            "labels": {"service": service.name, "stack": registry.stack.name},
+        }]
+        jobs.append(job)
     config = {
         "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": "15s",
                    "external_labels": {"stack": registry.stack.name}},
@@ -44,8 +50,8 @@ def prometheus_config(registry: Registry, target_of: TargetOf) -> str:
         config, sort_keys=False, default_flow_style=False)
 
 
-def render_prometheus(registry: Registry) -> Rendering:
+def render_prometheus(registry: Registry, credentials_file: Path | None = None) -> Rendering:
     """prometheus.yml with loopback targets: Prometheus runs beside the stack."""
     def target_of(service: Service) -> str:
         return host_port(registry.connect_host(service), service.primary_port)
-    return {FILE: prometheus_config(registry, target_of)}
+    return {FILE: prometheus_config(registry, target_of, credentials_file)}

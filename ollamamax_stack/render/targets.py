@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from pathlib import Path
 
 from ollamamax_stack.errors import UsageError
 from ollamamax_stack.registry.model import Registry
@@ -22,6 +23,7 @@ class RenderOptions:
     replicas: int = 1
     socket_activation: bool = False
     user_mode: bool = False
+    scrape_credentials: Path | None = None  # prometheus: the file of its bearer key
 
 
 def _check_options(target: str, options: RenderOptions) -> None:
@@ -50,7 +52,7 @@ def render(target: str, registry: Registry, options: RenderOptions | None = None
         return render_compose(registry)
     if target == "prometheus":
         from ollamamax_stack.render.prometheus import render_prometheus
-        return render_prometheus(registry)
+        return render_prometheus(registry, options.scrape_credentials)
     if target == "frontend":
         from ollamamax_stack.render.frontend import render_frontend
         return render_frontend(registry)

@@ -66,6 +66,33 @@ def wait_ready(registry: Registry, client: Supervisor, timeout: float = READY_TI
         time.sleep(0.02)
 
 
+def park(registry: Registry, service: str, wait: bool = True) -> str | None:
+    """Make the holder close a held service's ports while nobody serves it (fatal, stopped), so
+    clients are refused at once; it binds them again when a process of it starts. None, or why
+    it could not. `wait`: give its last process a moment to hang up."""
+    message: dict[str, Any] = {"op": "park", "service": service}
+    if not wait:
+        message["wait"] = 0
+    try:
+        answer = ask(registry, message)
+    except OSError as exc:
+        return f"the socket holder does not answer ({exc})"
+    return None if answer.get("ok") else str(answer.get("error"))
+
+
+def park_stopped(registry: Registry, names: list[str]) -> dict[str, str]:
+    """Park the held services among `names`, just stopped: nobody serves them now, so their
+    ports refuse at once instead of queueing clients. The ones that stay open, and why."""
+    problems = {}
+    for name in names:
+        service = registry.services.get(name)
+        if service is not None and takes_held_sockets(service):
+            problem = park(registry, name)
+            if problem is not None:
+                problems[name] = problem
+    return problems
+
+
 def sync(registry: Registry) -> list[str]:
     """Make the holder bind the registry's ports as they are now; the ports it cannot hold."""
     answer = ask(registry, {"op": "sync"})

@@ -338,6 +338,7 @@ def _settle(outcome: Outcome, failure: str) -> Callable[[st.ServiceState], None]
         if outcome.ready:
             entry.state, entry.ready, entry.reason = st.READY, True, None
             entry.ready_ms, entry.ready_at = outcome.ready_ms, time.time()
+            entry.failures = 0  # started on request (up, start): a fresh restart budget
         else:
             entry.state, entry.ready, entry.reason = failure, False, outcome.reason
 

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from ollamamax_stack.supervise.paths import RunPaths
 
 Phase = Literal["starting", "running", "stopping", "down"]
-StackState = Literal["up", "degraded", "starting", "down"]
+StackState = Literal["up", "degraded", "failed", "starting", "down"]
 
 # A service's state: where it is in its life, as `status` shows it.
 READY = "ready"
@@ -30,6 +30,12 @@ UNSUPERVISED = "unsupervised"  # runs, but supervisord is gone: nobody would res
 RUNNING = "running"  # runs under a supervisord that does not answer: readiness unknown
 
 Change = Callable[["ServiceState"], None]
+
+# No process serves the service and none is on its way: a held service's ports are closed
+# (parked) so that clients are refused at once instead of waiting in a backlog nobody reads.
+UNSERVED = frozenset({FATAL, STOPPED, FAILED, SKIPPED, EXITED})
+# A service the stack needs is gone for good: the stack is failed, not merely degraded.
+BROKEN = frozenset({FATAL, FAILED})
 
 _NOT_UP = {RESTARTING, FATAL, FAILED, UNREACHABLE, SKIPPED, STOPPED, EXITED, UNRESPONSIVE,
            UNSUPERVISED, RUNNING}
@@ -86,11 +92,13 @@ class State:
     services: dict[str, ServiceState] = field(default_factory=dict)
 
     def stack(self) -> StackState:
-        """up, degraded, starting or down."""
+        """up, degraded, failed (a service it needs is fatal or failed), starting or down."""
         if self.phase in ("down", "stopping"):
             return "down"
         if self.phase == "starting":
             return "starting"
+        if any(s.state in BROKEN and not s.optional for s in self.services.values()):
+            return "failed"
         if any(s.state in _NOT_UP for s in self.services.values()):
             return "degraded"
         if any(s.state == STARTING for s in self.services.values()):

@@ -26,6 +26,7 @@ from ollamamax_stack.registry.environ import service_environment
 from ollamamax_stack.registry.loader import load_registry
 from ollamamax_stack.registry.model import Registry, RestartPolicy, Service
 from ollamamax_stack.supervise import groups, listener, sweep
+from ollamamax_stack.supervise import holder as socket_holder
 from ollamamax_stack.supervise import state as st
 from ollamamax_stack.supervise.logs import tail
 from ollamamax_stack.supervise.orchestrator import Orchestrator, pid_alive
@@ -159,6 +160,9 @@ class Watcher:
                 task = asyncio.create_task(self._live(service))
                 task.add_done_callback(functools.partial(_said, name))
                 self.liveness[name] = task
+            elif entry.state in st.UNSERVED and held(service):
+                # Again each round: a restarted holder binds every port anew.
+                await self._park(service, wait=False)
         if time.monotonic() - self.last_external > EXTERNAL_PERIOD:
             self.last_external = time.monotonic()
             await self._look_at_externals(state)
@@ -213,6 +217,8 @@ class Watcher:
                           f"(restart limit {policy.limit}); {cause}")
                 log(f"{name}: fatal: {reason}")
                 self.orchestrator.stop([name], timeout=5.0)  # in the loop: one RPC client
+                if held(service):
+                    await self._park(service, wait=True)  # before `status` says fatal
                 self.note(name, _fatal(reason, failures))
                 return
             delay = backoff_delay(policy, failures)
@@ -230,6 +236,12 @@ class Watcher:
             why, pid = outcome.reason or "not ready", outcome.pid
             self.orchestrator.stop([name], timeout=5.0)  # in the loop: one RPC client
             failures += 1
+
+    async def _park(self, service: Service, wait: bool) -> None:
+        """Close a held service's ports while nobody serves it: clients are refused at once."""
+        problem = await asyncio.to_thread(socket_holder.park, self.registry, service.name, wait)
+        if problem is not None and wait:
+            log(f"{service.name}: its ports stay open: {problem}")
 
     def cause(self, service: Service) -> str:
         """Why a service keeps failing: a stranger on its port, or the last line it logged."""

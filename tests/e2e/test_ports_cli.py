@@ -115,6 +115,25 @@ def test_warnings_fail_only_with_strict(tmp_path: Path) -> None:
     assert strict == 1
 
 
+def test_a_check_that_read_no_file_says_so_and_fails_strictly(tmp_path: Path) -> None:
+    registry = tmp_path / "ports.toml"
+    registry.write_text('[stack]\ndrift_files = []\n'
+                        '[services.api]\nport = 13100\nexternal = true\n')
+    plain = ollamamax("--config", str(registry), "ports", "check", "--no-host", cwd=tmp_path)
+    assert plain.returncode == 0, plain.stdout + plain.stderr
+    assert "warning nothing-checked" in plain.stdout and "0 files read" in plain.stdout
+    assert "ok" not in plain.stdout.split()
+    code, report = check_json("--config", str(registry), "ports", "check", "--no-host",
+                              "--strict", cwd=tmp_path)
+    assert code == 1 and report["ok"] is False
+    assert [f["code"] for f in findings(report)] == ["nothing-checked"]
+    # One file read is a check: no warning.
+    (tmp_path / ".env").write_text("API_PORT=13100\n")
+    code, report = check_json("--config", str(registry), "ports", "check", "--no-host",
+                              "--strict", ".env", cwd=tmp_path)
+    assert code == 0 and findings(report) == []
+
+
 def test_offset_compares_against_shifted_ports(tmp_path: Path) -> None:
     env = tmp_path / "offset.env"
     env.write_text("API_PORT=14100\nGO_API_PORT=9080\n")

@@ -71,3 +71,40 @@ def test_try_repo_fails_on_drift_and_passes_once_fixed(tmp_path: Path) -> None:
     fixed = try_repo()
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     assert "Passed" in fixed.stdout
+
+
+@pytest.mark.timeout(900)
+def test_the_hook_checks_the_repository_when_the_registry_names_no_files(
+        tmp_path: Path) -> None:
+    hooks = snapshot(tmp_path / "ollamamax-stack")
+    project = tmp_path / "project"
+    (project / "config").mkdir(parents=True)
+    # No drift_files: the hook has to find the project's files itself.
+    (project / "config" / "ports.toml").write_text(
+        REGISTRY.replace('drift_files = [".env"]\n', "")
+        + '\n[checks]\nexclude = ["old"]\n')
+    (project / ".env").write_text("GATEWAY_PORT=13000\n")
+    # Left out by `[checks] exclude` and by .gitignore: their drift is not the project's.
+    (project / "old").mkdir()
+    (project / "old" / ".env").write_text("GATEWAY_PORT=13001\n")
+    (project / ".gitignore").write_text("scratch/\n")
+    (project / "scratch").mkdir()
+    (project / "scratch" / ".env").write_text("GATEWAY_PORT=13002\n")
+    commit(project)
+    env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "cache")}
+    env.pop("OLLAMAMAX_CONFIG", None)
+
+    def try_repo() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(PRE_COMMIT), "try-repo", str(hooks), "ollamamax-ports-check",
+                               "--all-files"], cwd=project, env=env, capture_output=True,
+                              text=True, timeout=840)
+
+    drifting = try_repo()
+    assert drifting.returncode == 1, drifting.stdout + drifting.stderr
+    assert ".env:1 error drift gateway" in drifting.stdout and "13000" in drifting.stdout
+    assert "13001" not in drifting.stdout and "13002" not in drifting.stdout
+
+    (project / ".env").write_text("GATEWAY_PORT=13100\n")
+    fixed = try_repo()
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert "Passed" in fixed.stdout

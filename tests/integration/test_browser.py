@@ -142,3 +142,30 @@ def test_a_page_from_a_cors_origin_works(stack: Stack, pages: tuple[str, str]) -
     assert result == {"post": "status 415", "models": "status 200 llama3.2:latest",
                       "ws": "message nodes"}, result
     assert node_urls(stack) == before
+
+
+def test_docs_render_the_gateways_operations_offline(stack: Stack) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            requested: list[str] = []
+            # Offline: every request the page makes goes to the gateway itself.
+            page.on("request", lambda request: requested.append(request.url))
+            page.goto(stack.url("gateway") + "/docs")
+            operation = page.locator(".opblock-summary-path", has_text="/v1/chat/completions")
+            try:
+                operation.first.wait_for(timeout=30_000)
+            except Exception:
+                raise AssertionError("no operation rendered; the page says: "
+                                     + page.locator("body").inner_text()[:400]) from None
+            paths = page.locator(".opblock-summary-path").all_inner_texts()
+            stamp = page.locator(".info .version-stamp").first.inner_text()
+        finally:
+            browser.close()
+    assert {"/v1/chat/completions", "/v1/models", "/v1/embeddings"} <= {
+        p.strip().replace("\u200b", "") for p in paths}, paths
+    assert "OAS 3.1" in stamp, stamp
+    assert requested and all(url.startswith(stack.url("gateway")) for url in requested), requested

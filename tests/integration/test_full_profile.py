@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -240,3 +241,39 @@ def test_the_systemd_postgres_unit_needs_the_generated_password(
     finally:
         stop(proc)
         shutil.rmtree(state, ignore_errors=True)
+
+
+def test_the_full_profiles_prometheus_scrapes_a_secured_stack(tmp_path: Path) -> None:
+    require("prometheus", "prometheus")
+    registry = load_registry(REGISTRY, profile="full")
+    offset = free_offset([p for s in registry.services.values() for p in s.port_map.values()])
+    run_dir = tmp_path / "run"
+    base = [*OLLAMAMAX, "--config", str(REGISTRY), "--offset", str(offset), "--run-dir",
+            str(run_dir), "--profile", "full"]
+    env = {**os.environ, "OLLAMAMAX_API_KEYS": "sk-full-profile"}
+    env.pop("OLLAMAMAX_API_KEYS_FILE", None)
+    ollama = subprocess.Popen([sys.executable, "-m", "tests.fakes.ollama", "--port",
+                               str(11434 + offset)], cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        # Prometheus and what it scrapes: the stack's own services, every /metrics behind a key.
+        started = subprocess.run([*base, "up", "-d", "prometheus"], env=env, cwd=ROOT,
+                                 capture_output=True, text=True, check=False, timeout=180)
+        assert started.returncode == 0, started.stdout + started.stderr
+        prometheus = registry.services["prometheus"].primary_port + offset
+        gateway = registry.services["gateway"].primary_port + offset
+        with pytest.raises(urllib.error.HTTPError) as anonymous:
+            urllib.request.urlopen(f"http://127.0.0.1:{gateway}/metrics", timeout=5)
+        assert anonymous.value.code == 401
+        own = {"gateway", "hub", "fallback", "inference"}
+        deadline, health = time.monotonic() + 60, {}
+        while time.monotonic() < deadline:  # scrapes every 5 s: wait for a round of each
+            health = scrape_targets(prometheus)
+            if set(health) == own and set(health.values()) == {"up"}:
+                break
+            time.sleep(0.2)
+        assert health == dict.fromkeys(own, "up")
+    finally:
+        subprocess.run([*base, "down"], env=env, capture_output=True, check=False, timeout=60)
+        ollama.terminate()
+        ollama.wait(10)

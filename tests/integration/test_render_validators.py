@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import kubernetes_validate
@@ -116,3 +117,33 @@ def test_kubernetes_validate_rejects_a_broken_manifest(tmp_path: Path) -> None:
     deployment["spec"]["replicas"] = "two"
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
+
+
+def test_prometheus_config_carries_the_scrape_key_when_api_keys_are_set(tmp_path: Path) -> None:
+    promtool = need("promtool", "prometheus")
+    run_dir, out = tmp_path / "run", tmp_path / "out"
+    env = {**os.environ, "OLLAMAMAX_API_KEYS": "sk-scrape,sk-other"}
+    command = [sys.executable, "-m", "ollamamax_stack", "--config", str(REGISTRY), "--run-dir",
+               str(run_dir), "--profile", "full", "render", "prometheus", "--out", str(out)]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    config = yaml.safe_load((out / "prometheus.yml").read_text())
+    files = {job["job_name"]: job["authorization"]["credentials_file"]
+             for job in config["scrape_configs"]}
+    assert set(files) == {"gateway", "hub", "fallback", "inference"}
+    credentials = Path(next(iter(set(files.values()))))
+    assert set(files.values()) == {str(credentials)}
+    assert credentials.parent.parent == run_dir.resolve()
+    assert credentials.read_text() == "sk-scrape"
+    assert credentials.stat().st_mode & 0o777 == 0o600
+    check = subprocess.run([promtool, "check", "config", str(out / "prometheus.yml")],
+                           capture_output=True, text=True, check=False)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+    # Keys gone: no credentials in the config, and no key left in the run dir.
+    env.pop("OLLAMAMAX_API_KEYS")
+    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    config = yaml.safe_load((out / "prometheus.yml").read_text())
+    assert not any("authorization" in job for job in config["scrape_configs"])
+    assert not credentials.exists()

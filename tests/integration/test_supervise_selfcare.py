@@ -116,8 +116,10 @@ def test_status_tells_what_runs_unsupervised_and_up_takes_over(make_stack: Any) 
 def test_a_killed_watcher_is_restarted_and_restarts_crashes(make_stack: Any) -> None:
     stack = make_stack("basic")
     assert stack.cli("up", "-d", "api").returncode == 0
-    watcher = stack.status()["watcher"]
-    assert watcher["state"] == "running" and watcher["pid"] == _roles(stack)["watcher"][0]
+    # supervisord calls its listener `starting` for its first second (startsecs=1).
+    watcher = stack.wait_for(lambda s: s["watcher"]["state"] == "running",
+                             what="the watcher running")["watcher"]
+    assert watcher["pid"] == _roles(stack)["watcher"][0]
     os.kill(watcher["pid"], signal.SIGKILL)
     back = stack.wait_for(lambda s: s["watcher"]["state"] == "running"
                           and s["watcher"]["pid"] not in (None, watcher["pid"]),

@@ -103,9 +103,9 @@ def test_a_service_that_always_crashes_ends_fatal(make_stack: Any) -> None:
                                           for x in s["services"]), what="flappy fatal")
     flappy = next(s for s in status["services"] if s["name"] == "flappy")
     assert flappy["restarts"] == 2 and flappy["pid"] is None
-    assert status["stack"] == "degraded" and status["exit"] == 1
+    assert status["stack"] == "failed" and status["exit"] == 1  # flappy is not optional
     text = stack.cli("status")
-    assert "restart limit 2" in text.stdout
+    assert "restart limit 2" in text.stdout and "failed: flappy" in text.stdout
     assert stack.cli("down", "--timeout", "1").returncode == 0
     stack.assert_clean()
 

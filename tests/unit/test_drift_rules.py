@@ -139,3 +139,47 @@ def test_offset_files_agree_with_the_shifted_registry(tmp_path: Path) -> None:
                  "services:\n  ollamamax-api:\n    ports: ['13200:13100']\n") == []
     assert drift(shifted, tmp_path, "old.env", "API_PORT=13100\n") == [
         ("drift", "api", 13100, 1)]
+
+
+def default_registry(tmp_path: Path) -> Registry:
+    """The project's registry without its own drift files."""
+    root = Path(__file__).resolve().parents[2]
+    text = (root / "config" / "ports.toml").read_text()
+    text = text.replace('root = ".."', f'root = "{root}"')
+    path = tmp_path / "ports.toml"
+    path.write_text(text)
+    return load_registry(path)
+
+
+def test_an_explicit_compose_name_is_its_service_whatever_unknown_image_it_runs(
+        tmp_path: Path) -> None:
+    registry = default_registry(tmp_path)
+    # The port document's compose shape: `ollamamax-api` is the gateway's compose name.
+    assert drift(registry, tmp_path, "compose.yml",
+                 "services:\n  ollamamax-api:\n    image: ollamamax/api\n"
+                 "    ports: ['13100:13100']\n") == []
+    assert drift(registry, tmp_path, "drifted.yml",
+                 "services:\n  ollamamax-api:\n    image: ollamamax/api\n"
+                 "    ports: ['13000:13100']\n") == [("drift", "gateway", 13000, 4)]
+
+
+def test_an_explicit_compose_name_running_another_services_image_is_that_service(
+        tmp_path: Path) -> None:
+    registry = default_registry(tmp_path)
+    assert drift(registry, tmp_path, "compose.yml",
+                 "services:\n  ollamamax-api:\n    image: redis:7\n"
+                 "    ports: ['6379:6379']\n") == []
+    assert drift(registry, tmp_path, "taken.yml",
+                 "services:\n  ollamamax-api:\n    image: redis:7\n"
+                 "    ports: ['13100:6379']\n") == [("drift", "redis", 13100, 4),
+                                                    ("collision", "gateway", 13100, 4)]
+
+
+def test_a_known_products_image_vetoes_a_name(tmp_path: Path) -> None:
+    registry = default_registry(tmp_path)
+    # `postgres` running MySQL on MySQL's port is a MySQL server: no postgres drift.
+    assert drift(registry, tmp_path, "compose.yml",
+                 "services:\n  postgres:\n    image: mysql:8\n    ports: ['3306:3306']\n") == []
+    # A name that is no compose name of the registry, with a product's image: not ours at all.
+    assert drift(registry, tmp_path, "db.yml",
+                 "services:\n  db:\n    image: mariadb:11\n    ports: ['3306:3306']\n") == []

@@ -21,7 +21,12 @@ def _state(*states: str, phase: st.Phase = "running") -> st.State:
 
 def test_the_stack_is_up_only_when_every_service_is_ready() -> None:
     assert _state(st.READY, st.READY).stack() == "up"
-    assert _state(st.READY, st.FATAL).stack() == "degraded"
+    # A service the stack needs gave up (fatal) or never started: failed, not degraded.
+    assert _state(st.READY, st.FATAL).stack() == "failed"
+    assert _state(st.READY, st.FAILED).stack() == "failed"
+    optional = _state(st.READY, st.FATAL)
+    optional.services["s1"].optional = True
+    assert optional.stack() == "degraded"
     assert _state(st.READY, st.UNREACHABLE).stack() == "degraded"
     assert _state(st.READY, st.STARTING).stack() == "starting"
     assert _state(st.READY, phase="starting").stack() == "starting"
