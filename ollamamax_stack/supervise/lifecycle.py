@@ -20,9 +20,11 @@ from ollamamax_stack.registry.model import Registry, Service
 from ollamamax_stack.supervise import daemon, holder, sweep, workers
 from ollamamax_stack.supervise import state as st
 from ollamamax_stack.supervise.config import WATCHER
+from ollamamax_stack.supervise.context import Emit, context
 from ollamamax_stack.supervise.lock import stack_lock
 from ollamamax_stack.supervise.logs import tail
-from ollamamax_stack.supervise.orchestrator import Emit, Orchestrator, Outcome, service_state
+from ollamamax_stack.supervise.orchestrator import Orchestrator, service_state, targets
+from ollamamax_stack.supervise.outcome import Outcome
 from ollamamax_stack.supervise.paths import RunPaths
 from ollamamax_stack.supervise.preflight import preflight
 from ollamamax_stack.supervise.rpc import (
@@ -107,11 +109,9 @@ def _up(registry: Registry, names: list[str], *, timeout: float | None, keep_goi
     if client is None:
         _end_unsupervised(paths, shown)
     running = client.all_info() if client else {}
-    orchestrator = Orchestrator(registry, client or Supervisor(paths.socket), emit=emit,
-                                timeout=timeout)
-    targets = orchestrator.targets(names)
+    wanted = targets(registry, names)
     holding = client is not None and holder.running(client)
-    fresh = [registry.services[n] for n in targets
+    fresh = [registry.services[n] for n in wanted
              if not _is_running(registry.services[n], running)
              # ports the stack's holder keeps bound are ours, not taken
              and not (holding and workers.held(registry.services[n]))]
@@ -131,11 +131,12 @@ def _up(registry: Registry, names: list[str], *, timeout: float | None, keep_goi
             _forget_supervision(paths)
             launched = daemon.launch(paths)
             client = daemon.wait_until_answering(paths, launched)
-            orchestrator.client = client
         elif daemon.write_config(registry):
             daemon.update(client)
         holder.wait_ready(registry, client)
-        return _start(registry, orchestrator, client, names, targets, keep_going, launched,
+        orchestrator = Orchestrator(context(registry, client.asynchronous(), emit=emit,
+                                            timeout=timeout))
+        return _start(registry, orchestrator, client, names, wanted, keep_going, launched,
                       warnings)
     except (OSError, OllamamaxError):
         if launched is not None:  # nothing of a start that failed half-way stays behind
@@ -144,7 +145,7 @@ def _up(registry: Registry, names: list[str], *, timeout: float | None, keep_goi
 
 
 def _start(registry: Registry, orchestrator: Orchestrator, client: Supervisor, names: list[str],
-           targets: list[str], keep_going: bool, launched: subprocess.Popen[bytes] | None,
+           wanted: list[str], keep_going: bool, launched: subprocess.Popen[bytes] | None,
            warnings: list[Finding]) -> UpResult:
     paths = RunPaths(registry.run_dir)
     with st.locked(paths) as state:
@@ -153,16 +154,16 @@ def _start(registry: Registry, orchestrator: Orchestrator, client: Supervisor, n
         state.socket = str(paths.socket)
         state.config, state.offset, state.profile = (str(registry.source), registry.offset,
                                                      registry.profile)
-        for name in targets:
+        for name in wanted:
             if launched or name not in state.services or state.services[name].state != st.READY:
                 previous = state.services.get(name)
                 entry = service_state(registry, registry.services[name])
                 if previous is not None:
                     entry.restarts = previous.restarts
                 state.services[name] = entry
-    notify(f"STATUS=starting {len(targets)} services")
+    notify(f"STATUS=starting {len(wanted)} services")
     outcomes = asyncio.run(orchestrator.start(names, keep_going))
-    failed = [n for n in targets if not outcomes[n].ready and not registry.services[n].optional]
+    failed = [n for n in wanted if not outcomes[n].ready and not registry.services[n].optional]
     result = UpResult(state=st.load(paths), outcomes=outcomes, failed=failed, warnings=warnings)
     if failed and not keep_going:
         result.logs = {n: tail(paths.log(n), FAILED_LOG_LINES) for n in failed
@@ -170,7 +171,7 @@ def _start(registry: Registry, orchestrator: Orchestrator, client: Supervisor, n
         if launched is not None:
             down(registry, timeout=5.0, emit=orchestrator.emit)
         else:
-            orchestrator.stop(targets, timeout=5.0)
+            asyncio.run(orchestrator.stop(wanted, timeout=5.0))
         result.state = st.load(paths)
         return result
     with st.locked(paths) as state:
@@ -266,9 +267,10 @@ def _down(registry: Registry, timeout: float, emit: Emit) -> DownResult:
         _record(paths, "stopping")
         infos = client.all_info()
         names = [n for n in infos if infos[n].running and n != WATCHER]
-        orchestrator = Orchestrator(registry, client, emit=emit)
-        orchestrator.best_effort = True
-        orchestrator.stop(list(dict.fromkeys([*state.services, *names])), timeout=timeout)
+        orchestrator = Orchestrator(context(registry, client.asynchronous(), emit=emit,
+                                            best_effort=True))
+        asyncio.run(orchestrator.stop(list(dict.fromkeys([*state.services, *names])),
+                                      timeout=timeout))
         supervisord = client.pid()
         client.shutdown()
         sweep.wait_gone(supervisord, 10.0)

@@ -7,50 +7,24 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from ollamamax_stack.errors import EXIT_UNAVAILABLE
+from ollamamax_stack.errors import EXIT_UNAVAILABLE, UsageError
 from ollamamax_stack.handoff.slots import parse_program
 from ollamamax_stack.registry.environ import service_environment
 from ollamamax_stack.registry.graph import stop_order, with_dependencies
 from ollamamax_stack.registry.model import Registry, Service
 from ollamamax_stack.supervise import state as st
 from ollamamax_stack.supervise.config import missing_executable
+from ollamamax_stack.supervise.context import Context, Emit
 from ollamamax_stack.supervise.logs import tail
-from ollamamax_stack.supervise.paths import RunPaths
+from ollamamax_stack.supervise.outcome import Outcome, ended, pid_alive
 from ollamamax_stack.supervise.probes import check_for, describe, wait_until
-from ollamamax_stack.supervise.rpc import (
-    ALREADY_STARTED,
-    SPAWN_ERROR,
-    ProcessInfo,
-    Supervisor,
-    SupervisorFault,
-)
+from ollamamax_stack.supervise.rpc import ALREADY_STARTED, SPAWN_ERROR, SupervisorFault
 from ollamamax_stack.supervise.workers import Workers, held, programs_of, serving_pids
 
-# (service name or "", message): progress the command layer prints.
-Emit = Callable[[str, str], None]
+__all__ = ["Emit", "Orchestrator", "Outcome", "pid_alive", "service_state"]
 
-
-@dataclass(frozen=True)
-class Outcome:
-    """How one attempt to bring a service up ended."""
-
-    ready: bool
-    reason: str | None = None
-    ready_ms: int | None = None
-    pid: int | None = None
-    unavailable: bool = False  # cannot run here at all (not installed): don't retry
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether `pid` runs (a zombie counts as gone)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            stat = handle.read()
-    except OSError:
-        return False
-    return stat[stat.rfind(b")") + 2:][:1] not in (b"Z", b"X")
+STOP_POLL = 0.02
 
 
 def service_state(registry: Registry, service: Service) -> st.ServiceState:
@@ -60,75 +34,75 @@ def service_state(registry: Registry, service: Service) -> st.ServiceState:
                            depends_on=list(service.depends_on))
 
 
+def dependencies(registry: Registry) -> dict[str, list[str]]:
+    """Each active service's dependencies among the active services."""
+    active = {s.name for s in registry.active}
+    return {s.name: [d for d in s.depends_on if d in active] for s in registry.active}
+
+
+def targets(registry: Registry, names: list[str]) -> list[str]:
+    """The named services and their dependencies (every active service when none is named)."""
+    for name in names:
+        service = registry.service(name)
+        if not service.in_profile(registry.profile):
+            raise UsageError(f"service {name!r} is not in profile {registry.profile!r} "
+                             f"(its profiles: {', '.join(service.profiles)})")
+    deps = dependencies(registry)
+    return with_dependencies(deps, names or list(deps))
+
+
 class Orchestrator:
     """Brings services of one registry up and down through one supervisord."""
 
-    def __init__(self, registry: Registry, client: Supervisor, *, emit: Emit | None = None,
-                 timeout: float | None = None) -> None:
-        self.registry = registry
-        self.client = client
-        self.paths = RunPaths(registry.run_dir)
-        self.emit: Emit = emit or (lambda name, message: None)
-        self.timeout = timeout
-        # down and the watcher must go on when the state cannot be written (a full disk).
-        self.best_effort = False
-        self.last_error: OSError | None = None  # the latest write that best effort skipped
-        active = {s.name for s in registry.active}
-        self.deps = {s.name: [d for d in s.depends_on if d in active] for s in registry.active}
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.registry = ctx.registry
+        self.client = ctx.client
+        self.paths = ctx.paths
+        self.emit: Emit = ctx.emit
+        self.timeout = ctx.timeout
+        self.note = ctx.record
+        self.deps = dependencies(self.registry)
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self.workers = Workers(self)
-
-    def note(self, name: str, change: st.Change) -> None:
-        """Record a change of one service's state (and go on without it when best effort)."""
-        if not self.best_effort:
-            st.update_service(self.paths, name, change)
-        elif (error := st.try_update_service(self.paths, name, change)) is not None:
-            self.last_error = error
+        self.workers = Workers(ctx)
 
     def targets(self, names: list[str]) -> list[str]:
         """The named services and their dependencies (every active service when none is named)."""
-        for name in names:
-            service = self.registry.service(name)
-            if not service.in_profile(self.registry.profile):
-                from ollamamax_stack.errors import UsageError
-
-                raise UsageError(f"service {name!r} is not in profile {self.registry.profile!r} "
-                                 f"(its profiles: {', '.join(service.profiles)})")
-        return with_dependencies(self.deps, names or list(self.deps))
+        return targets(self.registry, names)
 
     async def settled_exit(self, name: str, timeout: float = 2.0) -> str:
         """Wait until supervisord has noticed a program's exit; how it ended, in words."""
         deadline = time.monotonic() + timeout
         service = self.registry.services.get(name)
         if service is not None and held(service):
-            infos = self.client.all_info()
+            infos = await self.client.all_info()
             while serving_pids(service, infos) is not None and time.monotonic() < deadline:
                 await asyncio.sleep(0.01)
-                infos = self.client.all_info()
+                infos = await self.client.all_info()
             down = [infos[p] for p in programs_of(service) if p in infos
                     and infos[p].state not in ("STARTING", "RUNNING", "BACKOFF", "STOPPING")]
             if not down:
                 return "a worker ended"
             last = max(down, key=lambda i: i.stop)
-            return f"worker {last.name} {_ended(last)}"
-        info = self.client.info(name)
+            return f"worker {last.name} {ended(last)}"
+        info = await self.client.info(name)
         while info.running and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
-            info = self.client.info(name)
-        return _ended(info)
+            info = await self.client.info(name)
+        return ended(info)
 
     # -- bringing one service up ------------------------------------------------------------
 
-    def _exited(self, name: str, pid: int | None) -> str | None:
+    async def _exited(self, name: str, pid: int | None) -> str | None:
         if pid is not None and pid_alive(pid):
             return None
-        info = self.client.info(name)
+        info = await self.client.info(name)
         if info.running:
             return None  # replaced meanwhile, or supervisord has not reaped it yet: next time
         if info.exitstatus == EXIT_UNAVAILABLE:
             said = [line.strip() for line in tail(self.paths.log(name), 5) if line.strip()]
             return f"is unavailable here: {said[-1] if said else 'a program it needs is missing'}"
-        return f"{_ended(info)} before it was ready"
+        return f"{ended(info)} before it was ready"
 
     async def bring_up(self, service: Service) -> Outcome:
         """Start one managed service and wait for its readiness probe (or its exit, or timeout)."""
@@ -146,16 +120,16 @@ class Orchestrator:
                           attempt_timeout=min(1.0, timeout))
         started = time.monotonic()
         try:
-            self.client.start(service.name)
+            await self.client.start(service.name)
         except SupervisorFault as fault:
             if fault.code != ALREADY_STARTED:
                 return Outcome(False, self._spawn_failure(service, fault))
-        pid = self.client.info(service.name).pid
+        pid = (await self.client.info(service.name)).pid
         self.note(service.name, _starting(pid))
         why = await wait_until(check, timeout, probe.period,
                                lambda: self._exited(service.name, pid))
         if why is not None:
-            info = self.client.info(service.name)
+            info = await self.client.info(service.name)
             unavailable = not info.running and info.exitstatus == EXIT_UNAVAILABLE
             return Outcome(False, why, pid=pid, unavailable=unavailable)
         return Outcome(True, ready_ms=round((time.monotonic() - started) * 1000), pid=pid)
@@ -242,11 +216,11 @@ class Orchestrator:
         else:
             current = st.load(self.paths).services.get(service.name)
             if held(service):
-                pids = serving_pids(service, self.client.all_info())
+                pids = serving_pids(service, await self.client.all_info())
                 if current and current.state == st.READY and pids:
                     return Outcome(True, ready_ms=current.ready_ms, pid=current.pid)
             else:
-                info = self.client.info(service.name)
+                info = await self.client.info(service.name)
                 if (current and current.state == st.READY and info.running
                         and info.pid == current.pid):
                     return Outcome(True, ready_ms=current.ready_ms, pid=info.pid)  # already up
@@ -258,20 +232,20 @@ class Orchestrator:
 
     # -- stopping ---------------------------------------------------------------------------
 
-    def stop(self, names: list[str], timeout: float = 10.0) -> None:
+    async def stop(self, names: list[str], timeout: float = 10.0) -> None:
         """Stop managed services in reverse dependency order; SIGKILL a group after `timeout`."""
         managed = [n for n in names if n in self.registry.services
                    and self.registry.services[n].managed]
         graph = {n: [d for d in self.deps.get(n, []) if d in managed] for n in managed}
         for layer in stop_order(graph):
-            self._stop_layer(layer, timeout)
+            await self._stop_layer(layer, timeout)
 
-    def _stop_layer(self, layer: list[str], timeout: float) -> None:
+    async def _stop_layer(self, layer: list[str], timeout: float) -> None:
         # Marked stopped before the signal, so the watcher never takes the exit for a crash.
         for name in layer:
             self.note(name, _mark(st.STOPPED, "stopped"))
         waiting: dict[str, int] = {}
-        infos = self.client.all_info()
+        infos = await self.client.all_info()
         for name in layer:
             stopping = False
             for program in programs_of(self.registry.services[name]):
@@ -279,7 +253,7 @@ class Orchestrator:
                 if info is not None and info.running and info.pid:
                     waiting[program] = info.pid
                     stopping = True
-                    self.client.stop(program)
+                    await self.client.stop(program)
                     try:  # as systemd does: a stopped (SIGSTOP) process must wake to see SIGTERM
                         os.killpg(info.pid, signal.SIGCONT)
                     except OSError:
@@ -289,9 +263,10 @@ class Orchestrator:
         deadline = time.monotonic() + timeout
         killed = False
         while waiting:
-            for name in list(waiting):
-                if not self.client.info(name).running:
-                    del waiting[name]
+            infos = await self.client.all_info()
+            for program in list(waiting):
+                if program not in infos or not infos[program].running:
+                    del waiting[program]
             if not waiting or (killed and time.monotonic() > deadline):
                 break
             if not killed and time.monotonic() > deadline:
@@ -305,13 +280,7 @@ class Orchestrator:
                     except OSError:
                         pass
                 killed, deadline = True, time.monotonic() + 5.0
-            time.sleep(0.02)
-
-
-def _ended(info: ProcessInfo) -> str:
-    if info.exitstatus < 0:
-        return "was killed by a signal"
-    return f"exited with status {info.exitstatus}"
+            await asyncio.sleep(STOP_POLL)
 
 
 def _starting(pid: int | None) -> Callable[[st.ServiceState], None]:

@@ -128,7 +128,7 @@ def describe(registry: Registry, service: Service, probe: Probe) -> str:
 
 
 async def wait_until(check: Check, timeout: float, period: float,
-                     gone: Callable[[], str | None] | None = None) -> str | None:
+                     gone: Callable[[], Awaitable[str | None]] | None = None) -> str | None:
     """Run `check` until it passes (None), time runs out, or `gone()` says why it never will."""
     loop = asyncio.get_running_loop()
     start = loop.time()
@@ -137,7 +137,7 @@ async def wait_until(check: Check, timeout: float, period: float,
         if await check():
             return None
         if gone is not None:
-            why = gone()
+            why = await gone()
             if why:
                 return why
         now = loop.time()

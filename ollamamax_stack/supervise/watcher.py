@@ -28,16 +28,19 @@ from ollamamax_stack.registry.model import Registry, RestartPolicy, Service
 from ollamamax_stack.supervise import groups, listener, sweep
 from ollamamax_stack.supervise import holder as socket_holder
 from ollamamax_stack.supervise import state as st
+from ollamamax_stack.supervise.context import Context
 from ollamamax_stack.supervise.logs import tail
-from ollamamax_stack.supervise.orchestrator import Orchestrator, pid_alive
+from ollamamax_stack.supervise.orchestrator import Orchestrator
+from ollamamax_stack.supervise.outcome import pid_alive
 from ollamamax_stack.supervise.paths import RunPaths
 from ollamamax_stack.supervise.probes import check_for
-from ollamamax_stack.supervise.rpc import ProcessInfo, Supervisor, SupervisorError
+from ollamamax_stack.supervise.rpc import AsyncSupervisor, ProcessInfo, SupervisorError
 from ollamamax_stack.supervise.supervisord import MODULE as SUPERVISORD_MODULE
 from ollamamax_stack.supervise.workers import held, serving_pids
 
 RECONCILE_PERIOD = 1.0
 EXTERNAL_PERIOD = 5.0
+STOP_TIMEOUT = 5.0  # the watcher's stops: SIGKILL to the group after this
 UNREACHABLE_LIMIT = 5  # RPC failures in a row after which supervisord is taken for gone
 WATCHING = ("starting", "running")  # phases in which crashes are the watcher's to handle
 UP = (st.READY, st.UNRESPONSIVE)  # states of a service that should have a live process
@@ -69,12 +72,12 @@ def crash_count(entry: st.ServiceState, policy: RestartPolicy, now: float) -> in
 class Watcher:
     """Watches one stack's services for as long as its supervisord lives."""
 
-    def __init__(self, registry: Registry, client: Supervisor) -> None:
+    def __init__(self, registry: Registry, client: AsyncSupervisor) -> None:
         self.registry = registry
         self.paths = RunPaths(registry.run_dir)
         self.client = client
-        self.orchestrator = Orchestrator(registry, client, emit=lambda n, m: log(f"{n}: {m}"))
-        self.orchestrator.best_effort = True
+        self.orchestrator = Orchestrator(Context(registry, client, self.note,
+                                                 emit=lambda n, m: log(f"{n}: {m}")))
         self.wake = asyncio.Event()
         self.stopping = asyncio.Event()
         self.orphaned = False  # supervisord died under us
@@ -144,7 +147,7 @@ class Watcher:
         state = st.load(self.paths)
         if state.phase not in WATCHING:
             return
-        infos = self.client.all_info()
+        infos = await self.client.all_info()
         for name, entry in state.services.items():
             service = self.registry.services.get(name)
             if service is None or service.external or name in self.busy:
@@ -183,8 +186,9 @@ class Watcher:
 
                 self.note(name, change)
 
-    def _recover(self, service: Service, why: str | None, pid: int | None, count: bool) -> None:
-        task = asyncio.create_task(self._restart(service, why, pid, count))
+    def _recover(self, service: Service, why: str | None, pid: int | None, count: bool,
+                 stop: bool = False) -> None:
+        task = asyncio.create_task(self._restart(service, why, pid, count, stop))
         self.busy[service.name] = task
         task.add_done_callback(lambda _: self.busy.pop(service.name, None))
         task.add_done_callback(functools.partial(_said, service.name))
@@ -197,9 +201,11 @@ class Watcher:
                 or entry.state in (st.STOPPED, st.FATAL))
 
     async def _restart(self, service: Service, why: str | None, pid: int | None,
-                       count: bool) -> None:
+                       count: bool, stop: bool = False) -> None:
         """Restart with doubling backoff until ready again, or give up at the limit."""
         name, policy = service.name, service.restart
+        if stop:  # it still runs (unresponsive): as long as it takes, while others are watched
+            await self.orchestrator.stop([name], timeout=STOP_TIMEOUT)
         entry = st.load(self.paths).services.get(name)
         if entry is None:
             return
@@ -216,7 +222,7 @@ class Watcher:
                 reason = (f"{why}; gave up after {policy.limit} restarts "
                           f"(restart limit {policy.limit}); {cause}")
                 log(f"{name}: fatal: {reason}")
-                self.orchestrator.stop([name], timeout=5.0)  # in the loop: one RPC client
+                await self.orchestrator.stop([name], timeout=STOP_TIMEOUT)
                 if held(service):
                     await self._park(service, wait=True)  # before `status` says fatal
                 self.note(name, _fatal(reason, failures))
@@ -234,7 +240,7 @@ class Watcher:
                 self.note(name, _recovered(outcome.pid, outcome.ready_ms))
                 return
             why, pid = outcome.reason or "not ready", outcome.pid
-            self.orchestrator.stop([name], timeout=5.0)  # in the loop: one RPC client
+            await self.orchestrator.stop([name], timeout=STOP_TIMEOUT)
             failures += 1
 
     async def _park(self, service: Service, wait: bool) -> None:
@@ -282,8 +288,7 @@ class Watcher:
                 why = f"liveness probe failed {probe.failures} times in a row"
                 log(f"{name}: {why}")
                 self.note(name, _restarting(why, entry.failures))
-                self.orchestrator.stop([name], timeout=5.0)  # in the loop: one RPC client
-                self._recover(service, why, entry.pid, count=True)
+                self._recover(service, why, entry.pid, count=True, stop=True)
                 return
         finally:
             self.liveness.pop(name, None)
@@ -381,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     registry = load_registry(args.config, offset=args.offset, profile=args.profile,
                              run_dir=args.run_dir)
-    client = Supervisor(RunPaths(registry.run_dir).socket)
+    client = AsyncSupervisor(RunPaths(registry.run_dir).socket)
     log(f"watching {registry.run_dir} (pid {os.getpid()})")
     asyncio.run(Watcher(registry, client).run())
     return 0
