@@ -60,7 +60,6 @@ def up(
         follower = Follower()
         for service in registry.managed:
             follower.add(service.name, paths.log(service.name))
-        follower.add("", paths.watcher_log)
         threading.Thread(target=_follow, args=(follower, show, stop_following),
                          daemon=True).start()
     try:
@@ -94,10 +93,15 @@ def up(
         notify("READY=1", f"STATUS={result.state.stack()}")
     if detach:
         raise typer.Exit(EXIT_UP if result.state.stack() == "up" else EXIT_NOT_UP)
+    # From here on the watcher's events (crashes, restarts...) are the progress lines.
+    watching = threading.Event()  # set when our own stop begins: its lines are printed anyway
+    threading.Thread(target=_follow_events, args=(registry, show, watching, time.time()),
+                     daemon=True).start()
     try:
         while observe.status(registry).state.phase != "down":
             time.sleep(0.5)
     except KeyboardInterrupt:
+        watching.set()
         _stop_foreground(registry, show, stop_following)
         raise typer.Exit(0) from None
     stop_following.set()
@@ -119,6 +123,13 @@ def _follow(follower: Follower, show: Show, done: threading.Event) -> None:
         done.wait(0.05)
     for name, line in follower.poll():
         show(name, line)
+
+
+def _follow_events(registry: Registry, show: Show, done: threading.Event, since: float) -> None:
+    from ollamamax_stack.supervise import events
+
+    for event in events.follow(registry.run_dir, since, done=done.is_set):
+        show(event.who, event.summary())
 
 
 def _stop_foreground(registry: Registry, show: Show, following: threading.Event) -> None:

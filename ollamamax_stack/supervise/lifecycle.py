@@ -17,12 +17,13 @@ from ollamamax_stack.notify import notify
 from ollamamax_stack.ports.findings import Finding
 from ollamamax_stack.ports.host import bindable, who
 from ollamamax_stack.registry.model import Registry, Service
-from ollamamax_stack.supervise import daemon, holder, sweep, workers
+from ollamamax_stack.supervise import daemon, events, holder, sweep, workers
 from ollamamax_stack.supervise import state as st
 from ollamamax_stack.supervise.config import WATCHER
 from ollamamax_stack.supervise.context import Emit, context
 from ollamamax_stack.supervise.lock import stack_lock
 from ollamamax_stack.supervise.logs import tail
+from ollamamax_stack.supervise.machine import Event, Status
 from ollamamax_stack.supervise.orchestrator import Orchestrator, service_state, targets
 from ollamamax_stack.supervise.outcome import Outcome
 from ollamamax_stack.supervise.paths import RunPaths
@@ -155,7 +156,8 @@ def _start(registry: Registry, orchestrator: Orchestrator, client: Supervisor, n
         state.config, state.offset, state.profile = (str(registry.source), registry.offset,
                                                      registry.profile)
         for name in wanted:
-            if launched or name not in state.services or state.services[name].state != st.READY:
+            if (launched or name not in state.services
+                    or state.services[name].state != Status.READY):
                 previous = state.services.get(name)
                 entry = service_state(registry, registry.services[name])
                 if previous is not None:
@@ -189,7 +191,8 @@ def _forget_supervision(paths: RunPaths) -> None:
         state.phase = "down"
         for entry in state.services.values():
             if not entry.external:
-                entry.state, entry.ready, entry.pid = st.STOPPED, False, None
+                entry.pid = None
+                entry.move(Status.STOPPED, "stack is down")
 
 
 def _end_unsupervised(paths: RunPaths, shown: Emit) -> None:
@@ -296,15 +299,21 @@ def _record(paths: RunPaths, phase: st.Phase) -> None:
     """Write the phase when the run dir and its disk allow it; `down` never depends on it."""
     if not paths.state.exists():
         return
+    stopped: list[Event] = []
     try:
         with st.locked(paths) as current:
             current.phase = phase
             if phase == "down":
                 current.supervisord_pid = current.watcher_pid = None
                 for entry in current.services.values():
-                    entry.pid, entry.ready = None, False
+                    entry.pid = None
                     if not entry.external:
-                        entry.state, entry.reason = st.STOPPED, "stack is down"
+                        was = entry.state
+                        event = entry.move(Status.STOPPED, "stack is down")
+                        if was != Status.STOPPED:
+                            stopped.append(event)
+        for event in stopped:
+            events.append(paths.run_dir, event)
     except OSError:
         pass
 

@@ -6,7 +6,6 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import Callable
 
 from ollamamax_stack.errors import EXIT_UNAVAILABLE, UsageError
 from ollamamax_stack.handoff.slots import parse_program
@@ -17,6 +16,7 @@ from ollamamax_stack.supervise import state as st
 from ollamamax_stack.supervise.config import missing_executable
 from ollamamax_stack.supervise.context import Context, Emit
 from ollamamax_stack.supervise.logs import tail
+from ollamamax_stack.supervise.machine import Event, Status
 from ollamamax_stack.supervise.outcome import Outcome, ended, pid_alive
 from ollamamax_stack.supervise.probes import check_for, describe, wait_until
 from ollamamax_stack.supervise.rpc import ALREADY_STARTED, SPAWN_ERROR, SupervisorFault
@@ -174,7 +174,7 @@ class Orchestrator:
         for name in targets:
             if name not in results:
                 results[name] = Outcome(False, "not started: the start was stopped")
-                self.note(name, _mark(st.SKIPPED, results[name].reason))
+                self.note(name, _mark(Status.SKIPPED, results[name].reason))
         return results
 
     def _abort(self, failed: str) -> None:
@@ -194,56 +194,56 @@ class Orchestrator:
             if blocked:
                 outcome = Outcome(False, f"not started: it needs {blocked[0]}, which is not ready")
                 results[name] = outcome
-                self.note(name, _mark(st.SKIPPED, outcome.reason))
+                self.note(name, _mark(Status.SKIPPED, outcome.reason))
                 return
-            outcome = await self._attempt(service)
+            outcome = await self._attempt(service)  # its events are the progress lines
             results[name] = outcome
             if outcome.ready:
-                self.emit(name, f"ready after {outcome.ready_ms} ms")
+                pass
             elif service.optional:
-                self.emit(name, f"{outcome.reason} (optional: the stack runs degraded)")
-            else:
-                self.emit(name, f"failed: {outcome.reason}")
-                if not keep_going:
-                    self._abort(name)
+                self.emit(name, "optional: the stack runs degraded")
+            elif not keep_going:
+                self._abort(name)
         finally:
             done[name].set()
 
     async def _attempt(self, service: Service) -> Outcome:
         if service.external:
             outcome = await self.probe_external(service)
-            failure = st.UNREACHABLE
+            failure = Status.UNREACHABLE
         else:
             current = st.load(self.paths).services.get(service.name)
             if held(service):
                 pids = serving_pids(service, await self.client.all_info())
-                if current and current.state == st.READY and pids:
+                if current and current.state == Status.READY and pids:
                     return Outcome(True, ready_ms=current.ready_ms, pid=current.pid)
             else:
                 info = await self.client.info(service.name)
-                if (current and current.state == st.READY and info.running
+                if (current and current.state == Status.READY and info.running
                         and info.pid == current.pid):
                     return Outcome(True, ready_ms=current.ready_ms, pid=info.pid)  # already up
-            self.emit(service.name, "starting")
             outcome = await self.bring_up(service)
-            failure = st.SKIPPED if outcome.unavailable else st.FAILED
+            failure = Status.SKIPPED if outcome.unavailable else Status.FAILED
         self.note(service.name, _settle(outcome, failure))
         return outcome
 
     # -- stopping ---------------------------------------------------------------------------
 
-    async def stop(self, names: list[str], timeout: float = 10.0) -> None:
-        """Stop managed services in reverse dependency order; SIGKILL a group after `timeout`."""
+    async def stop(self, names: list[str], timeout: float = 10.0, *,
+                   requested: bool = True) -> None:
+        """Stop managed services in reverse dependency order; SIGKILL a group after `timeout`.
+        `requested`: they become `stopped` (not when the watcher stops one to restart it)."""
         managed = [n for n in names if n in self.registry.services
                    and self.registry.services[n].managed]
         graph = {n: [d for d in self.deps.get(n, []) if d in managed] for n in managed}
         for layer in stop_order(graph):
-            await self._stop_layer(layer, timeout)
+            await self._stop_layer(layer, timeout, requested)
 
-    async def _stop_layer(self, layer: list[str], timeout: float) -> None:
+    async def _stop_layer(self, layer: list[str], timeout: float, requested: bool) -> None:
         # Marked stopped before the signal, so the watcher never takes the exit for a crash.
         for name in layer:
-            self.note(name, _mark(st.STOPPED, "stopped"))
+            if requested:
+                self.note(name, _mark(Status.STOPPED, "stopped"))
         waiting: dict[str, int] = {}
         infos = await self.client.all_info()
         for name in layer:
@@ -274,7 +274,10 @@ class Orchestrator:
                     slot = parse_program(program)
                     name = slot.service if slot and slot.service in self.registry.services else (
                         program)
-                    self.emit(name, f"did not stop within {timeout:g}s: SIGKILL to its group")
+                    why = f"did not stop within {timeout:g}s: SIGKILL to its group"
+                    self.ctx.publish(Event(service=name, action="kill", to="stopping",
+                                           reason=why, pid=pid, slot=slot.program if slot
+                                           else None))
                     try:
                         os.killpg(pid, signal.SIGKILL)
                     except OSError:
@@ -283,32 +286,33 @@ class Orchestrator:
             await asyncio.sleep(STOP_POLL)
 
 
-def _starting(pid: int | None) -> Callable[[st.ServiceState], None]:
+def _starting(pid: int | None) -> st.Change:
     at = time.time()
 
-    def change(entry: st.ServiceState) -> None:
-        entry.pid, entry.ready, entry.started_at = pid, False, at
-        if entry.state not in (st.RESTARTING,):
-            entry.state = st.STARTING
+    def change(entry: st.ServiceState) -> Event | None:
+        entry.pid, entry.started_at = pid, at
+        if entry.state == Status.RESTARTING:
+            return None  # the watcher's restart: it said so
+        return entry.move(Status.STARTING, action="start")
 
     return change
 
 
-def _mark(state: str, reason: str | None) -> Callable[[st.ServiceState], None]:
-    def change(entry: st.ServiceState) -> None:
-        entry.state, entry.reason, entry.ready, entry.pid = state, reason, False, None
+def _mark(state: Status, reason: str | None) -> st.Change:
+    def change(entry: st.ServiceState) -> Event:
+        entry.pid = None
+        return entry.move(state, reason, action="stop" if state == Status.STOPPED else None)
 
     return change
 
 
-def _settle(outcome: Outcome, failure: str) -> Callable[[st.ServiceState], None]:
-    def change(entry: st.ServiceState) -> None:
+def _settle(outcome: Outcome, failure: Status) -> st.Change:
+    def change(entry: st.ServiceState) -> Event:
         entry.pid = outcome.pid
         if outcome.ready:
-            entry.state, entry.ready, entry.reason = st.READY, True, None
             entry.ready_ms, entry.ready_at = outcome.ready_ms, time.time()
             entry.failures = 0  # started on request (up, start): a fresh restart budget
-        else:
-            entry.state, entry.ready, entry.reason = failure, False, outcome.reason
+            return entry.move(Status.READY, detail=f"after {outcome.ready_ms} ms")
+        return entry.move(failure, outcome.reason)
 
     return change

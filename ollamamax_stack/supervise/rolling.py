@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ollamamax_stack.errors import OllamamaxError, UsageError
 from ollamamax_stack.handoff.slots import parse_program, parse_worker, worker_count
@@ -12,6 +12,7 @@ from ollamamax_stack.registry.graph import start_layers
 from ollamamax_stack.registry.model import Registry, Service
 from ollamamax_stack.supervise import daemon, holder
 from ollamamax_stack.supervise import state as st
+from ollamamax_stack.supervise.machine import Event, Status
 from ollamamax_stack.supervise.orchestrator import Orchestrator, service_state
 from ollamamax_stack.supervise.outcome import Outcome
 from ollamamax_stack.supervise.rpc import Supervisor
@@ -49,10 +50,10 @@ def drain_timeout(registry: Registry, service: Service) -> float:
 
 
 def _ready(outcome: Outcome) -> st.Change:
-    def change(entry: st.ServiceState) -> None:
+    def change(entry: st.ServiceState) -> Event:
         entry.pid = outcome.pid
-        entry.state, entry.ready, entry.reason = st.READY, True, None
         entry.ready_ms, entry.ready_at = outcome.ready_ms, time.time()
+        return entry.move(Status.READY, action="rolled", detail=f"after {outcome.ready_ms} ms")
 
     return change
 
@@ -115,7 +116,7 @@ def plan(registry: Registry, state: st.State, changed_programs: list[str],
         service = registry.services.get(name)
         if service is None or entry.external or not service.in_profile(registry.profile):
             continue
-        if entry.ports != service.port_map and entry.state != st.STOPPED:
+        if entry.ports != service.port_map and entry.state != Status.STOPPED:
             before = ", ".join(str(p) for p in entry.ports.values())
             after = ", ".join(str(p) for p in service.port_map.values())
             found.moved[name] = f"{before} -> {after}"
@@ -151,9 +152,9 @@ async def reload(registry: Registry, orchestrator: Orchestrator, *, force: bool)
         for name in [*found.changed, *found.added]:
             entry = service_state(registry, registry.services[name])
             previous = current.services.get(name)
-            if previous is not None:
-                entry.state, entry.pid, entry.ready = previous.state, previous.pid, previous.ready
-                entry.restarts, entry.ready_ms = previous.restarts, previous.ready_ms
+            if previous is not None:  # the new definition, where the service is in its life
+                entry = replace(entry, state=previous.state, pid=previous.pid,
+                                restarts=previous.restarts, ready_ms=previous.ready_ms)
             current.services[name] = entry
     for name in found.removed:
         emit(name, "removed from the registry: stopping")
@@ -169,8 +170,10 @@ async def reload(registry: Registry, orchestrator: Orchestrator, *, force: bool)
                            for n in found.changed})
     for name in [n for layer in layers for n in layer]:
         service = registry.services[name]
-        emit(name, "definition changed: " + (f"rolling {worker_count(service)} worker(s)"
-                                             if held(service) else "restarting"))
+        said = "definition changed: " + (f"rolling {worker_count(service)} worker(s)"
+                                         if held(service) else "restarting")
+        orchestrator.ctx.publish(Event(service=name, action="reload", to="restarting",
+                                       reason=said))
         if held(service):
             for program in [p for p in removed if _owner(p) == name]:
                 await client.stop(program)  # workers beyond the new count drain and go

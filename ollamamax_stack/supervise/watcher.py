@@ -28,8 +28,9 @@ from ollamamax_stack.registry.model import Registry, RestartPolicy, Service
 from ollamamax_stack.supervise import groups, listener, sweep
 from ollamamax_stack.supervise import holder as socket_holder
 from ollamamax_stack.supervise import state as st
-from ollamamax_stack.supervise.context import Context
+from ollamamax_stack.supervise.context import Context, publisher, recorder
 from ollamamax_stack.supervise.logs import tail
+from ollamamax_stack.supervise.machine import UNSERVED, UP, Event, Status
 from ollamamax_stack.supervise.orchestrator import Orchestrator
 from ollamamax_stack.supervise.outcome import pid_alive
 from ollamamax_stack.supervise.paths import RunPaths
@@ -43,7 +44,6 @@ EXTERNAL_PERIOD = 5.0
 STOP_TIMEOUT = 5.0  # the watcher's stops: SIGKILL to the group after this
 UNREACHABLE_LIMIT = 5  # RPC failures in a row after which supervisord is taken for gone
 WATCHING = ("starting", "running")  # phases in which crashes are the watcher's to handle
-UP = (st.READY, st.UNRESPONSIVE)  # states of a service that should have a live process
 
 
 def log(message: str) -> None:
@@ -76,7 +76,11 @@ class Watcher:
         self.registry = registry
         self.paths = RunPaths(registry.run_dir)
         self.client = client
-        self.orchestrator = Orchestrator(Context(registry, client, self.note,
+        # The state and the events are best effort: a full disk is said once, never fatal.
+        self.publish = publisher(self.paths, best_effort=True, on_error=self.note_disk)
+        self.note = recorder(self.paths, self.publish, best_effort=True,
+                             on_error=self.note_disk)
+        self.orchestrator = Orchestrator(Context(registry, client, self.note, self.publish,
                                                  emit=lambda n, m: log(f"{n}: {m}")))
         self.wake = asyncio.Event()
         self.stopping = asyncio.Event()
@@ -134,14 +138,6 @@ class Watcher:
             log(f"{message}; going on without recording")
         self.disk_error = message
 
-    def note(self, name: str, change: st.Change) -> None:
-        """Record a change of a service's state; a full disk is said once, never fatal."""
-        error = st.try_update_service(self.paths, name, change)
-        if error is not None:
-            self.note_disk(error)
-        else:
-            self.disk_error = None
-
     async def reconcile(self) -> None:
         """Restart what crashed, resume restarts a previous watcher left, start liveness probes."""
         state = st.load(self.paths)
@@ -156,14 +152,14 @@ class Watcher:
             if entry.state in UP and not alive:
                 # A held service's workers each have their own group: never end a live one's.
                 self._recover(service, None, None if held(service) else entry.pid, count=True)
-            elif entry.state == st.RESTARTING:
+            elif entry.state == Status.RESTARTING:
                 log(f"{name}: resuming its restart ({entry.reason or 'crashed'})")
                 self._recover(service, entry.reason, entry.pid, count=False)
             elif entry.state in UP and service.liveness and name not in self.liveness:
                 task = asyncio.create_task(self._live(service))
                 task.add_done_callback(functools.partial(_said, name))
                 self.liveness[name] = task
-            elif entry.state in st.UNSERVED and held(service):
+            elif entry.state in UNSERVED and held(service):
                 # Again each round: a restarted holder binds every port anew.
                 await self._park(service, wait=False)
         if time.monotonic() - self.last_external > EXTERNAL_PERIOD:
@@ -179,12 +175,7 @@ class Watcher:
             if outcome.ready != entry.ready:
                 log(f"{name}: {'reachable again' if outcome.ready else outcome.reason}")
 
-                def change(e: st.ServiceState, ready: bool = outcome.ready,
-                           reason: str | None = outcome.reason) -> None:
-                    e.ready, e.state = ready, st.READY if ready else st.UNREACHABLE
-                    e.reason = None if ready else reason
-
-                self.note(name, change)
+                self.note(name, _reachable(outcome.ready, outcome.reason))
 
     def _recover(self, service: Service, why: str | None, pid: int | None, count: bool,
                  stop: bool = False) -> None:
@@ -198,20 +189,23 @@ class Watcher:
         state = st.load(self.paths)
         entry = state.services.get(name)
         return (self.stopping.is_set() or state.phase not in WATCHING or entry is None
-                or entry.state in (st.STOPPED, st.FATAL))
+                or entry.state in (Status.STOPPED, Status.FATAL))
 
     async def _restart(self, service: Service, why: str | None, pid: int | None,
                        count: bool, stop: bool = False) -> None:
         """Restart with doubling backoff until ready again, or give up at the limit."""
         name, policy = service.name, service.restart
-        if stop:  # it still runs (unresponsive): as long as it takes, while others are watched
-            await self.orchestrator.stop([name], timeout=STOP_TIMEOUT)
         entry = st.load(self.paths).services.get(name)
         if entry is None:
             return
         failures = crash_count(entry, policy, time.time()) if count else max(entry.failures, 1)
+        if stop:  # it still runs (unresponsive): as long as it takes, while others are watched
+            self.note(name, _crashed(why or "unresponsive", failures))
+            await self.orchestrator.stop([name], timeout=STOP_TIMEOUT, requested=False)
         if why is None:
             why = await self.orchestrator.settled_exit(name)
+        if not stop:
+            self.note(name, _crashed(why, failures))
         while True:
             # Like systemd's KillMode=control-group: nothing of the old process may keep its port.
             ended = await asyncio.to_thread(groups.end, pid, self.paths.run_dir, name)
@@ -222,14 +216,15 @@ class Watcher:
                 reason = (f"{why}; gave up after {policy.limit} restarts "
                           f"(restart limit {policy.limit}); {cause}")
                 log(f"{name}: fatal: {reason}")
-                await self.orchestrator.stop([name], timeout=STOP_TIMEOUT)
+                await self.orchestrator.stop([name], timeout=STOP_TIMEOUT, requested=False)
                 if held(service):
                     await self._park(service, wait=True)  # before `status` says fatal
                 self.note(name, _fatal(reason, failures))
                 return
             delay = backoff_delay(policy, failures)
             log(f"{name}: {why}; restart {failures}/{policy.limit} in {delay:g}s")
-            self.note(name, _restarting(why, failures))
+            self.note(name, _backoff(why, failures, f"restart {failures}/{policy.limit} in "
+                                                    f"{delay:g}s"))
             await asyncio.sleep(delay)
             if self._abandoned(name):
                 return
@@ -240,7 +235,7 @@ class Watcher:
                 self.note(name, _recovered(outcome.pid, outcome.ready_ms))
                 return
             why, pid = outcome.reason or "not ready", outcome.pid
-            await self.orchestrator.stop([name], timeout=STOP_TIMEOUT)
+            await self.orchestrator.stop([name], timeout=STOP_TIMEOUT, requested=False)
             failures += 1
 
     async def _park(self, service: Service, wait: bool) -> None:
@@ -275,7 +270,7 @@ class Watcher:
                 if entry is None or entry.state not in UP or name in self.busy:
                     return
                 if await check():
-                    if entry.state == st.UNRESPONSIVE:
+                    if entry.state == Status.UNRESPONSIVE:
                         log(f"{name}: liveness probe passed again after {missed} miss(es)")
                         self.note(name, _responsive)
                     missed = 0
@@ -287,7 +282,6 @@ class Watcher:
                     continue
                 why = f"liveness probe failed {probe.failures} times in a row"
                 log(f"{name}: {why}")
-                self.note(name, _restarting(why, entry.failures))
                 self._recover(service, why, entry.pid, count=True, stop=True)
                 return
         finally:
@@ -330,43 +324,64 @@ def end_orphans(run_dir: Path) -> None:
     sweep.end(orphans, timeout=2.0)
 
 
-def _restarting(why: str, failures: int) -> st.Change:
-    def change(entry: st.ServiceState) -> None:
-        entry.state, entry.ready, entry.reason, entry.failures = st.RESTARTING, False, why, failures
+def _crashed(why: str, failures: int) -> st.Change:
+    def change(entry: st.ServiceState) -> Event:
+        entry.failures = failures
+        return entry.move(Status.RESTARTING, why, action="crash")
+
+    return change
+
+
+def _backoff(why: str, failures: int, wait: str) -> st.Change:
+    def change(entry: st.ServiceState) -> Event:
+        entry.failures = failures
+        return entry.move(Status.RESTARTING, why, action="backoff", detail=f"{why}; {wait}")
 
     return change
 
 
 def _unresponsive(why: str) -> st.Change:
-    def change(entry: st.ServiceState) -> None:
-        if entry.state in UP:
-            entry.state, entry.ready, entry.reason = st.UNRESPONSIVE, False, why
+    def change(entry: st.ServiceState) -> Event | None:
+        if entry.state not in UP:
+            return None
+        return entry.move(Status.UNRESPONSIVE, why, action="liveness")
 
     return change
 
 
-def _responsive(entry: st.ServiceState) -> None:
-    if entry.state == st.UNRESPONSIVE:
-        entry.state, entry.ready, entry.reason = st.READY, True, None
+def _responsive(entry: st.ServiceState) -> Event | None:
+    if entry.state != Status.UNRESPONSIVE:
+        return None
+    return entry.move(Status.READY, action="responsive", detail="liveness probe passed again")
 
 
 def _recovered(pid: int | None, ready_ms: int | None) -> st.Change:
-    def change(entry: st.ServiceState) -> None:
-        entry.state, entry.ready, entry.reason, entry.pid = st.READY, True, None, pid
-        entry.ready_ms, entry.ready_at = ready_ms, time.time()
+    def change(entry: st.ServiceState) -> Event:
+        entry.pid, entry.ready_ms, entry.ready_at = pid, ready_ms, time.time()
+        return entry.move(Status.READY, detail=f"again after {ready_ms} ms")
 
     return change
 
 
-def _starting_again(entry: st.ServiceState) -> None:
+def _starting_again(entry: st.ServiceState) -> Event:
     entry.restarts += 1
     entry.started_at = time.time()
+    return entry.move(Status.RESTARTING, entry.reason, action="restart")
 
 
 def _fatal(reason: str, failures: int) -> st.Change:
-    def change(entry: st.ServiceState) -> None:
-        entry.state, entry.ready, entry.reason, entry.pid = st.FATAL, False, reason, None
-        entry.failures = failures
+    def change(entry: st.ServiceState) -> Event:
+        entry.pid, entry.failures = None, failures
+        return entry.move(Status.FATAL, reason, action="fatal")
+
+    return change
+
+
+def _reachable(ready: bool, reason: str | None) -> st.Change:
+    def change(entry: st.ServiceState) -> Event:
+        if ready:
+            return entry.move(Status.READY, action="reachable")
+        return entry.move(Status.UNREACHABLE, reason)
 
     return change
 

@@ -26,6 +26,7 @@ from ollamamax_stack.registry.environ import service_environment
 from ollamamax_stack.registry.model import Probe, Registry, Service
 from ollamamax_stack.supervise.context import Context
 from ollamamax_stack.supervise.logs import tail
+from ollamamax_stack.supervise.machine import Event, WorkerStatus
 from ollamamax_stack.supervise.outcome import Outcome, ended, pid_alive
 from ollamamax_stack.supervise.probes import Check, check_for, wait_until
 from ollamamax_stack.supervise.rpc import ALREADY_STARTED, BAD_NAME, ProcessInfo, SupervisorFault
@@ -142,13 +143,22 @@ class Workers:
             if fault.code != ALREADY_STARTED:
                 return Outcome(False, f"supervisord could not start {slot.program}: {fault}")
         pid = (await self.client.info(slot.program)).pid
+        self._said(slot, "start", WorkerStatus.STARTING, pid=pid)
         why = await wait_until(check, timeout, probe.period,
                                functools.partial(self._exited, service, slot.program, pid))
         if why is not None:
             info = await self.client.info(slot.program)
             unavailable = info.state not in SERVING and info.exitstatus == EXIT_UNAVAILABLE
+            self._said(slot, "failed", WorkerStatus.DOWN, why, pid)
             return Outcome(False, why, pid=pid, unavailable=unavailable)
-        return Outcome(True, ready_ms=round((time.monotonic() - started) * 1000), pid=pid)
+        ready_ms = round((time.monotonic() - started) * 1000)
+        self._said(slot, "ready", WorkerStatus.SERVING, f"after {ready_ms} ms", pid)
+        return Outcome(True, ready_ms=ready_ms, pid=pid)
+
+    def _said(self, slot: Slot, action: str, to: WorkerStatus, reason: str | None = None,
+              pid: int | None = None) -> None:
+        self.ctx.publish(Event(service=slot.service, action=action, to=to.value, reason=reason,
+                               pid=pid, worker=slot.worker_name, slot=slot.program))
 
     async def bring_up(self, service: Service) -> Outcome:
         """Start every worker that has no serving slot, in parallel; ready when all are."""
@@ -207,7 +217,6 @@ class Workers:
     async def roll(self, service: Service, workers: list[int] | None = None,
                    drain: float = 10.0) -> Outcome:
         """Restart workers one at a time: the idle slot ready first, then the old one drains."""
-        emit = self.ctx.emit
         draining: list[str] = []
         last: Outcome = Outcome(True, ready_ms=0)
         for worker in workers if workers is not None else range(worker_count(service)):
@@ -216,7 +225,6 @@ class Workers:
             spare = slot.other if slot else Slot(service.name, worker, "a")
             await self.wait_stopped(spare.program, drain + DRAIN_GRACE)
             await self.refresh(spare.program)
-            emit(service.name, f"worker {spare.worker_name}: starting {spare.program}")
             last = await self.start_slot(service, spare)
             if not last.ready:
                 await self.client.stop(spare.program)
@@ -224,12 +232,11 @@ class Workers:
                 where = f"worker {spare.worker_name} ({spare.program})"
                 return Outcome(False, f"{where} {last.reason}; the old process still serves",
                                pid=current.pid if current else None)
-            emit(service.name, f"worker {spare.worker_name}: {spare.program} ready after "
-                               f"{last.ready_ms} ms" + (f"; draining {current.name}"
-                                                        if current else ""))
             if current is not None:
                 await self.client.stop(current.name)
                 draining.append(current.name)
+                if (old := parse_program(current.name)) is not None:
+                    self._said(old, "drain", WorkerStatus.DRAINING, pid=current.pid)
         for program in draining:
             await self.wait_stopped(program, drain + DRAIN_GRACE)
             await self.refresh(program)
