@@ -10,12 +10,13 @@ from ollamamax_stack import __version__
 from ollamamax_stack.registry.model import Probe, Registry, Service
 from ollamamax_stack.render.addresses import dns_url, network_environment
 from ollamamax_stack.render.base import Rendering, header
-from ollamamax_stack.render.passwords import needed_by, passwords
+from ollamamax_stack.render.passwords import needed_by, own_password_file, passwords
 from ollamamax_stack.render.prometheus import prometheus_config
 from ollamamax_stack.render.upstream import (
     PROMETHEUS_CONFIG,
     argv,
     filled,
+    filled_environment,
     reads_prometheus_config,
     upstream,
 )
@@ -30,12 +31,6 @@ SECRETS_DIR = "/run/secrets"  # where compose mounts each of `secrets:`, by its 
 def _literal(words: list[str]) -> list[str]:
     """Words compose passes on as written: `$$` keeps it from interpolating the shell's `$`."""
     return [w.replace("$", "$$") for w in words]
-
-
-def _password_file(registry: Registry, service: Service) -> str:
-    """Where an upstream image's container finds its own password ("" if it has none)."""
-    own = needed_by(registry, service)
-    return f"{SECRETS_DIR}/{own[0].name}" if own else ""
 
 
 def _seconds(value: float) -> str:
@@ -66,11 +61,11 @@ def compose_service(registry: Registry, service: Service) -> dict[str, Any]:
     """One compose service: image, command, environment, ports, depends_on, healthcheck."""
     url_of = dns_url(registry, HOST_GATEWAY)
     up = upstream(service)
-    secret = _password_file(registry, service)
+    secret = own_password_file(registry, service, SECRETS_DIR)
     port_args = (_literal(filled(up.args, service.primary_port, secret)) if up
                  else argv(service))
     entry: dict[str, Any] = {"image": up.image if up else IMAGE, "command": port_args}
-    env = ({k: v.replace("{password_file}", secret) for k, v in up.environment.items()} if up
+    env = (filled_environment(up, secret) if up
            else network_environment(registry, service, url_of, SECRETS_DIR))
     if env:
         entry["environment"] = env

@@ -10,12 +10,19 @@ from ollamamax_stack.registry.model import Probe, Registry, Service
 from ollamamax_stack.render.addresses import dns_url, network_environment
 from ollamamax_stack.render.base import Rendering, dns_label, header, port_name
 from ollamamax_stack.render.compose import IMAGE
-from ollamamax_stack.render.passwords import Password, needed_by, passwords, secret_name
+from ollamamax_stack.render.passwords import (
+    Password,
+    needed_by,
+    own_password_file,
+    passwords,
+    secret_name,
+)
 from ollamamax_stack.render.prometheus import prometheus_config
 from ollamamax_stack.render.upstream import (
     PROMETHEUS_CONFIG,
     argv,
     filled,
+    filled_environment,
     own_service,
     reads_prometheus_config,
     upstream,
@@ -55,7 +62,7 @@ def deployment(registry: Registry, service: Service, *, namespace: str, image: s
              for n in service.port_map}
     up = upstream(service)
     needed = needed_by(registry, service)
-    secret = f"{SECRETS_DIR}/{needed[0].name}" if up and needed else ""
+    secret = own_password_file(registry, service, SECRETS_DIR)
     container: dict[str, Any] = {"name": service.name, "image": up.image if up else image}
     if up:
         # `$$`: Kubernetes would otherwise read the shell's `$(cat ...)` as a variable reference.
@@ -63,7 +70,7 @@ def deployment(registry: Registry, service: Service, *, namespace: str, image: s
                              for w in filled(up.args, service.primary_port, secret)]
     else:
         container["command"] = argv(service)
-    env = ({k: v.replace("{password_file}", secret) for k, v in up.environment.items()} if up
+    env = (filled_environment(up, secret) if up
            else network_environment(registry, service, dns_url(registry), SECRETS_DIR))
     container["env"] = [{"name": k, "value": v} for k, v in env.items()]
     container["ports"] = [{"name": names[n], "containerPort": p}

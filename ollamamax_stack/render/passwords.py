@@ -45,6 +45,12 @@ def needed_by(registry: Registry, service: Service) -> list[Password]:
     return [p for p in passwords(registry) if p.dependent == launched(service)]
 
 
+def own_password_file(registry: Registry, service: Service, directory: str) -> str:
+    """Where a dependent's container finds its own password, in `directory` ("" if none)."""
+    own = [] if own_service(service) else needed_by(registry, service)
+    return f"{directory}/{own[0].name}" if own else ""
+
+
 def secret_name(registry: Registry) -> str:
     """The Kubernetes Secret holding the passwords, one key per file name."""
     return f"{registry.stack.name}-passwords"

@@ -87,6 +87,11 @@ def filled(words: tuple[str, ...], port: int, password_file: str = "") -> list[s
             for w in words]
 
 
+def filled_environment(up: Upstream, password_file: str) -> dict[str, str]:
+    """The image's environment with `{password_file}` replaced."""
+    return {k: v.replace("{password_file}", password_file) for k, v in up.environment.items()}
+
+
 def reads_prometheus_config(service: Service) -> bool:
     """Whether the service's upstream image needs a prometheus.yml mounted."""
     up = upstream(service)
