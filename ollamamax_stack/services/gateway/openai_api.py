@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
@@ -11,7 +12,7 @@ from aiohttp import web
 from ollamamax_stack.services.common.errors import ApiError, json_body
 from ollamamax_stack.services.common.inference_client import UpstreamError
 from ollamamax_stack.services.gateway import sse, translate
-from ollamamax_stack.services.gateway.keys import INFERENCE
+from ollamamax_stack.services.gateway.keys import IMAGES, INFERENCE
 
 
 def json_answer(body: dict[str, Any]) -> web.Response:
@@ -76,16 +77,90 @@ async def _stream(request: web.Request, path: str, upstream_body: dict[str, Any]
     return response
 
 
+async def _first_with_logprobs(answers: AsyncIterator[dict[str, Any]],
+                               plan: translate.ChatPlan) -> list[dict[str, Any]]:
+    """The objects up to the first that carries content, which must carry logprobs: a node
+    without them is a 400 before the stream begins, never a stream of silent nulls."""
+    held = []
+    async for answer in answers:
+        held.append(answer)
+        if (answer.get("message") or translate.EMPTY).get("content") or answer.get("done"):
+            translate.logprobs_of(answer, plan)
+            break
+    return held
+
+
+async def _chat_stream(request: web.Request, plan: translate.ChatPlan,
+                       usage: bool) -> web.StreamResponse:
+    """A chat streamed as chunks: content, thinking, tool calls and logprobs as they come."""
+    upstream = plan.upstream
+    maker = translate.ChunkMaker(upstream["model"])
+    forced = plan.forced
+    async with request.app[INFERENCE].stream("/api/chat", upstream) as answers:
+        iterator = aiter(answers)
+        held = await _first_with_logprobs(iterator, plan) if plan.logprobs else []
+        response = await sse.open_events(request)
+        final: dict[str, Any] = {}
+        called = False
+        forced_text: list[str] = []
+        try:
+            async for answer in _chain(held, iterator):
+                message = answer.get("message") or translate.EMPTY
+                text = message.get("content", "")
+                if len(message) > 2:  # thinking or tool calls beside role and content
+                    thinking = message.get("thinking")
+                    if thinking:
+                        await sse.send(response, maker.delta({"reasoning_content": thinking,
+                                                              "reasoning": thinking}))
+                    if message.get("tool_calls"):
+                        called = True
+                        await sse.send(response, maker.tool_calls(message["tool_calls"],
+                                                                  plan.single_call))
+                if forced is not None:
+                    forced_text.append(text)
+                elif plan.logprobs and text:
+                    await sse.send(response, maker.delta(
+                        {"content": text}, translate.logprobs_of(answer, plan)))
+                elif text or not maker.sent_role:
+                    await sse.send(response, maker.piece(text))
+                if answer.get("done"):
+                    final = answer
+                    break
+            if forced is not None:
+                called = True
+                await sse.send(response, maker.tool_calls(forced.calls("".join(forced_text)),
+                                                          plan.single_call))
+        except ApiError as exc:
+            await sse.send(response, {"error": {"message": exc.message,
+                                                "type": "server_error", "code": exc.code}})
+            return response
+        await sse.send(response, maker.piece(
+            "", "tool_calls" if called else translate.finish_reason(final)))
+        if usage:
+            await sse.send(response, maker.usage(final))
+        await sse.send(response, sse.DONE)
+    return response
+
+
+async def _chain(held: list[dict[str, Any]],
+                 rest: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+    for item in held:
+        yield item
+    async for item in rest:
+        yield item
+
+
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     """`POST /v1/chat/completions`, whole or streamed."""
     body = await json_body(request)
-    upstream = translate.chat_request(body)
-    model = upstream["model"]
+    plan = translate.chat_plan(body)
+    upstream = plan.upstream
+    if plan.fetches:
+        await request.app[IMAGES].fetch_all(plan.fetches)
     if upstream["stream"]:
-        return await _stream(request, "/api/chat", upstream, translate.ChunkMaker(model),
-                             translate.include_usage(body))
+        return await _chat_stream(request, plan, translate.include_usage(body))
     answer = await request.app[INFERENCE].call("/api/chat", upstream)
-    return json_answer(translate.chat_completion(model, answer))
+    return json_answer(translate.chat_completion(upstream["model"], answer, plan))
 
 
 async def completions(request: web.Request) -> web.StreamResponse:

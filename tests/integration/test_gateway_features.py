@@ -1,0 +1,370 @@
+"""What Ollama's own /v1 gives clients, through the gateway, with real clients: tools, structured
+output, images, thinking, logprobs, embedding dimensions and the Responses API; what Ollama
+cannot do is a 400 naming the field. The stand-in records what reached the node."""
+
+from __future__ import annotations
+
+import base64
+import functools
+import http.server as httpserver
+import json
+import operator
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import openai
+import pytest
+from langchain_core.messages import AIMessageChunk, HumanMessage, ToolMessage
+from langchain_core.tools import tool
+from langchain_openai import ChatOpenAI
+from pydantic import BaseModel
+
+from tests.integration.services_procs import FakeNode, Stack, fake_nodes, http, running_stack
+
+pytestmark = pytest.mark.timeout(120)
+PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAh"
+                       "Kmh3gAAAABJRU5ErkJggg==")
+
+
+class Weather(BaseModel):
+    """The weather in a city."""
+
+    city: str
+    celsius: int
+    sunny: bool
+
+
+class Reply(BaseModel):
+    reply: str
+
+
+@tool
+def get_weather(city: str) -> str:
+    """The weather of a city."""
+    return f"sunny in {city}"
+
+
+class Images(httpserver.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.send_header("Content-Length", str(len(PNG)))
+        self.end_headers()
+        self.wfile.write(PNG)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def images() -> Iterator[int]:
+    server = httpserver.ThreadingHTTPServer(("127.0.0.1", 0), Images)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    tmp = tmp_path_factory.mktemp("features")
+    nodes = fake_nodes(tmp, [("a", "llama3.2,nomic-embed-text", []),
+                             ("old", "oldie", ["--no-logprobs"])])
+    with running_stack(tmp, nodes, ["inference", "gateway"],
+                       env={"OLLAMAMAX_IMAGE_ALLOW_HOSTS": "localhost"}) as running:
+        running.nodes = nodes  # type: ignore[attr-defined]
+        yield running
+
+
+def node(stack: Stack, index: int = 0) -> FakeNode:
+    return stack.nodes[index]  # type: ignore[attr-defined, no-any-return]
+
+
+def last_body(stack: Stack, path: str = "/api/chat", index: int = 0) -> dict[str, Any]:
+    status, got = http("GET", node(stack, index).url + "/_fake/bodies")
+    assert status == 200
+    return [b["body"] for b in got["bodies"] if b["path"] == path][-1]  # type: ignore[no-any-return]
+
+
+def client(stack: Stack) -> openai.OpenAI:
+    return openai.OpenAI(base_url=stack.url("gateway") + "/v1", api_key="unused", max_retries=0)
+
+
+def chat_model(stack: Stack) -> ChatOpenAI:
+    return ChatOpenAI(model="llama3.2", base_url=stack.url("gateway") + "/v1",
+                      api_key="unused", max_retries=0)  # type: ignore[arg-type]
+
+
+def post(stack: Stack, path: str, body: dict[str, Any]) -> httpx.Response:
+    return httpx.post(stack.url("gateway") + path, json=body, timeout=30)
+
+
+WEATHER_TOOL = {"type": "function", "function": {
+    "name": "get_weather", "description": "The weather of a city.",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                   "required": ["city"]}}}
+
+
+# --- tools -------------------------------------------------------------------------------
+def test_tool_round_trip_with_the_openai_client(stack: Stack) -> None:
+    ask = [{"role": "user", "content": "call get_weather for Paris"}]
+    first = client(stack).chat.completions.create(model="llama3.2", messages=ask,  # type: ignore
+                                                  tools=[WEATHER_TOOL])  # type: ignore[list-item]
+    choice = first.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    call = choice.message.tool_calls[0]  # type: ignore[index]
+    assert call.id.startswith("call_") and call.function.name == "get_weather"  # type: ignore
+    assert json.loads(call.function.arguments) == {"city": "call get_weather for Paris"}  # type: ignore
+    assert last_body(stack)["tools"] == [WEATHER_TOOL]
+    second = client(stack).chat.completions.create(model="llama3.2", tools=[WEATHER_TOOL],  # type: ignore
+                                                   messages=[*ask, choice.message.model_dump(),  # type: ignore
+                                                             {"role": "tool", "content": "sunny",
+                                                              "tool_call_id": call.id}])
+    assert second.choices[0].message.content == "The tool get_weather said: sunny"
+    sent = last_body(stack)["messages"]
+    assert sent[1]["tool_calls"][0]["function"] == {"index": 0, "name": "get_weather",
+                                                    "arguments": {"city": ask[0]["content"]}}
+    assert sent[2] == {"role": "tool", "content": "sunny", "tool_call_id": call.id,
+                       "tool_name": "get_weather"}
+
+
+def test_langchain_bind_tools_round_trip(stack: Stack) -> None:
+    model = chat_model(stack).bind_tools([get_weather])
+    question = HumanMessage("What does get_weather say for Oslo?")
+    asked = model.invoke([question])
+    assert asked.tool_calls[0]["name"] == "get_weather"  # type: ignore[attr-defined]
+    answer = get_weather.invoke(asked.tool_calls[0])  # type: ignore[attr-defined]
+    assert isinstance(answer, ToolMessage)
+    final = model.invoke([question, asked, answer])
+    assert final.content == f"The tool get_weather said: {answer.content}"
+
+
+def test_langchain_bind_tools_streamed(stack: Stack) -> None:
+    model = chat_model(stack).bind_tools([get_weather])
+    question = HumanMessage("use get_weather on Rome")
+    chunks = list(model.stream([question]))
+    whole = functools.reduce(operator.add, chunks)
+    assert isinstance(whole, AIMessageChunk)
+    assert whole.tool_calls[0]["name"] == "get_weather"
+    assert whole.tool_calls[0]["args"] == {"city": "use get_weather on Rome"}
+    assert whole.response_metadata.get("finish_reason") == "tool_calls"
+    answer = get_weather.invoke(whole.tool_calls[0])
+    text = "".join(str(c.content) for c in model.stream([question, whole, answer]))
+    assert text == f"The tool get_weather said: {answer.content}"
+
+
+def test_streamed_tool_call_chunks(stack: Stack) -> None:
+    chunks = list(client(stack).chat.completions.create(
+        model="llama3.2", stream=True, tools=[WEATHER_TOOL],  # type: ignore[list-item]
+        messages=[{"role": "user", "content": "get_weather please"}]))
+    deltas = [c.choices[0].delta for c in chunks if c.choices and c.choices[0].delta.tool_calls]
+    call = deltas[0].tool_calls[0]  # type: ignore[index]
+    assert call.index == 0 and call.id and call.type == "function"
+    assert call.function.name == "get_weather"  # type: ignore[union-attr]
+    assert json.loads(call.function.arguments) == {"city": "get_weather please"}  # type: ignore
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "tool_calls"
+
+
+@pytest.mark.parametrize("choice", ["required",
+                                    {"type": "function", "function": {"name": "get_weather"}}])
+def test_forced_tool_choice_is_made_through_format(stack: Stack, choice: Any) -> None:
+    # The user names no tool: the call is forced by the schema the node must answer in.
+    done = client(stack).chat.completions.create(
+        model="llama3.2", messages=[{"role": "user", "content": "Lisbon"}],
+        tools=[WEATHER_TOOL], tool_choice=choice)  # type: ignore[list-item, arg-type]
+    call = done.choices[0].message.tool_calls[0]  # type: ignore[index]
+    assert call.function.name == "get_weather"  # type: ignore[union-attr]
+    assert json.loads(call.function.arguments) == {"city": "Lisbon"}  # type: ignore[union-attr]
+    assert done.choices[0].finish_reason == "tool_calls"
+    assert isinstance(last_body(stack)["format"], dict)
+
+
+def test_tool_choice_none_keeps_the_tools_from_the_node(stack: Stack) -> None:
+    done = client(stack).chat.completions.create(
+        model="llama3.2", messages=[{"role": "user", "content": "get_weather"}],
+        tools=[WEATHER_TOOL], tool_choice="none")  # type: ignore[list-item]
+    assert done.choices[0].message.tool_calls is None
+    assert "tools" not in last_body(stack)
+
+
+# --- structured output -------------------------------------------------------------------
+def test_langchain_structured_output_json_schema(stack: Stack) -> None:
+    weather = chat_model(stack).with_structured_output(Weather, method="json_schema")
+    got = weather.invoke("weather in Oslo as JSON")
+    assert isinstance(got, Weather)
+    assert last_body(stack)["format"]["properties"]["celsius"] == {"title": "Celsius",
+                                                                  "type": "integer"}
+
+
+def test_langchain_structured_output_json_mode(stack: Stack) -> None:
+    reply = chat_model(stack).with_structured_output(Reply, method="json_mode")
+    got = reply.invoke("answer in JSON")
+    assert isinstance(got, Reply) and got.reply.endswith("answer in JSON")
+    assert last_body(stack)["format"] == "json"
+
+
+def test_openai_parse_with_a_pydantic_model(stack: Stack) -> None:
+    done = client(stack).chat.completions.parse(
+        model="llama3.2", response_format=Weather,
+        messages=[{"role": "user", "content": "weather?"}])
+    parsed = done.choices[0].message.parsed
+    assert isinstance(parsed, Weather) and parsed.city == "weather?"
+    assert last_body(stack)["format"]["required"] == ["city", "celsius", "sunny"]
+
+
+# --- images, thinking, logprobs, embeddings ----------------------------------------------
+def test_image_parts_reach_the_node_as_images(stack: Stack, images: int) -> None:
+    encoded = base64.b64encode(PNG).decode()
+    done = client(stack).chat.completions.create(model="llama3.2", messages=[{
+        "role": "user", "content": [
+            {"type": "text", "text": "what is this?"},
+            {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{encoded}"}},
+            {"type": "image_url", "image_url": {"url": f"http://localhost:{images}/a.png"}}]}])
+    assert done.choices[0].message.content.endswith("[images: 2]")  # type: ignore[union-attr]
+    assert last_body(stack)["messages"][0] == {"role": "user", "content": "what is this?",
+                                               "images": [encoded, encoded]}
+
+
+def test_image_urls_of_private_addresses_are_refused(stack: Stack, images: int) -> None:
+    for url in (f"http://127.0.0.1:{images}/a.png", stack.url("gateway") + "/health",
+                "http://10.1.2.3/x.png", "ftp://example.com/x.png"):
+        resp = post(stack, "/v1/chat/completions", {"model": "llama3.2", "messages": [{
+            "role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}]})
+        assert resp.status_code == 400, url
+        assert resp.json()["error"]["param"] == "messages[0].content[0].image_url"
+
+
+def test_reasoning_effort_becomes_think_and_comes_back(stack: Stack) -> None:
+    done = post(stack, "/v1/chat/completions", {
+        "model": "llama3.2", "reasoning_effort": "high",
+        "messages": [{"role": "user", "content": "why"}]}).json()
+    assert last_body(stack)["think"] == "high"
+    assert done["choices"][0]["message"]["reasoning_content"] == "Thinking (high) about: why"
+    chunks = list(client(stack).chat.completions.create(
+        model="llama3.2", stream=True, messages=[{"role": "user", "content": "why"}],
+        reasoning_effort="low"))
+    thought = "".join(getattr(c.choices[0].delta, "reasoning_content", None) or ""
+                      for c in chunks if c.choices)
+    assert thought == "Thinking (low) about: why"
+
+
+def test_logprobs_come_back(stack: Stack) -> None:
+    done = client(stack).chat.completions.create(
+        model="llama3.2", messages=[{"role": "user", "content": "hi"}], logprobs=True,
+        top_logprobs=2)
+    content = done.choices[0].logprobs.content  # type: ignore[union-attr]
+    assert content is not None
+    assert "".join(t.token for t in content) == done.choices[0].message.content
+    assert len(content[0].top_logprobs) == 2
+    assert last_body(stack)["logprobs"] is True and last_body(stack)["top_logprobs"] == 2
+    chunks = list(client(stack).chat.completions.create(
+        model="llama3.2", messages=[{"role": "user", "content": "hi"}], logprobs=True,
+        stream=True))
+    tokens = [t.token for c in chunks if c.choices and c.choices[0].logprobs
+              for t in c.choices[0].logprobs.content or []]
+    assert "".join(tokens) == "Hello from llama3.2. You said: hi"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_logprobs_from_a_node_without_them_is_a_400(stack: Stack, stream: bool) -> None:
+    resp = post(stack, "/v1/chat/completions", {
+        "model": "oldie", "logprobs": True, "stream": stream,
+        "messages": [{"role": "user", "content": "hi"}]})
+    assert resp.status_code == 400 and resp.json()["error"]["param"] == "logprobs"
+
+
+def test_embedding_dimensions(stack: Stack) -> None:
+    got = client(stack).embeddings.create(model="nomic-embed-text", input="a", dimensions=2)
+    assert len(got.data[0].embedding) == 2
+    assert last_body(stack, "/api/embed")["dimensions"] == 2
+
+
+# --- the Responses API, models -----------------------------------------------------------
+def test_responses_plain(stack: Stack) -> None:
+    done = client(stack).responses.create(model="llama3.2", input="hi", instructions="be kind")
+    assert done.output_text == "Hello from llama3.2. You said: hi"
+    assert done.status == "completed" and done.usage is not None
+    assert last_body(stack)["messages"] == [{"role": "system", "content": "be kind"},
+                                            {"role": "user", "content": "hi"}]
+
+
+def test_responses_streamed(stack: Stack) -> None:
+    events = list(client(stack).responses.create(model="llama3.2", input="hi", stream=True))
+    kinds = [e.type for e in events]
+    assert kinds[:2] == ["response.created", "response.in_progress"]
+    assert kinds[-1] == "response.completed"
+    text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert text == "Hello from llama3.2. You said: hi"
+    assert events[-1].response.output_text == text  # type: ignore[union-attr]
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+
+
+def test_responses_function_tools_round_trip(stack: Stack) -> None:
+    tools = [{"type": "function", "name": "get_weather", "description": "weather",
+              "parameters": WEATHER_TOOL["function"]["parameters"]}]  # type: ignore[index]
+    first = client(stack).responses.create(model="llama3.2", input="get_weather Oslo",
+                                           tools=tools)  # type: ignore[arg-type]
+    call = [o for o in first.output if o.type == "function_call"][0]
+    assert call.name == "get_weather" and json.loads(call.arguments) == {  # type: ignore
+        "city": "get_weather Oslo"}
+    streamed = list(client(stack).responses.create(model="llama3.2", input="get_weather Oslo",
+                                                   tools=tools, stream=True))  # type: ignore
+    assert "response.function_call_arguments.done" in [e.type for e in streamed]
+    second = client(stack).responses.create(model="llama3.2", tools=tools, input=[  # type: ignore
+        {"role": "user", "content": "get_weather Oslo"},
+        {"type": "function_call", "call_id": call.call_id, "name": call.name,  # type: ignore
+         "arguments": call.arguments},  # type: ignore[union-attr]
+        {"type": "function_call_output", "call_id": call.call_id, "output": "cold"}])  # type: ignore
+    assert second.output_text == "The tool get_weather said: cold"
+
+
+def test_model_not_found_hides_node_urls(stack: Stack) -> None:
+    resp = post(stack, "/v1/chat/completions", {"model": "nope",
+                                                "messages": [{"role": "user", "content": "x"}]})
+    assert resp.status_code == 404
+    message = resp.json()["error"]["message"]
+    assert "nope" in message and "127.0.0.1" not in message and "http://" not in message
+    assert client(stack).models.retrieve("llama3.2").id == "llama3.2:latest"
+
+
+# --- refusals ----------------------------------------------------------------------------
+HI = [{"role": "user", "content": "hi"}]
+
+
+@pytest.mark.parametrize(("path", "body", "param"), [
+    ("/v1/chat/completions", {"response_format": {"type": "xml"}}, "response_format"),
+    ("/v1/chat/completions", {"response_format": {"type": "json_schema"}}, "response_format"),
+    ("/v1/chat/completions", {"tool_choice": "required"}, "tool_choice"),
+    ("/v1/chat/completions", {"tools": [WEATHER_TOOL], "tool_choice": "always"}, "tool_choice"),
+    ("/v1/chat/completions", {"tools": [WEATHER_TOOL], "tool_choice": {
+        "type": "function", "function": {"name": "other"}}}, "tool_choice"),
+    ("/v1/chat/completions", {"tools": [WEATHER_TOOL], "tool_choice": "required",
+                              "response_format": {"type": "json_object"}}, "tool_choice"),
+    ("/v1/chat/completions", {"tools": [{"type": "retrieval"}]}, "tools"),
+    ("/v1/chat/completions", {"reasoning_effort": "extreme"}, "reasoning_effort"),
+    ("/v1/chat/completions", {"top_logprobs": 2}, "top_logprobs"),
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": [
+        {"type": "input_audio", "input_audio": {"data": "", "format": "wav"}}]}]},
+     "messages[0].content[0].type"),
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,@@"}}]}]},
+     "messages[0].content[0].image_url"),
+    ("/v1/chat/completions", {"messages": [{"role": "assistant", "tool_calls": [
+        {"id": "c", "type": "function", "function": {"name": "f", "arguments": "{oops"}}]}]},
+     "messages[0].tool_calls[0].function.arguments"),
+    ("/v1/responses", {"input": "hi", "previous_response_id": "resp_1"},
+     "previous_response_id"),
+    ("/v1/responses", {"input": "hi", "tools": [{"type": "web_search"}]}, "tools[0].type"),
+    ("/v1/responses", {"input": "hi", "text": {"format": {"type": "xml"}}}, "text.format"),
+    ("/v1/responses", {"input": [{"type": "computer_call"}]}, "input[0].type"),
+])
+def test_what_ollama_cannot_do_is_a_400_naming_the_field(stack: Stack, path: str,
+                                                        body: dict[str, Any],
+                                                        param: str) -> None:
+    full = {"model": "llama3.2", **({"messages": HI} if path.endswith("completions") else {}),
+            **body}
+    resp = post(stack, path, full)
+    assert resp.status_code == 400, resp.text
+    error = resp.json()["error"]
+    assert error["param"] == param and error["type"] == "invalid_request_error"
