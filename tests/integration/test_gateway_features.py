@@ -368,3 +368,41 @@ def test_what_ollama_cannot_do_is_a_400_naming_the_field(stack: Stack, path: str
     assert resp.status_code == 400, resp.text
     error = resp.json()["error"]
     assert error["param"] == param and error["type"] == "invalid_request_error"
+
+
+# --- the /chat protocol ------------------------------------------------------------------
+def ws_chat(stack: Stack, chat: dict[str, Any]) -> list[dict[str, Any]]:
+    import asyncio
+
+    import websockets
+
+    async def run() -> list[dict[str, Any]]:
+        async with websockets.connect(stack.ws("gateway")) as ws:
+            assert json.loads(await ws.recv())["type"] == "nodes"
+            await ws.send(json.dumps({"type": "chat", "id": 1, "model": "llama3.2", **chat}))
+            got = []
+            while not got or got[-1]["type"] not in ("done", "error"):
+                got.append(json.loads(await ws.recv()))
+            return got
+
+    return asyncio.run(run())
+
+
+def test_chat_protocol_takes_tools_format_and_think(stack: Stack) -> None:
+    asked = ws_chat(stack, {"messages": [{"role": "user", "content": "get_weather Oslo"}],
+                            "tools": [WEATHER_TOOL]})[-1]
+    assert asked["finish_reason"] == "tool_calls"
+    assert asked["tool_calls"][0]["function"]["arguments"] == {"city": "get_weather Oslo"}
+    answered = ws_chat(stack, {"tools": [WEATHER_TOOL], "messages": [
+        {"role": "user", "content": "get_weather Oslo"},
+        {"role": "assistant", "content": "", "tool_calls": asked["tool_calls"]},
+        {"role": "tool", "content": "cold", "tool_name": "get_weather"}]})[-1]
+    assert answered["content"] == "The tool get_weather said: cold"
+    shaped = ws_chat(stack, {"messages": HI, "format": Weather.model_json_schema()})[-1]
+    assert Weather.model_validate_json(shaped["content"])
+    assert last_body(stack)["format"] == Weather.model_json_schema()
+    thought = ws_chat(stack, {"messages": HI, "think": True})
+    assert thought[-1]["thinking"] == "Thinking (on) about: hi"
+    assert "".join(m.get("thinking", "") for m in thought[:-1]) == "Thinking (on) about: hi"
+    refused = ws_chat(stack, {"messages": HI, "format": "xml"})[-1]
+    assert refused["type"] == "error" and "format" in refused["message"]
