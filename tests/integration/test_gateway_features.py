@@ -11,6 +11,7 @@ import json
 import operator
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -406,3 +407,137 @@ def test_chat_protocol_takes_tools_format_and_think(stack: Stack) -> None:
     assert "".join(m.get("thinking", "") for m in thought[:-1]) == "Thinking (on) about: hi"
     refused = ws_chat(stack, {"messages": HI, "format": "xml"})[-1]
     assert refused["type"] == "error" and "format" in refused["message"]
+
+
+# --- the README's table ------------------------------------------------------------------
+README = Path(__file__).resolve().parents[2] / "README.md"
+TABLE_HEADING = "### The OpenAI API: what the gateway does with each field"
+ENDPOINTS = {"chat": ("/v1/chat/completions", "/api/chat"),
+             "completions": ("/v1/completions", "/api/generate"),
+             "embeddings": ("/v1/embeddings", "/api/embed"),
+             "responses": ("/v1/responses", "/api/chat")}
+TOOL_ANSWER = [{"role": "user", "content": "get_weather"},
+               {"role": "assistant", "content": None, "tool_calls": [
+                   {"id": "call_1", "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'}}]},
+               {"role": "tool", "content": "cold", "tool_call_id": "call_1"}]
+IMAGE = base64.b64encode(PNG).decode()
+SCHEMA = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
+RESPONSES_TOOL = {"type": "function", "name": "get_weather",
+                  "parameters": WEATHER_TOOL["function"]["parameters"]}  # type: ignore[index]
+# (endpoint, field as the README writes it) -> (request fields, value expected at the node)
+SAMPLES: dict[tuple[str, str], tuple[dict[str, Any], Any]] = {
+    ("chat", "`model`"): ({}, "llama3.2"),
+    ("chat", "`messages` (text, `developer` as `system`)"): (
+        {"messages": [{"role": "developer", "content": "d"}, *HI]},
+        [{"role": "system", "content": "d"}, *HI]),
+    ("chat", "`messages[].content` `image_url` parts (data URL, or http(s) URL fetched by the "
+             "gateway)"): ({"messages": [{"role": "user", "content": [{
+                 "type": "image_url", "image_url": {"url": f"data:image/png;base64,{IMAGE}"}}]}]},
+                 [IMAGE]),
+    ("chat", "`messages[].tool_calls` (arguments as JSON text)"): (
+        {"messages": TOOL_ANSWER},
+        [{"id": "call_1", "function": {"index": 0, "name": "get_weather",
+                                       "arguments": {"city": "Oslo"}}}]),
+    ("chat", "`messages[].tool_call_id` of a `tool` message"): ({"messages": TOOL_ANSWER},
+                                                               "call_1"),
+    ("chat", "the function's name for a `tool` message (from the call it answers)"): (
+        {"messages": TOOL_ANSWER}, "get_weather"),
+    ("chat", "`stream`"): ({"stream": True}, True),
+    ("chat", "`temperature`"): ({"temperature": 0.5}, 0.5),
+    ("chat", "`top_p`"): ({"top_p": 0.5}, 0.5),
+    ("chat", "`seed`"): ({"seed": 3}, 3),
+    ("chat", "`stop`"): ({"stop": "x"}, ["x"]),
+    ("chat", "`frequency_penalty`"): ({"frequency_penalty": 0.5}, 0.5),
+    ("chat", "`presence_penalty`"): ({"presence_penalty": 0.5}, 0.5),
+    ("chat", "`max_tokens`"): ({"max_tokens": 4}, 4),
+    ("chat", "`max_completion_tokens`"): ({"max_completion_tokens": 4}, 4),
+    ("chat", "`tools`"): ({"tools": [WEATHER_TOOL]}, [WEATHER_TOOL]),
+    ("chat", "`tool_choice` `auto`"): ({"tools": [WEATHER_TOOL], "tool_choice": "auto"},
+                                       [WEATHER_TOOL]),
+    ("chat", "`tool_choice` `required` or a named function"): (
+        {"tools": [WEATHER_TOOL], "tool_choice": "required"},
+        WEATHER_TOOL["function"]["parameters"]),  # type: ignore[index]
+    ("chat", "`response_format` `json_object`"): (
+        {"response_format": {"type": "json_object"}}, "json"),
+    ("chat", "`response_format` `json_schema`"): (
+        {"response_format": {"type": "json_schema", "json_schema": {"name": "s",
+                                                                    "schema": SCHEMA}}}, SCHEMA),
+    ("chat", "`reasoning_effort` (`low`/`medium`/`high`; `none` is `false`)"): (
+        {"reasoning_effort": "medium"}, "medium"),
+    ("chat", "`reasoning.effort`"): ({"reasoning": {"effort": "none"}}, False),
+    ("chat", "`logprobs` (a 400 if the node's Ollama has none)"): ({"logprobs": True}, True),
+    ("chat", "`top_logprobs`"): ({"logprobs": True, "top_logprobs": 3}, 3),
+    ("completions", "`prompt`, `stream`, sampling fields as in chat"): ({"prompt": "p"}, "p"),
+    ("completions", "`suffix`"): ({"prompt": "p", "suffix": "s"}, "s"),
+    ("embeddings", "`input`"): ({"input": ["a"]}, ["a"]),
+    ("embeddings", "`dimensions`"): ({"input": "a", "dimensions": 3}, 3),
+    ("responses", "`input` (text, messages, `input_image` parts, `function_call` and "
+                  "`function_call_output` items)"): (
+        {"input": [{"role": "user", "content": [
+            {"type": "input_text", "text": "t"},
+            {"type": "input_image", "image_url": f"data:image/png;base64,{IMAGE}"}]}]},
+        [{"role": "user", "content": "t", "images": [IMAGE]}]),
+    ("responses", "`instructions`"): ({"input": "i", "instructions": "be"},
+                                      [{"role": "system", "content": "be"},
+                                       {"role": "user", "content": "i"}]),
+    ("responses", "`tools` (function tools)"): (
+        {"input": "i", "tools": [RESPONSES_TOOL]},
+        [{"type": "function", "function": {"name": "get_weather", "parameters": RESPONSES_TOOL[
+            "parameters"]}}]),
+    ("responses", "`tool_choice`"): (
+        {"input": "i", "tools": [RESPONSES_TOOL],
+         "tool_choice": {"type": "function", "name": "get_weather"}},
+        RESPONSES_TOOL["parameters"]),
+    ("responses", "`text.format` (`json_object`, `json_schema`)"): (
+        {"input": "i", "text": {"format": {"type": "json_schema", "name": "s",
+                                           "schema": SCHEMA}}}, SCHEMA),
+    ("responses", "`reasoning.effort`"): ({"input": "i", "reasoning": {"effort": "high"}},
+                                          "high"),
+    ("responses", "`max_output_tokens`"): ({"input": "i", "max_output_tokens": 5}, 5),
+    ("responses", "`temperature`"): ({"input": "i", "temperature": 0.25}, 0.25),
+    ("responses", "`top_p`"): ({"input": "i", "top_p": 0.25}, 0.25),
+}
+
+
+def translated_rows() -> list[tuple[str, str, str]]:
+    """(endpoint, field, node path) of every row of the README's table marked translated."""
+    text = README.read_text()
+    assert TABLE_HEADING in text, f"README.md lost the heading {TABLE_HEADING!r}"
+    rows = []
+    for line in text.split(TABLE_HEADING, 1)[1].splitlines():
+        if line.startswith("### "):
+            break
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 5 and cells[2].startswith("translated") and cells[3] != "—":
+            rows.append((cells[0], cells[1], cells[3].split("`")[1]))
+    return rows
+
+
+def at(body: Any, path: str) -> list[Any]:
+    """The values at `path` (`options.num_predict`, `messages[].images`) in a node's body."""
+    values = [body]
+    for part in path.split("."):
+        many = part.endswith("[]")
+        name = part.removesuffix("[]")
+        values = [v[name] for v in values if isinstance(v, dict) and name in v]
+        if many:
+            values = [item for v in values for item in v]
+    return values
+
+
+def test_translated_fields_of_the_readme_reach_the_node(stack: Stack) -> None:
+    rows = translated_rows()
+    assert len(rows) > 30
+    for endpoint, field_name, path in rows:
+        assert (endpoint, field_name) in SAMPLES, f"README row {endpoint} {field_name}: no sample"
+        fields, expected = SAMPLES[(endpoint, field_name)]
+        model = "nomic-embed-text" if endpoint == "embeddings" else "llama3.2"
+        request = {"model": model, **({"messages": HI} if endpoint == "chat" else {}), **fields}
+        if endpoint == "responses" and "input" not in request:
+            request["input"] = "hi"
+        client_path, node_path = ENDPOINTS[endpoint]
+        resp = post(stack, client_path, request)
+        assert resp.status_code == 200, (endpoint, field_name, resp.text)
+        seen = at(last_body(stack, node_path), path)
+        assert expected in seen, (endpoint, field_name, path, seen)

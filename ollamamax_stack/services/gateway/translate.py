@@ -185,8 +185,28 @@ def think_of(body: dict[str, Any]) -> Any:
     return EFFORTS[effort]
 
 
+# Fields that would change the answer but that Ollama cannot honour: refused, never dropped.
+REFUSED = {"logit_bias": "Ollama has no logit bias",
+           "audio": "Ollama answers text only",
+           "prediction": "Ollama has no predicted outputs",
+           "web_search_options": "Ollama has no web search",
+           "functions": "use 'tools' (the legacy function calling is not translated)",
+           "function_call": "use 'tool_choice' (the legacy function calling is not translated)"}
+
+
+def refuse_unservable(body: dict[str, Any]) -> None:
+    """A 400 naming the first field of REFUSED in `body` (and modalities beyond text)."""
+    for name, why in REFUSED.items():
+        if body.get(name) is not None:
+            raise bad(f"'{name}' is not supported: {why}", name)
+    modalities = body.get("modalities")
+    if modalities is not None and modalities != ["text"]:
+        raise bad("'modalities': Ollama answers text only", "modalities")
+
+
 def extras(body: dict[str, Any], upstream: dict[str, Any], plan: ChatPlan) -> None:
     """Tools, format, think and logprobs of a chat, onto the node's request and the plan."""
+    refuse_unservable(body)
     offered, forced = tools.tools_of(body)
     fmt = format_of(body)
     if forced is not None:
@@ -246,6 +266,11 @@ def completion_request(body: dict[str, Any]) -> dict[str, Any]:
                                "stream": stream_of(body), "options": options_of(body)}
     if isinstance(body.get("suffix"), str):
         request["suffix"] = body["suffix"]
+    for name in ("logprobs", "echo", "logit_bias"):
+        if body.get(name) not in (None, False, 0):
+            raise bad(f"'{name}' is not supported on /v1/completions", name)
+    if body.get("best_of") not in (None, 1):
+        raise bad("only best_of=1 is supported", "best_of")
     return request
 
 
