@@ -198,6 +198,15 @@ def test_langchain_structured_output_json_schema(stack: Stack) -> None:
                                                                   "type": "integer"}
 
 
+def test_langchain_structured_output_function_calling(stack: Stack) -> None:
+    # langchain names the function in tool_choice: the gateway forces it through format.
+    weather = chat_model(stack).with_structured_output(Weather, method="function_calling")
+    got = weather.invoke("weather in Bergen")
+    assert isinstance(got, Weather) and got.city == "weather in Bergen"
+    assert "tools" not in last_body(stack) and "celsius" in last_body(stack)["format"][
+        "properties"]
+
+
 def test_langchain_structured_output_json_mode(stack: Stack) -> None:
     reply = chat_model(stack).with_structured_output(Reply, method="json_mode")
     got = reply.invoke("answer in JSON")
