@@ -550,3 +550,31 @@ def test_translated_fields_of_the_readme_reach_the_node(stack: Stack) -> None:
         assert resp.status_code == 200, (endpoint, field_name, resp.text)
         seen = at(last_body(stack, node_path), path)
         assert expected in seen, (endpoint, field_name, path, seen)
+
+
+# --- the llm CLI -------------------------------------------------------------------------
+def llm_cli(stack: Stack, tmp: Path, *args: str) -> str:
+    import shutil
+    import subprocess
+    import sys
+
+    program = shutil.which("llm", path=str(Path(sys.executable).parent))
+    assert program is not None, "the llm CLI is part of the test extra"
+    (tmp / "extra-openai-models.yaml").write_text(
+        f"- model_id: stack\n  model_name: llama3.2\n  api_base: {stack.url('gateway')}/v1\n"
+        "  supports_schema: true\n  supports_tools: true\n")
+    done = subprocess.run([program, "-m", "stack", "--no-stream", "--no-log", *args],
+                          capture_output=True, text=True, timeout=60,
+                          env={"LLM_USER_PATH": str(tmp), "OPENAI_API_KEY": "unused",
+                               "PATH": "/usr/bin:/bin", "HOME": str(tmp)})
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_llm_cli_schema_and_tools(stack: Stack, tmp_path: Path) -> None:
+    shaped = json.loads(llm_cli(stack, tmp_path, "--schema", "city, celsius int", "Oslo"))
+    assert shaped == {"city": "Oslo", "celsius": 1}
+    assert last_body(stack)["format"]["properties"]["celsius"] == {"type": "integer"}
+    said = llm_cli(stack, tmp_path, "-T", "llm_version", "what does llm_version say?")
+    assert said.startswith("The tool llm_version said: ")
+    assert last_body(stack)["messages"][-1]["role"] == "tool"
