@@ -9,6 +9,7 @@ import functools
 import http.server as httpserver
 import json
 import operator
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -237,8 +238,10 @@ def test_image_parts_reach_the_node_as_images(stack: Stack, images: int) -> None
 
 
 def test_image_urls_of_private_addresses_are_refused(stack: Stack, images: int) -> None:
-    for url in (f"http://127.0.0.1:{images}/a.png", stack.url("gateway") + "/health",
-                "http://10.1.2.3/x.png", "ftp://example.com/x.png"):
+    # By address, by a name that resolves to this machine, the stack itself, other schemes.
+    for url in (f"http://127.0.0.1:{images}/a.png", f"http://{socket.gethostname()}:{images}/",
+                stack.url("gateway") + "/health", "http://10.1.2.3/x.png",
+                "ftp://example.com/x.png"):
         resp = post(stack, "/v1/chat/completions", {"model": "llama3.2", "messages": [{
             "role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}]})
         assert resp.status_code == 400, url
