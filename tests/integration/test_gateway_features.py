@@ -171,6 +171,13 @@ def test_streamed_tool_call_chunks(stack: Stack) -> None:
 @pytest.mark.parametrize("choice", ["required",
                                     {"type": "function", "function": {"name": "get_weather"}}])
 def test_forced_tool_choice_is_made_through_format(stack: Stack, choice: Any) -> None:
+    streamed = list(client(stack).chat.completions.create(
+        model="llama3.2", messages=[{"role": "user", "content": "Lisbon"}], stream=True,
+        tools=[WEATHER_TOOL], tool_choice=choice))  # type: ignore[list-item, arg-type]
+    deltas = [c.choices[0].delta for c in streamed if c.choices]
+    assert not "".join(d.content or "" for d in deltas)  # the JSON is the call, not text
+    calls = [call for d in deltas for call in d.tool_calls or []]
+    assert json.loads(calls[0].function.arguments) == {"city": "Lisbon"}  # type: ignore
     # The user names no tool: the call is forced by the schema the node must answer in.
     done = client(stack).chat.completions.create(
         model="llama3.2", messages=[{"role": "user", "content": "Lisbon"}],
@@ -279,11 +286,26 @@ def test_logprobs_come_back(stack: Stack) -> None:
     assert "".join(tokens) == "Hello from llama3.2. You said: hi"
 
 
+def test_completions_logprobs(stack: Stack) -> None:
+    done = client(stack).completions.create(model="llama3.2", prompt="ok", logprobs=2)
+    probs = done.choices[0].logprobs
+    assert probs is not None and "".join(probs.tokens or []) == done.choices[0].text
+    assert len((probs.top_logprobs or [{}])[0]) == 2 and probs.text_offset[:2] == [0, 5]  # type: ignore
+    assert last_body(stack, "/api/generate")["top_logprobs"] == 2
+    streamed = list(client(stack).completions.create(model="llama3.2", prompt="ok",
+                                                     logprobs=1, stream=True))
+    offsets = [o for c in streamed if c.choices and c.choices[0].logprobs
+               for o in c.choices[0].logprobs.text_offset or []]
+    assert offsets == probs.text_offset
+
+
 @pytest.mark.parametrize("stream", [False, True])
-def test_logprobs_from_a_node_without_them_is_a_400(stack: Stack, stream: bool) -> None:
-    resp = post(stack, "/v1/chat/completions", {
-        "model": "oldie", "logprobs": True, "stream": stream,
-        "messages": [{"role": "user", "content": "hi"}]})
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/completions"])
+def test_logprobs_from_a_node_without_them_is_a_400(stack: Stack, stream: bool,
+                                                    path: str) -> None:
+    asked = {"messages": HI, "logprobs": True} if "chat" in path else {"prompt": "p",
+                                                                       "logprobs": 1}
+    resp = post(stack, path, {"model": "oldie", "stream": stream, **asked})
     assert resp.status_code == 400 and resp.json()["error"]["param"] == "logprobs"
 
 
@@ -330,6 +352,25 @@ def test_responses_function_tools_round_trip(stack: Stack) -> None:
          "arguments": call.arguments},  # type: ignore[union-attr]
         {"type": "function_call_output", "call_id": call.call_id, "output": "cold"}])  # type: ignore
     assert second.output_text == "The tool get_weather said: cold"
+
+
+def test_responses_reasoning_and_forced_calls(stack: Stack) -> None:
+    done = client(stack).responses.create(model="llama3.2", input="why",
+                                          reasoning={"effort": "low"})
+    assert [o.type for o in done.output] == ["reasoning", "message"]
+    assert done.output[0].summary[0].text == "Thinking (low) about: why"  # type: ignore
+    events = list(client(stack).responses.create(model="llama3.2", input="why", stream=True,
+                                                 reasoning={"effort": "low"}))
+    thought = "".join(e.delta for e in events
+                      if e.type == "response.reasoning_summary_text.delta")
+    assert thought == "Thinking (low) about: why"
+    assert [o.type for o in events[-1].response.output] == ["reasoning", "message"]  # type: ignore
+    tools = [{"type": "function", "name": "get_weather",
+              "parameters": WEATHER_TOOL["function"]["parameters"]}]  # type: ignore[index]
+    forced = list(client(stack).responses.create(model="llama3.2", input="Lima", stream=True,
+                                                 tools=tools, tool_choice="required"))  # type: ignore
+    calls = [o for o in forced[-1].response.output if o.type == "function_call"]  # type: ignore
+    assert json.loads(calls[0].arguments) == {"city": "Lima"}
 
 
 def test_model_not_found_hides_node_urls(stack: Stack) -> None:
@@ -482,6 +523,8 @@ SAMPLES: dict[tuple[str, str], tuple[dict[str, Any], Any]] = {
     ("chat", "`top_logprobs`"): ({"logprobs": True, "top_logprobs": 3}, 3),
     ("completions", "`prompt`, `stream`, sampling fields as in chat"): ({"prompt": "p"}, "p"),
     ("completions", "`suffix`"): ({"prompt": "p", "suffix": "s"}, "s"),
+    ("completions", "`logprobs` (a number: how many alternatives; a 400 if the node's Ollama "
+                    "has none)"): ({"prompt": "p", "logprobs": 2}, True),
     ("embeddings", "`input`"): ({"input": ["a"]}, ["a"]),
     ("embeddings", "`dimensions`"): ({"input": "a", "dimensions": 3}, 3),
     ("responses", "`input` (text, messages, `input_image` parts, `function_call` and "

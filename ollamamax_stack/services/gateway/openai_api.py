@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
 
@@ -48,24 +48,55 @@ async def get_model(request: web.Request) -> web.Response:
     raise ApiError(404, f"the model '{wanted}' does not exist", "model_not_found", "model")
 
 
-async def _stream(request: web.Request, path: str, upstream_body: dict[str, Any],
-                  maker: translate.ChunkMaker, usage: bool) -> web.StreamResponse:
-    chat = maker.chat
-    async with request.app[INFERENCE].stream(path, upstream_body) as answers:
+def _has_text(answer: dict[str, Any]) -> bool:
+    return bool((answer.get("message") or translate.EMPTY).get("content")
+                or answer.get("response") or answer.get("done"))
+
+
+async def _held_until_text(answers: AsyncIterator[dict[str, Any]],
+                           check: Callable[[dict[str, Any]], object]) -> list[dict[str, Any]]:
+    """The objects up to the first that carries text, which `check` must pass (logprobs:
+    a node without them is a 400 before the stream begins, never a stream of silent nulls)."""
+    held = []
+    async for answer in answers:
+        held.append(answer)
+        if _has_text(answer):
+            check(answer)
+            break
+    return held
+
+
+async def _chain(held: list[dict[str, Any]],
+                 rest: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+    for item in held:
+        yield item
+    async for item in rest:
+        yield item
+
+
+async def _completion_stream(request: web.Request, upstream: dict[str, Any],
+                             usage: bool) -> web.StreamResponse:
+    """A text completion streamed as text_completion events (with logprobs if asked)."""
+    maker = translate.ChunkMaker(upstream["model"], chat=False)
+    logprobs = "logprobs" in upstream
+    offset = 0
+    async with request.app[INFERENCE].stream("/api/generate", upstream) as answers:
+        iterator = aiter(answers)
+        held = await _held_until_text(iterator, translate.completion_logprobs) if (
+            logprobs) else []
         # Headers go out only now: errors before the first byte stay real HTTP errors.
         response = await sse.open_events(request)
         final: dict[str, Any] = {}
         try:
-            async for answer in answers:
-                text = (answer.get("message") or {}).get("content", "") if chat else (
-                    answer.get("response", ""))
+            async for answer in _chain(held, iterator) if held else iterator:
+                text = answer.get("response", "")
+                if text:
+                    probs = translate.completion_logprobs(answer, offset) if logprobs else None
+                    offset += len(text)
+                    await sse.send(response, maker.piece(text, logprobs=probs))
                 if answer.get("done"):
                     final = answer
-                    if text:
-                        await sse.send(response, maker.piece(text))
                     break
-                if text or not maker.sent_role:
-                    await sse.send(response, maker.piece(text))
         except UpstreamError as exc:
             await sse.send(response, {"error": {"message": exc.message,
                                                 "type": "server_error", "code": exc.code}})
@@ -77,19 +108,6 @@ async def _stream(request: web.Request, path: str, upstream_body: dict[str, Any]
     return response
 
 
-async def _first_with_logprobs(answers: AsyncIterator[dict[str, Any]],
-                               plan: translate.ChatPlan) -> list[dict[str, Any]]:
-    """The objects up to the first that carries content, which must carry logprobs: a node
-    without them is a 400 before the stream begins, never a stream of silent nulls."""
-    held = []
-    async for answer in answers:
-        held.append(answer)
-        if (answer.get("message") or translate.EMPTY).get("content") or answer.get("done"):
-            translate.logprobs_of(answer, plan)
-            break
-    return held
-
-
 async def _chat_stream(request: web.Request, plan: translate.ChatPlan,
                        usage: bool) -> web.StreamResponse:
     """A chat streamed as chunks: content, thinking, tool calls and logprobs as they come."""
@@ -99,7 +117,8 @@ async def _chat_stream(request: web.Request, plan: translate.ChatPlan,
     special = forced is not None or plan.logprobs  # content that is not sent as it comes
     async with request.app[INFERENCE].stream("/api/chat", upstream) as answers:
         iterator = aiter(answers)
-        held = await _first_with_logprobs(iterator, plan) if plan.logprobs else []
+        held = await _held_until_text(
+            iterator, lambda a: translate.logprobs_of(a, plan)) if plan.logprobs else []
         response = await sse.open_events(request)
         final: dict[str, Any] = {}
         called = False
@@ -146,14 +165,6 @@ async def _chat_stream(request: web.Request, plan: translate.ChatPlan,
     return response
 
 
-async def _chain(held: list[dict[str, Any]],
-                 rest: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
-    for item in held:
-        yield item
-    async for item in rest:
-        yield item
-
-
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     """`POST /v1/chat/completions`, whole or streamed."""
     body = await json_body(request)
@@ -173,11 +184,9 @@ async def completions(request: web.Request) -> web.StreamResponse:
     upstream = translate.completion_request(body)
     model = upstream["model"]
     if upstream["stream"]:
-        return await _stream(request, "/api/generate", upstream,
-                             translate.ChunkMaker(model, chat=False),
-                             translate.include_usage(body))
+        return await _completion_stream(request, upstream, translate.include_usage(body))
     answer = await request.app[INFERENCE].call("/api/generate", upstream)
-    return json_answer(translate.text_completion(model, answer))
+    return json_answer(translate.text_completion(model, answer, "logprobs" in upstream))
 
 
 async def embeddings(request: web.Request) -> web.Response:

@@ -266,9 +266,16 @@ def completion_request(body: dict[str, Any]) -> dict[str, Any]:
                                "stream": stream_of(body), "options": options_of(body)}
     if isinstance(body.get("suffix"), str):
         request["suffix"] = body["suffix"]
-    for name in ("logprobs", "echo", "logit_bias"):
+    for name in ("echo", "logit_bias"):
         if body.get(name) not in (None, False, 0):
             raise bad(f"'{name}' is not supported on /v1/completions", name)
+    top = body.get("logprobs")
+    if top is not None:
+        if isinstance(top, bool) or not isinstance(top, int) or not 0 <= top <= 20:
+            raise bad("'logprobs' must be an integer from 0 to 20", "logprobs")
+        request["logprobs"] = True
+        if top:
+            request["top_logprobs"] = top
     if body.get("best_of") not in (None, 1):
         raise bad("only best_of=1 is supported", "best_of")
     return request
@@ -308,14 +315,17 @@ def new_id(prefix: str) -> str:
     return f"{prefix}-{os.urandom(12).hex()}"
 
 
+LOGPROBS_MISSING = ("'logprobs': the node's Ollama does not return logprobs (it needs a "
+                    "version that has them)")
+
+
 def logprobs_of(answer: dict[str, Any], plan: ChatPlan | None) -> dict[str, Any] | None:
     """Ollama's logprobs as OpenAI's `{"content": [...]}`; a 400 if the node gave none."""
     if plan is None or not plan.logprobs:
         return None
     entries = answer.get("logprobs")
     if entries is None:
-        raise bad("'logprobs': the node's Ollama does not return logprobs (it needs a "
-                  "version that has them)", "logprobs")
+        raise bad(LOGPROBS_MISSING, "logprobs")
     return {"content": [{"token": e.get("token", ""), "logprob": e.get("logprob", 0.0),
                          "bytes": e.get("bytes"),
                          "top_logprobs": [{"token": t.get("token", ""),
@@ -353,12 +363,33 @@ def chat_completion(model: str, answer: dict[str, Any],
             "usage": usage(answer)}
 
 
-def text_completion(model: str, answer: dict[str, Any]) -> dict[str, Any]:
+def completion_logprobs(answer: dict[str, Any], offset: int = 0) -> dict[str, Any]:
+    """Ollama's logprobs in the completions API's shape (text offsets from `offset`); a 400
+    if the node gave none."""
+    entries = answer.get("logprobs")
+    if entries is None:
+        raise bad(LOGPROBS_MISSING, "logprobs")
+    tokens, chosen, tops, offsets = [], [], [], []
+    for entry in entries:
+        token = entry.get("token", "")
+        tokens.append(token)
+        chosen.append(entry.get("logprob", 0.0))
+        tops.append({t.get("token", ""): t.get("logprob", 0.0)
+                     for t in entry.get("top_logprobs") or ()})
+        offsets.append(offset)
+        offset += len(token)
+    return {"tokens": tokens, "token_logprobs": chosen, "top_logprobs": tops,
+            "text_offset": offsets}
+
+
+def text_completion(model: str, answer: dict[str, Any],
+                    logprobs: bool = False) -> dict[str, Any]:
     """A whole `/api/generate` answer as a text_completion."""
     return {"id": new_id("cmpl"), "object": "text_completion", "created": int(time.time()),
             "model": model,
             "choices": [{"index": 0, "text": answer.get("response", ""),
-                         "finish_reason": finish_reason(answer), "logprobs": None}],
+                         "finish_reason": finish_reason(answer),
+                         "logprobs": completion_logprobs(answer) if logprobs else None}],
             "usage": usage(answer)}
 
 
@@ -390,11 +421,12 @@ class ChunkMaker:
                 else "text_completion", "created": self.created, "model": self.model,
                 "choices": [choice]}
 
-    def piece(self, text: str, finish: str | None = None) -> dict[str, Any]:
+    def piece(self, text: str, finish: str | None = None,
+              logprobs: dict[str, Any] | None = None) -> dict[str, Any]:
         """A chunk carrying `text` (the first one also carries the role)."""
         if not self.chat:
             return self._event({"index": 0, "text": text, "finish_reason": finish,
-                                "logprobs": None})
+                                "logprobs": logprobs})
         delta: dict[str, str] = {}
         if not self.sent_role:
             delta["role"] = "assistant"
