@@ -124,6 +124,17 @@ def test_extras_reach_the_node(extra: dict[str, object], node: dict[str, object]
                                                       "options")} == node
 
 
+@pytest.mark.parametrize("extra", [{"response_format": {"type": "xml"}},
+                                   {"reasoning_effort": "max"},
+                                   {"tool_choice": "any", "tools": [TOOL]},
+                                   {"logit_bias": {"1": 2}}])
+def test_what_ollama_cannot_do_is_refused_by_the_translator_too(
+        extra: dict[str, object]) -> None:
+    with pytest.raises(ApiError) as caught:
+        translate.chat_request({"model": "m", "messages": HI, **extra})
+    assert caught.value.status == 400 and caught.value.param == next(iter(extra))
+
+
 def test_logprobs_missing_at_the_node_is_a_400() -> None:
     plan = translate.chat_plan({"model": "m", "messages": HI, "logprobs": True})
     with pytest.raises(ApiError) as caught:

@@ -168,7 +168,10 @@ def format_of(body: dict[str, Any]) -> Any:
             raise bad("'response_format.json_schema.schema' must be a JSON schema object",
                       "response_format")
         return schema
-    return None  # "text"
+    if kind == "text":
+        return None
+    raise bad("'response_format.type' must be text, json_object or json_schema (what Ollama's "
+              "format can express)", "response_format")
 
 
 def think_of(body: dict[str, Any]) -> Any:
