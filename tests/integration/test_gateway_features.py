@@ -513,7 +513,8 @@ SAMPLES: dict[tuple[str, str], tuple[dict[str, Any], Any]] = {
         WEATHER_TOOL["function"]["parameters"]),  # type: ignore[index]
     ("chat", "`response_format` `json_object`"): (
         {"response_format": {"type": "json_object"}}, "json"),
-    ("chat", "`response_format` `json_schema`"): (
+    ("chat", "`response_format` `json_schema` (Ollama always holds the output to the schema, "
+             "so `strict` is honoured either way)"): (
         {"response_format": {"type": "json_schema", "json_schema": {"name": "s",
                                                                     "schema": SCHEMA}}}, SCHEMA),
     ("chat", "`reasoning_effort` (`low`/`medium`/`high`; `none` is `false`)"): (

@@ -120,23 +120,30 @@ def messages_of(body: dict[str, Any],
             raise bad(f"messages[{index}].role must be one of {', '.join(ROLES)}",
                       f"messages[{index}].role")
         text = message.get("content")
-        item: dict[str, Any] = {"role": "system" if role == "developer" else role}
-        if type(text) is str:
-            item["content"] = text
-        elif text is None:
-            item["content"] = ""
-        elif isinstance(text, list):
-            item["content"], images = content.parts(text, f"messages[{index}].content",
-                                                    pending)
-            if images:
-                item["images"] = images
+        if type(text) is str and len(message) == 2:  # the plain case, kept lean
+            out.append({"role": "system" if role == "developer" else role, "content": text})
         else:
-            raise bad(f"messages[{index}].content must be a string or an array of parts",
-                      f"messages[{index}].content")
-        if len(message) > 2 or "content" not in message:  # tool calls, a tool's answer
-            _tool_fields(message, item, index, names)
-        out.append(item)
+            out.append(_message(message, role, text, index, pending, names))
     return out
+
+
+def _message(message: dict[str, Any], role: str, text: Any, index: int,
+             pending: list[content.ImageFetch], names: dict[str, str]) -> dict[str, Any]:
+    """A message with content parts, tool calls or a tool's answer, as Ollama's."""
+    item: dict[str, Any] = {"role": "system" if role == "developer" else role}
+    if type(text) is str:
+        item["content"] = text
+    elif text is None:
+        item["content"] = ""
+    elif isinstance(text, list):
+        item["content"], images = content.parts(text, f"messages[{index}].content", pending)
+        if images:
+            item["images"] = images
+    else:
+        raise bad(f"messages[{index}].content must be a string or an array of parts",
+                  f"messages[{index}].content")
+    _tool_fields(message, item, index, names)
+    return item
 
 
 def _tool_fields(message: dict[str, Any], item: dict[str, Any], index: int,
