@@ -1,4 +1,4 @@
-"""`/v1/models`, `/v1/chat/completions`, `/v1/completions`, `/v1/embeddings`."""
+"""`/v1/models`, `/v1/models/{id}`, `/v1/chat/completions`, `/v1/completions`, `/v1/embeddings`."""
 
 from __future__ import annotations
 
