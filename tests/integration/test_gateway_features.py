@@ -324,6 +324,12 @@ def test_responses_plain(stack: Stack) -> None:
                                             {"role": "user", "content": "hi"}]
 
 
+def test_responses_parse_with_a_pydantic_model(stack: Stack) -> None:
+    done = client(stack).responses.parse(model="llama3.2", input="Oslo", text_format=Weather)
+    assert isinstance(done.output_parsed, Weather) and done.output_parsed.city == "Oslo"
+    assert last_body(stack)["format"]["required"] == ["city", "celsius", "sunny"]
+
+
 def test_responses_streamed(stack: Stack) -> None:
     events = list(client(stack).responses.create(model="llama3.2", input="hi", stream=True))
     kinds = [e.type for e in events]
