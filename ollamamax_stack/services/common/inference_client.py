@@ -14,7 +14,7 @@ import aiohttp
 import orjson
 
 from ollamamax_stack.services.common.auth import Authenticator
-from ollamamax_stack.services.common.errors import ApiError
+from ollamamax_stack.services.common.errors import ApiError, names_internals
 from ollamamax_stack.services.common.health import Readiness, nodes_down
 from ollamamax_stack.services.common.textsafe import hide_addresses
 from ollamamax_stack.services.inference.node import Node
@@ -44,7 +44,7 @@ def _broke(node: Node, exc: BaseException, when: str) -> UpstreamError:
 
 def _public(exc: ApiError, hide: bool) -> ApiError:
     """`exc` as a caller may see it: node addresses hidden when callers are anonymous."""
-    if hide and exc.status >= 500:
+    if hide and names_internals(exc.status, exc.code):
         exc.message = hide_addresses(exc.message)
     return exc
 

@@ -8,7 +8,9 @@ from aiohttp import web
 
 if TYPE_CHECKING:
     from ollamamax_stack.services.common.inference_client import InferenceClient
+    from ollamamax_stack.services.gateway.images import ImageFetcher
     from ollamamax_stack.services.gateway.limits import RateLimiter
 
 INFERENCE: web.AppKey[InferenceClient] = web.AppKey("inference")
 LIMITER: web.AppKey[RateLimiter] = web.AppKey("limiter")
+IMAGES: web.AppKey[ImageFetcher] = web.AppKey("images")
