@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ollamamax_stack.markers import RUN_DIR_ENV
 from ollamamax_stack.registry.environ import PASSWORD_FILES, env_name, service_environment
 from ollamamax_stack.registry.model import Registry, Service
 
@@ -31,8 +32,8 @@ def dns_url(registry: Registry, external_host: str | None = None) -> UrlOf:
 def network_environment(registry: Registry, service: Service, url_of: UrlOf) -> dict[str, str]:
     """A service's environment in a container: addresses on the network, bind all."""
     env = service_environment(registry, service)
-    env.update(HOST="0.0.0.0", OLLAMAMAX_RUN_DIR=CONTAINER_RUN_DIR,
-               OLLAMAMAX_CONFIG=CONTAINER_CONFIG)
+    env.update({"HOST": "0.0.0.0", RUN_DIR_ENV: CONTAINER_RUN_DIR,
+                "OLLAMAMAX_CONFIG": CONTAINER_CONFIG})
     for key, _ in PASSWORD_FILES.values():
         # The upstream images run without the stack's generated passwords (see README).
         env.pop(key, None)

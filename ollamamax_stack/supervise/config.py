@@ -13,6 +13,7 @@ from ollamamax_stack.errors import OllamamaxError
 from ollamamax_stack.handoff.client import HANDOFF_ENV, PROBE_ENV, SLOT_ENV
 from ollamamax_stack.handoff.paths import holder_socket, probe_prefix
 from ollamamax_stack.handoff.slots import HOLDER_PROGRAM, slots, takes_held_sockets
+from ollamamax_stack.markers import RUN_DIR_ENV, SERVICE_ENV
 from ollamamax_stack.registry.environ import service_environment
 from ollamamax_stack.registry.model import Registry, Service
 from ollamamax_stack.supervise.paths import RunPaths
@@ -152,7 +153,7 @@ def holder_program(registry: Registry) -> Program | None:
     command = [sys.executable, "-m", "ollamamax_stack.handoff.holder",
                "--config", str(registry.source), "--run-dir", str(registry.run_dir),
                "--offset", str(registry.offset), "--profile", registry.profile]
-    env = {"OLLAMAMAX_RUN_DIR": str(registry.run_dir), "OLLAMAMAX_SERVICE": HOLDER_PROGRAM}
+    env = {RUN_DIR_ENV: str(registry.run_dir), SERVICE_ENV: HOLDER_PROGRAM}
     return Program(name=HOLDER_PROGRAM, command=shlex.join(command), argv0=sys.executable,
                    directory=registry.root, environment=env,
                    log=RunPaths(registry.run_dir).log(HOLDER_PROGRAM))
