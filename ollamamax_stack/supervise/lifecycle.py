@@ -22,7 +22,8 @@ from ollamamax_stack.supervise import state as st
 from ollamamax_stack.supervise.config import WATCHER
 from ollamamax_stack.supervise.lock import stack_lock
 from ollamamax_stack.supervise.logs import tail
-from ollamamax_stack.supervise.orchestrator import Emit, Orchestrator, Outcome, service_state
+from ollamamax_stack.supervise.orchestrator import Emit, Orchestrator, service_state
+from ollamamax_stack.supervise.outcome import Outcome
 from ollamamax_stack.supervise.paths import RunPaths
 from ollamamax_stack.supervise.preflight import preflight
 from ollamamax_stack.supervise.rpc import (
