@@ -51,7 +51,7 @@ def version() -> None:
     typer.echo(f"ollamamax-stack {__version__}")
 
 
-# In the order `--help` lists them: the stack first, as in DESIGN §4.
+# In the order `--help` lists them: the stack first, as in the README ("The command line").
 stack.register(app)
 ports.register(app)
 render_command.register(app)
