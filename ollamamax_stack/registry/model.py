@@ -69,6 +69,8 @@ def _check_glob(value: str) -> str:
 
 def _own_service(command: str | None) -> str | None:
     """NAME of `ollamamax serve NAME ...`; None for any other command (or none)."""
+    if not command or "serve" not in command:
+        return None  # most commands: no need to split them
     try:
         words = shlex.split(command or "")
     except ValueError:
