@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ollamamax_stack.markers import RUN_DIR_ENV
 from ollamamax_stack.registry.environ import PASSWORD_FILES, env_name, service_environment
 from ollamamax_stack.registry.model import Registry, Service
 from ollamamax_stack.render.passwords import needed_by
@@ -36,8 +37,8 @@ def network_environment(registry: Registry, service: Service, url_of: UrlOf,
     The password files are where the orchestrator mounts them, in `secrets_dir`.
     """
     env = service_environment(registry, service)
-    env.update(HOST="0.0.0.0", OLLAMAMAX_RUN_DIR=CONTAINER_RUN_DIR,
-               OLLAMAMAX_CONFIG=CONTAINER_CONFIG)
+    env.update({"HOST": "0.0.0.0", RUN_DIR_ENV: CONTAINER_RUN_DIR,
+                "OLLAMAMAX_CONFIG": CONTAINER_CONFIG})
     for key, _ in PASSWORD_FILES.values():
         env.pop(key, None)
     for password in needed_by(registry, service):

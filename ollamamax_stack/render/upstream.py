@@ -77,8 +77,7 @@ def upstream(service: Service) -> Upstream | None:
 
 def own_service(service: Service) -> bool:
     """Whether the service is one of the stack's own programs (`ollamamax serve NAME`)."""
-    words = argv(service)
-    return len(words) >= 2 and words[0] == "ollamamax" and words[1] == "serve"
+    return service.own is not None  # decided once, when the registry was loaded
 
 
 def filled(words: tuple[str, ...], port: int, password_file: str = "") -> list[str]:

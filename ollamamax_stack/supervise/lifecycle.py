@@ -13,16 +13,17 @@ from dataclasses import dataclass, field
 
 from ollamamax_stack.dependents.privileges import restore_run_dir
 from ollamamax_stack.errors import OllamamaxError
+from ollamamax_stack.hostports import bindable, who
 from ollamamax_stack.notify import notify
 from ollamamax_stack.ports.findings import Finding
-from ollamamax_stack.ports.host import bindable, who
 from ollamamax_stack.registry.model import Registry, Service
 from ollamamax_stack.supervise import daemon, holder, sweep, workers
 from ollamamax_stack.supervise import state as st
 from ollamamax_stack.supervise.config import WATCHER
 from ollamamax_stack.supervise.lock import stack_lock
 from ollamamax_stack.supervise.logs import tail
-from ollamamax_stack.supervise.orchestrator import Emit, Orchestrator, Outcome, service_state
+from ollamamax_stack.supervise.orchestrator import Emit, Orchestrator, service_state
+from ollamamax_stack.supervise.outcome import Outcome
 from ollamamax_stack.supervise.paths import RunPaths
 from ollamamax_stack.supervise.preflight import preflight
 from ollamamax_stack.supervise.rpc import (

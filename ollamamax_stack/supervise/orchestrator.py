@@ -7,7 +7,6 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from ollamamax_stack.errors import EXIT_UNAVAILABLE
 from ollamamax_stack.handoff.slots import parse_program
@@ -17,12 +16,12 @@ from ollamamax_stack.registry.model import Registry, Service
 from ollamamax_stack.supervise import state as st
 from ollamamax_stack.supervise.config import missing_executable
 from ollamamax_stack.supervise.logs import tail
+from ollamamax_stack.supervise.outcome import Outcome, ended, pid_alive
 from ollamamax_stack.supervise.paths import RunPaths
 from ollamamax_stack.supervise.probes import check_for, describe, wait_until
 from ollamamax_stack.supervise.rpc import (
     ALREADY_STARTED,
     SPAWN_ERROR,
-    ProcessInfo,
     Supervisor,
     SupervisorFault,
 )
@@ -30,27 +29,6 @@ from ollamamax_stack.supervise.workers import Workers, held, programs_of, servin
 
 # (service name or "", message): progress the command layer prints.
 Emit = Callable[[str, str], None]
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How one attempt to bring a service up ended."""
-
-    ready: bool
-    reason: str | None = None
-    ready_ms: int | None = None
-    pid: int | None = None
-    unavailable: bool = False  # cannot run here at all (not installed): don't retry
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether `pid` runs (a zombie counts as gone)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            stat = handle.read()
-    except OSError:
-        return False
-    return stat[stat.rfind(b")") + 2:][:1] not in (b"Z", b"X")
 
 
 def service_state(registry: Registry, service: Service) -> st.ServiceState:
@@ -110,12 +88,12 @@ class Orchestrator:
             if not down:
                 return "a worker ended"
             last = max(down, key=lambda i: i.stop)
-            return f"worker {last.name} {_ended(last)}"
+            return f"worker {last.name} {ended(last)}"
         info = self.client.info(name)
         while info.running and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
             info = self.client.info(name)
-        return _ended(info)
+        return ended(info)
 
     # -- bringing one service up ------------------------------------------------------------
 
@@ -128,7 +106,7 @@ class Orchestrator:
         if info.exitstatus == EXIT_UNAVAILABLE:
             said = [line.strip() for line in tail(self.paths.log(name), 5) if line.strip()]
             return f"is unavailable here: {said[-1] if said else 'a program it needs is missing'}"
-        return f"{_ended(info)} before it was ready"
+        return f"{ended(info)} before it was ready"
 
     async def bring_up(self, service: Service) -> Outcome:
         """Start one managed service and wait for its readiness probe (or its exit, or timeout)."""
@@ -306,12 +284,6 @@ class Orchestrator:
                         pass
                 killed, deadline = True, time.monotonic() + 5.0
             time.sleep(0.02)
-
-
-def _ended(info: ProcessInfo) -> str:
-    if info.exitstatus < 0:
-        return "was killed by a signal"
-    return f"exited with status {info.exitstatus}"
 
 
 def _starting(pid: int | None) -> Callable[[st.ServiceState], None]:

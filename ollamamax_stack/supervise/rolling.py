@@ -11,7 +11,8 @@ from ollamamax_stack.registry.graph import start_layers
 from ollamamax_stack.registry.model import Registry, Service
 from ollamamax_stack.supervise import daemon, holder
 from ollamamax_stack.supervise import state as st
-from ollamamax_stack.supervise.orchestrator import Orchestrator, Outcome, service_state
+from ollamamax_stack.supervise.orchestrator import Orchestrator, service_state
+from ollamamax_stack.supervise.outcome import Outcome
 from ollamamax_stack.supervise.workers import active, held
 
 DEFAULT_DRAIN = 10.0

@@ -21,7 +21,7 @@ from pathlib import Path
 import psutil
 
 from ollamamax_stack.handoff.slots import HOLDER_PROGRAM
-from ollamamax_stack.ports.host import who
+from ollamamax_stack.hostports import who
 from ollamamax_stack.registry.environ import service_environment
 from ollamamax_stack.registry.loader import load_registry
 from ollamamax_stack.registry.model import Registry, RestartPolicy, Service
@@ -29,7 +29,8 @@ from ollamamax_stack.supervise import groups, listener, sweep
 from ollamamax_stack.supervise import holder as socket_holder
 from ollamamax_stack.supervise import state as st
 from ollamamax_stack.supervise.logs import tail
-from ollamamax_stack.supervise.orchestrator import Orchestrator, pid_alive
+from ollamamax_stack.supervise.orchestrator import Orchestrator
+from ollamamax_stack.supervise.outcome import pid_alive
 from ollamamax_stack.supervise.paths import RunPaths
 from ollamamax_stack.supervise.probes import check_for
 from ollamamax_stack.supervise.rpc import ProcessInfo, Supervisor, SupervisorError

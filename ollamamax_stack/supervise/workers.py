@@ -19,12 +19,12 @@ from ollamamax_stack.handoff.slots import (
     Slot,
     parse_program,
     slots,
-    takes_held_sockets,
     worker_count,
 )
 from ollamamax_stack.registry.environ import service_environment
 from ollamamax_stack.registry.model import Probe, Registry, Service
 from ollamamax_stack.supervise.logs import tail
+from ollamamax_stack.supervise.outcome import Outcome, ended, pid_alive
 from ollamamax_stack.supervise.probes import Check, check_for, wait_until
 from ollamamax_stack.supervise.rpc import (
     ALREADY_STARTED,
@@ -35,7 +35,7 @@ from ollamamax_stack.supervise.rpc import (
 )
 
 if TYPE_CHECKING:
-    from ollamamax_stack.supervise.orchestrator import Orchestrator, Outcome
+    from ollamamax_stack.supervise.orchestrator import Orchestrator
 
 SERVING = {"STARTING", "RUNNING", "BACKOFF"}  # STOPPING is a draining old slot, not the worker
 DRAIN_GRACE = 5.0  # beyond the service's drain timeout before a draining slot is killed
@@ -43,7 +43,7 @@ DRAIN_GRACE = 5.0  # beyond the service's drain timeout before a draining slot i
 
 def held(service: Service) -> bool:
     """Whether the service runs as workers on held sockets."""
-    return takes_held_sockets(service)
+    return service.held
 
 
 def programs_of(service: Service) -> list[str]:
@@ -115,11 +115,6 @@ def slot_check(registry: Registry, service: Service, probe: Probe, slot: str,
                      f"{service.name}.log", attempt_timeout)
 
 
-def _ended(info: ProcessInfo) -> str:
-    return "was killed by a signal" if info.exitstatus < 0 else (
-        f"exited with status {info.exitstatus}")
-
-
 class Workers:
     """Starts, stops and rolls the slots of held services through one supervisord."""
 
@@ -132,7 +127,7 @@ class Workers:
         return self.orchestrator.client
 
     def _exited(self, service: Service, program: str, pid: int | None) -> str | None:
-        if pid is not None and _alive(pid):
+        if pid is not None and pid_alive(pid):
             return None
         info = self.client.info(program)
         if info.state in SERVING and info.pid is not None and info.pid != pid:
@@ -143,12 +138,10 @@ class Workers:
             said = [line.strip() for line in tail(self.orchestrator.paths.log(service.name), 5)
                     if line.strip()]
             return f"is unavailable here: {said[-1] if said else 'a program it needs is missing'}"
-        return f"{_ended(info)} before it was ready"
+        return f"{ended(info)} before it was ready"
 
     async def start_slot(self, service: Service, slot: Slot) -> Outcome:
         """Start one slot and wait until its own process is ready (or exits, or times out)."""
-        from ollamamax_stack.supervise.orchestrator import Outcome
-
         probe = service.readiness
         timeout = self.orchestrator.timeout or probe.timeout
         check = slot_check(self.orchestrator.registry, service, probe, slot.program,
@@ -170,8 +163,6 @@ class Workers:
 
     async def bring_up(self, service: Service) -> Outcome:
         """Start every worker that has no serving slot, in parallel; ready when all are."""
-        from ollamamax_stack.supervise.orchestrator import Outcome
-
         infos = self.client.all_info()
         running = active(service, infos)
         starting = []
@@ -227,8 +218,6 @@ class Workers:
     async def roll(self, service: Service, workers: list[int] | None = None,
                    drain: float = 10.0) -> Outcome:
         """Restart workers one at a time: the idle slot ready first, then the old one drains."""
-        from ollamamax_stack.supervise.orchestrator import Outcome
-
         emit = self.orchestrator.emit
         draining: list[str] = []
         last: Outcome = Outcome(True, ready_ms=0)
@@ -258,8 +247,3 @@ class Workers:
         first = active(service, self.client.all_info()).get(0)
         return Outcome(True, ready_ms=last.ready_ms, pid=first.pid if first else None)
 
-
-def _alive(pid: int) -> bool:
-    from ollamamax_stack.supervise.orchestrator import pid_alive
-
-    return pid_alive(pid)

@@ -10,9 +10,9 @@ import orjson
 from aiohttp import web
 
 from ollamamax_stack.services.common.errors import ApiError, json_body
-from ollamamax_stack.services.common.inference_client import UpstreamError
 from ollamamax_stack.services.gateway import sse, translate
 from ollamamax_stack.services.gateway.keys import IMAGES, INFERENCE
+from ollamamax_stack.services.routing.client import UpstreamError
 
 
 def json_answer(body: dict[str, Any]) -> web.Response:

@@ -17,10 +17,10 @@ from ollamamax_stack.services.common.auth import Authenticator
 from ollamamax_stack.services.common.errors import ApiError, names_internals
 from ollamamax_stack.services.common.health import Readiness, nodes_down
 from ollamamax_stack.services.common.textsafe import hide_addresses
-from ollamamax_stack.services.inference.node import Node
-from ollamamax_stack.services.inference.pool import describe_error
 from ollamamax_stack.services.routing.dispatch import Dispatcher
+from ollamamax_stack.services.routing.failures import describe_error
 from ollamamax_stack.services.routing.follower import WAIT, TableFollower
+from ollamamax_stack.services.routing.node import Node
 from ollamamax_stack.services.routing.table import SUSPECT_FOR, RouteTable
 from ollamamax_stack.services.routing.wire import Response, WireError
 
