@@ -135,7 +135,7 @@ class Connection:
 
 
 async def chat_socket(request: web.Request) -> web.WebSocketResponse:
-    """`GET /chat`: the WebSocket protocol of DESIGN §7."""
+    """`GET /chat`: the WebSocket protocol of the README's "The `/chat` protocol"."""
     hub = request.app[HUB]
     if hub.draining:
         raise ApiError(503, "the hub is shutting down: connect to another endpoint")

@@ -1,4 +1,4 @@
-"""The `/chat` protocol (DESIGN §7): parsing client messages, building server messages."""
+"""The `/chat` protocol of the README: parsing client messages, building server messages."""
 
 from __future__ import annotations
 
