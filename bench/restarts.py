@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.gateway import CHAT, OPENAI_CHAT, Loader  # noqa: E402
-from ollamamax_stack.ports.host import listening  # noqa: E402
+from ollamamax_stack.hostports import listening  # noqa: E402
 from tests.chat_load import ChatLoad  # noqa: E402
 from tests.fixtures.stacks.harness import STACKS  # noqa: E402
 from tests.integration.test_held_sockets import HeldStack  # noqa: E402

@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ollamamax_stack.ports.host import bindable  # noqa: E402
+from ollamamax_stack.hostports import bindable  # noqa: E402
 from ollamamax_stack.supervise.probes import probe_http  # noqa: E402
 from tests.portbase import free_offset  # noqa: E402
 

@@ -14,6 +14,7 @@ from ollamamax_stack.commands import render as render_command
 from ollamamax_stack.commands import systemd as systemd_command
 from ollamamax_stack.commands.common import GlobalOptions
 from ollamamax_stack.errors import OllamamaxError
+from ollamamax_stack.markers import RUN_DIR_ENV
 
 app = typer.Typer(
     name="ollamamax",
@@ -32,7 +33,7 @@ def root(
         "--config", "-c", envvar="OLLAMAMAX_CONFIG",
         help="The registry (default: config/ports.toml found walking up).")] = None,
     run_dir: Annotated[Path | None, typer.Option(
-        "--run-dir", envvar="OLLAMAMAX_RUN_DIR",
+        "--run-dir", envvar=RUN_DIR_ENV,
         help="Where the running stack keeps its state (default: the registry's run_dir).")] = None,
     offset: Annotated[int, typer.Option(
         "--offset", envvar="OLLAMAMAX_OFFSET",
@@ -50,7 +51,7 @@ def version() -> None:
     typer.echo(f"ollamamax-stack {__version__}")
 
 
-# In the order `--help` lists them: the stack first, as in DESIGN §4.
+# In the order `--help` lists them: the stack first, as in the README ("The command line").
 stack.register(app)
 ports.register(app)
 render_command.register(app)

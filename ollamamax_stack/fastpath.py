@@ -12,10 +12,11 @@ from pathlib import Path
 
 from ollamamax_stack.commands.check_run import CheckOptions
 from ollamamax_stack.commands.common import GlobalOptions
+from ollamamax_stack.markers import RUN_DIR_ENV
 
 # option -> (GlobalOptions field, environment variable), as the root callback declares them.
 GLOBAL_OPTIONS = {"--config": ("config", "OLLAMAMAX_CONFIG"), "-c": ("config", "OLLAMAMAX_CONFIG"),
-                  "--run-dir": ("run_dir", "OLLAMAMAX_RUN_DIR"),
+                  "--run-dir": ("run_dir", RUN_DIR_ENV),
                   "--offset": ("offset", "OLLAMAMAX_OFFSET"),
                   "--profile": ("profile", "OLLAMAMAX_PROFILE"),
                   "-p": ("profile", "OLLAMAMAX_PROFILE")}

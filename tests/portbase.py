@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable
 
-from ollamamax_stack.ports.host import bindable
+from ollamamax_stack.hostports import bindable
 
 LOW, HIGH = 1025, 32000  # below the kernel's usual ephemeral range (32768-60999)
 

@@ -9,6 +9,7 @@ import typer
 
 from ollamamax_stack.commands import common
 from ollamamax_stack.errors import UsageError
+from ollamamax_stack.markers import SERVICE_ENV
 
 PROGRAMS = ("redis", "postgres", "prometheus")
 
@@ -30,7 +31,7 @@ def launch_command(
         raise UsageError(f"unknown program {program!r}; choose one of {', '.join(PROGRAMS)}")
     registry = common.registry(ctx)
     # `up` and the systemd units name the service; by hand, the program's name is the service's.
-    service = registry.service(os.environ.get("OLLAMAMAX_SERVICE", program))
+    service = registry.service(os.environ.get(SERVICE_ENV, program))
     host, port, run_dir = registry.bind_host(service), service.primary_port, registry.run_dir
     if program == "redis":
         from ollamamax_stack.dependents.redis import launch_redis

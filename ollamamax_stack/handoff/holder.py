@@ -25,7 +25,6 @@ from typing import Any
 from ollamamax_stack.errors import OllamamaxError
 from ollamamax_stack.handoff import wire
 from ollamamax_stack.handoff.paths import holder_socket
-from ollamamax_stack.handoff.slots import takes_held_sockets
 from ollamamax_stack.registry.loader import load_registry
 from ollamamax_stack.registry.model import Registry
 from ollamamax_stack.services.common.sockets import bind_socket
@@ -45,7 +44,7 @@ def log(message: str) -> None:
 def wanted(registry: Registry) -> dict[str, dict[str, Address]]:
     """service -> port name -> (bind host, port), for every held service of the profile."""
     return {s.name: {n: (registry.bind_host(s), p) for n, p in s.port_map.items()}
-            for s in registry.managed if takes_held_sockets(s)}
+            for s in registry.managed if s.held}
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Which services take held sockets, and the supervisord programs (slots) of their workers.
+"""The supervisord programs (slots) of the workers of held services (`Service.held`).
 
 A held service with `workers = N` has 2N programs: worker i runs in slot `NAME.ia` or
 `NAME.ib`. A graceful restart starts the idle slot of a worker on the same sockets, waits
@@ -8,22 +8,12 @@ until it is ready, then stops the other one, which drains.
 from __future__ import annotations
 
 import os
-import shlex
 from dataclasses import dataclass
 
 from ollamamax_stack.registry.model import Service
 
 HOLDER_PROGRAM = "_sockets"  # not a valid service name, so it never collides with one
 SIDES = ("a", "b")
-
-
-def takes_held_sockets(service: Service) -> bool:
-    """Whether the service is one of the stack's own (`ollamamax serve NAME`), taking held fds."""
-    try:
-        words = shlex.split(service.command or "")
-    except ValueError:
-        return False
-    return service.managed and len(words) >= 3 and words[0] == "ollamamax" and words[1] == "serve"
 
 
 def worker_count(service: Service) -> int:

@@ -1,4 +1,7 @@
-"""Files against the registry: drift, collisions, conflicts (DESIGN §5, the linter's model)."""
+"""Files against the registry: drift, collisions, conflicts (README, "What `ports check` reports").
+
+Where this sits in a check: ARCHITECTURE §4.
+"""
 
 from __future__ import annotations
 

@@ -30,7 +30,7 @@ class Finding:
     column: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """The JSON shape of DESIGN §4."""
+        """The JSON shape `--format json` prints: CONTRACT_FIELDS (ARCHITECTURE §4)."""
         return {name: getattr(self, name) for name in CONTRACT_FIELDS}
 
     @property

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import errno
 
+from ollamamax_stack import hostports as host
 from ollamamax_stack.handoff.slots import HOLDER_PROGRAM
-from ollamamax_stack.ports import host
 from ollamamax_stack.ports.findings import Finding
 from ollamamax_stack.registry.model import Registry, Service
 

@@ -1,4 +1,4 @@
-"""Print findings as text, JSON (DESIGN §4) or GitHub annotations; decide the exit code."""
+"""Print findings as text, JSON or GitHub annotations; decide the exit code (ARCHITECTURE §4)."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ollamamax_stack.ports.host import Listener, listeners
+from ollamamax_stack.hostports import Listener, listeners
 
 
 def holders(ports: list[int]) -> dict[int, list[Listener]]:

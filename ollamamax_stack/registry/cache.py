@@ -50,7 +50,8 @@ def _builder(kind: Any) -> Build | None:
     """How to turn cached JSON of type `kind` back into the model (None: the JSON as it is)."""
     if isinstance(kind, type) and dataclasses.is_dataclass(kind):
         hints = typing.get_type_hints(kind)
-        fields = [(f.name, _builder(hints[f.name])) for f in dataclasses.fields(kind)]
+        # Fields the dataclass derives itself (init=False) are not given back to it.
+        fields = [(f.name, _builder(hints[f.name])) for f in dataclasses.fields(kind) if f.init]
         made = kind
 
         def build_dataclass(value: Any) -> Any:

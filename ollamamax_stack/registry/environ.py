@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from ollamamax_stack.markers import RUN_DIR_ENV, SERVICE_ENV
 from ollamamax_stack.registry.model import Registry, Service
 
 # Dependents whose password the stack generates: (env key of its file, file in the run dir).
@@ -43,9 +44,9 @@ def service_environment(registry: Registry, service: Service) -> dict[str, str]:
     env = {
         "PORT": str(service.primary_port),
         "HOST": registry.bind_host(service),
-        "OLLAMAMAX_SERVICE": service.name,
+        SERVICE_ENV: service.name,
         "OLLAMAMAX_STACK": registry.stack.name,
-        "OLLAMAMAX_RUN_DIR": str(registry.run_dir),
+        RUN_DIR_ENV: str(registry.run_dir),
         "OLLAMAMAX_CONFIG": str(registry.source),
         "OLLAMAMAX_OFFSET": str(registry.offset),
         "OLLAMAMAX_PROFILE": registry.profile,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import shlex
 import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -211,32 +210,23 @@ def _validated(text: str, shown: str) -> RegistryFile:
     return document
 
 
-# The inference router counts in-flight requests per node in one process: a second worker
-# would route on half the picture (README, "Workers").
-SINGLE_WORKER = {"inference": "its router counts in-flight requests per Ollama node in one "
-                              "process; keep workers = 1"}
-
-
 def _check_workers(services: dict[str, Service], text: str, shown: str) -> None:
     for service in services.values():
         if service.workers == 1:
             continue
         key = f"services.{service.name}.workers"
         line = locate(text, ("services", service.name, "workers"))
-        try:
-            words = shlex.split(service.command or "")
-        except ValueError:
-            words = []
-        own = len(words) >= 3 and words[:2] == ["ollamamax", "serve"]
-        if service.external or not own:
+        if not service.held or service.own is None:
             raise RegistryError(
                 f"workers = {service.workers!r} needs one of the stack's own services "
                 "(`ollamamax serve NAME`), which take their sockets from the stack",
                 file=shown, key=key, line=line)
-        if words[2] in SINGLE_WORKER:
+        from ollamamax_stack.services.limits import WORKER_LIMITS
+
+        limit = WORKER_LIMITS.get(service.own)
+        if limit is not None and (service.workers == "auto" or service.workers > limit[0]):
             raise RegistryError(f"workers = {service.workers!r} is not supported for "
-                                f"{words[2]}: {SINGLE_WORKER[words[2]]}",
-                                file=shown, key=key, line=line)
+                                f"{service.own}: {limit[1]}", file=shown, key=key, line=line)
 
 
 def load_registry(path: Path | None = None, *, offset: int = 0, profile: str | None = None,

@@ -7,6 +7,7 @@ their annotations, and only when a registry is not in the cache of validated one
 from __future__ import annotations
 
 import re
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -64,6 +65,17 @@ def _check_glob(value: str) -> str:
     if not value.strip():
         raise ValueError("an empty pattern matches nothing")
     return _check_text(value)
+
+
+def _own_service(command: str | None) -> str | None:
+    """NAME of `ollamamax serve NAME ...`; None for any other command (or none)."""
+    if not command or "serve" not in command:
+        return None  # most commands: no need to split them
+    try:
+        words = shlex.split(command or "")
+    except ValueError:
+        return None
+    return words[2] if len(words) >= 3 and words[:2] == ["ollamamax", "serve"] else None
 
 
 Port = Annotated[int, Strict(), Check(_check_port)]
@@ -188,8 +200,12 @@ class Service(_Strict):
     # Processes of one service on the same (held) sockets: a number, or "auto" (one per core).
     workers: Workers | Literal["auto"] = 1
     env: dict[Annotated[str, matches(ENV_KEY_PATTERN)], EnvText] = field(default_factory=dict)
+    # Decided from `command` whenever a Service is made, never read from the TOML: the name of
+    # the stack's own service it runs (`ollamamax serve NAME`), else None.
+    own: str | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "own", _own_service(self.command))
         if self.port is not None and self.ports:
             raise ValueError("give either `port` or `ports`, not both")
         if self.port is None and not self.ports:
@@ -222,6 +238,11 @@ class Service(_Strict):
     def managed(self) -> bool:
         """Whether the stack launches this service (as opposed to only probing it)."""
         return not self.external
+
+    @property
+    def held(self) -> bool:
+        """Whether the stack launches it as one of its own services, on sockets it holds."""
+        return self.managed and self.own is not None
 
     @property
     def env_key_map(self) -> dict[str, list[str]]:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ollamamax_stack.markers import RUN_DIR_ENV
 from ollamamax_stack.registry.environ import PASSWORD_FILES, env_name, service_environment
 from ollamamax_stack.registry.model import Registry, Service
+from ollamamax_stack.render.passwords import needed_by
 
 # (service, port name or None) -> the URL other services use to reach that port.
 UrlOf = Callable[[Service, "str | None"], str]
@@ -28,14 +30,19 @@ def dns_url(registry: Registry, external_host: str | None = None) -> UrlOf:
     return url_of
 
 
-def network_environment(registry: Registry, service: Service, url_of: UrlOf) -> dict[str, str]:
-    """A service's environment in a container: addresses on the network, bind all."""
+def network_environment(registry: Registry, service: Service, url_of: UrlOf,
+                        secrets_dir: str) -> dict[str, str]:
+    """A service's environment in a container: addresses on the network, bind all.
+
+    The password files are where the orchestrator mounts them, in `secrets_dir`.
+    """
     env = service_environment(registry, service)
-    env.update(HOST="0.0.0.0", OLLAMAMAX_RUN_DIR=CONTAINER_RUN_DIR,
-               OLLAMAMAX_CONFIG=CONTAINER_CONFIG)
+    env.update({"HOST": "0.0.0.0", RUN_DIR_ENV: CONTAINER_RUN_DIR,
+                "OLLAMAMAX_CONFIG": CONTAINER_CONFIG})
     for key, _ in PASSWORD_FILES.values():
-        # The upstream images run without the stack's generated passwords (see README).
         env.pop(key, None)
+    for password in needed_by(registry, service):
+        env[password.env_key] = f"{secrets_dir}/{password.name}"
     for other in registry.active:
         env[f"OLLAMAMAX_{env_name(other.name)}_URL"] = url_of(other, None)
         if other.named_ports:

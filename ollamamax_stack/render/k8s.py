@@ -10,17 +10,28 @@ from ollamamax_stack.registry.model import Probe, Registry, Service
 from ollamamax_stack.render.addresses import dns_url, network_environment
 from ollamamax_stack.render.base import Rendering, dns_label, header, port_name
 from ollamamax_stack.render.compose import IMAGE
+from ollamamax_stack.render.passwords import (
+    Password,
+    needed_by,
+    own_password_file,
+    passwords,
+    secret_name,
+)
 from ollamamax_stack.render.prometheus import prometheus_config
 from ollamamax_stack.render.upstream import (
     PROMETHEUS_CONFIG,
     argv,
     filled,
+    filled_environment,
     own_service,
     reads_prometheus_config,
     upstream,
 )
 
 KUSTOMIZATION = "kustomization.yaml"
+# The Secret's files; not /run/secrets itself, which holds the service account's token.
+SECRETS_DIR = "/run/secrets/ollamamax"
+SECRETS_VOLUME = "passwords"
 
 
 def labels(registry: Registry, service: Service) -> dict[str, str]:
@@ -50,13 +61,17 @@ def deployment(registry: Registry, service: Service, *, namespace: str, image: s
     names = {n: port_name("http" if n == "main" else n, f"port name {n!r} of {service.name!r}")
              for n in service.port_map}
     up = upstream(service)
+    needed = needed_by(registry, service)
+    secret = own_password_file(registry, service, SECRETS_DIR)
     container: dict[str, Any] = {"name": service.name, "image": up.image if up else image}
     if up:
-        container["args"] = filled(up.args, service.primary_port)
+        # `$$`: Kubernetes would otherwise read the shell's `$(cat ...)` as a variable reference.
+        container["args"] = [w.replace("$", "$$")
+                             for w in filled(up.args, service.primary_port, secret)]
     else:
         container["command"] = argv(service)
-    env = dict(up.environment) if up else network_environment(
-        registry, service, dns_url(registry))
+    env = (filled_environment(up, secret) if up
+           else network_environment(registry, service, dns_url(registry), SECRETS_DIR))
     container["env"] = [{"name": k, "value": v} for k, v in env.items()]
     container["ports"] = [{"name": names[n], "containerPort": p}
                           for n, p in service.port_map.items()]
@@ -72,11 +87,18 @@ def deployment(registry: Registry, service: Service, *, namespace: str, image: s
         if alive:
             container["livenessProbe"] = alive
     pod: dict[str, Any] = {"containers": [container]}
+    mounts: list[dict[str, Any]] = []
+    volumes: list[dict[str, Any]] = []
     if reads_prometheus_config(service):
-        container["volumeMounts"] = [{"name": "config", "mountPath": PROMETHEUS_CONFIG,
-                                      "subPath": "prometheus.yml", "readOnly": True}]
-        pod["volumes"] = [{"name": "config",
-                           "configMap": {"name": f"{service.name}-config"}}]
+        mounts.append({"name": "config", "mountPath": PROMETHEUS_CONFIG,
+                       "subPath": "prometheus.yml", "readOnly": True})
+        volumes.append({"name": "config", "configMap": {"name": f"{service.name}-config"}})
+    if needed:
+        mounts.append({"name": SECRETS_VOLUME, "mountPath": SECRETS_DIR, "readOnly": True})
+        volumes.append(secret_volume(registry, needed))
+    if mounts:
+        container["volumeMounts"] = mounts
+        pod["volumes"] = volumes
     return {
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": service.name, "namespace": namespace,
@@ -88,6 +110,13 @@ def deployment(registry: Registry, service: Service, *, namespace: str, image: s
             "template": {"metadata": {"labels": labels(registry, service)}, "spec": pod},
         },
     }
+
+
+def secret_volume(registry: Registry, needed: list[Password]) -> dict[str, Any]:
+    """The Secret's keys one pod reads, as files only root (its containers' user) can read."""
+    return {"name": SECRETS_VOLUME, "secret": {
+        "secretName": secret_name(registry), "defaultMode": 0o400,
+        "items": [{"key": p.name, "path": p.name} for p in needed]}}
 
 
 def k8s_service(registry: Registry, service: Service, *, namespace: str) -> dict[str, Any]:
@@ -113,8 +142,29 @@ def _documents(*docs: dict[str, Any]) -> str:
     return yaml.safe_dump_all(docs, sort_keys=False, default_flow_style=False, width=120)
 
 
+def _kustomization(registry: Registry, namespace: str, resources: list[str],
+                   generate_secrets: bool) -> str:
+    """The kustomization: the resources, and the passwords' Secret from secrets/ if generated."""
+    document: dict[str, Any] = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+        "namespace": namespace, "resources": resources}
+    found = passwords(registry)
+    note = ""
+    if found and generate_secrets:
+        document["secretGenerator"] = [{"name": secret_name(registry),
+                                        "files": [f"{p.name}={p.source}" for p in found]}]
+        # The Deployments name the Secret as is: no hash suffix to rewrite into them.
+        document["generatorOptions"] = {"disableNameSuffixHash": True}
+    elif found:
+        sources = " ".join(f"--from-file={p.source}" for p in found)
+        note = (f"# The pods read Secret {secret_name(registry)!r}: create it first with\n"
+                f"#   kubectl create secret generic {secret_name(registry)} -n {namespace} "
+                f"{sources}\n# (or render with --generate-secrets --out DIR, and apply -k DIR)\n")
+    return note + yaml.safe_dump(document, sort_keys=False)
+
+
 def render_k8s(registry: Registry, *, namespace: str | None = None, image: str | None = None,
-               replicas: int = 1) -> Rendering:
+               replicas: int = 1, generate_secrets: bool = False) -> Rendering:
     """namespace.yaml, one `<service>.yaml` per service, and a kustomization listing them."""
     namespace = dns_label(namespace or registry.stack.name, "namespace")
     image = image or IMAGE
@@ -135,8 +185,6 @@ def render_k8s(registry: Registry, *, namespace: str | None = None, image: str |
                 "data": {"prometheus.yml": prometheus_config(
                     registry, lambda s: f"{s.name}.{namespace}.svc:{s.primary_port}")},
             })
-    files[KUSTOMIZATION] = top + yaml.safe_dump({
-        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
-        "namespace": namespace, "resources": [n for n in files if n != KUSTOMIZATION],
-    }, sort_keys=False)
+    files[KUSTOMIZATION] = top + _kustomization(
+        registry, namespace, [n for n in files if n != KUSTOMIZATION], generate_secrets)
     return files

@@ -8,6 +8,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from ollamamax_stack.markers import RUN_DIR_ENV
 from ollamamax_stack.registry.environ import PASSWORD_FILES, service_environment
 from ollamamax_stack.registry.model import Registry, Service
 from ollamamax_stack.render.addresses import host_port
@@ -90,7 +91,7 @@ def service_unit(registry: Registry, service: Service, *, sockets: bool, user_mo
     dependencies.append("After=" + " ".join(after))
 
     env = service_environment(registry, service)
-    env.pop("OLLAMAMAX_RUN_DIR")
+    env.pop(RUN_DIR_ENV)
     # The generated passwords live in the units' run dir, which may be a systemd specifier.
     secrets = [_env_line(key, f"{run_dir(registry)}/{name}",
                          specifiers=registry.run_dir_override is None)
@@ -112,7 +113,7 @@ def service_unit(registry: Registry, service: Service, *, sockets: bool, user_mo
         start_limit_burst=max(1, service.restart.limit),
         exec_start=exec_start(service),
         environment="\n".join([*(_env_line(k, v) for k, v in env.items()), _env_line(
-            "OLLAMAMAX_RUN_DIR", run_dir(registry),
+            RUN_DIR_ENV, run_dir(registry),
             specifiers=registry.run_dir_override is None), *secrets]),
         identity="\n".join(identity),
         restart_sec=_ms(service.restart.backoff),

@@ -9,6 +9,7 @@ from pathlib import Path
 from ollamamax_stack.errors import UsageError
 from ollamamax_stack.registry.model import Registry
 from ollamamax_stack.render.base import Rendering
+from ollamamax_stack.render.passwords import Password, passwords
 
 TARGETS = ("env", "compose", "systemd", "prometheus", "frontend", "supervisord", "k8s")
 SUPERVISORD_FILE = "supervisord.conf"
@@ -16,11 +17,12 @@ SUPERVISORD_FILE = "supervisord.conf"
 
 @dataclass(frozen=True)
 class RenderOptions:
-    """Target-specific options: k8s namespace/image/replicas, systemd socket activation."""
+    """Target-specific options: k8s namespace/image/replicas/secrets, systemd sockets."""
 
     namespace: str | None = None
     image: str | None = None
     replicas: int = 1
+    generate_secrets: bool = False
     socket_activation: bool = False
     user_mode: bool = False
     scrape_credentials: Path | None = None  # prometheus: the file of its bearer key
@@ -29,7 +31,8 @@ class RenderOptions:
 def _check_options(target: str, options: RenderOptions) -> None:
     if target != "k8s":
         for flag, value in (("--namespace", options.namespace), ("--image", options.image),
-                            ("--replicas", options.replicas != 1 or None)):
+                            ("--replicas", options.replicas != 1 or None),
+                            ("--generate-secrets", options.generate_secrets or None)):
             if value is not None:
                 raise UsageError(f"{flag} applies to `render k8s` only, not {target}")
     if target != "systemd" and options.socket_activation:
@@ -63,8 +66,16 @@ def render(target: str, registry: Registry, options: RenderOptions | None = None
     if target == "k8s":
         from ollamamax_stack.render.k8s import render_k8s
         return render_k8s(registry, namespace=options.namespace, image=options.image,
-                          replicas=options.replicas)
+                          replicas=options.replicas, generate_secrets=options.generate_secrets)
     return {SUPERVISORD_FILE: _supervisord(registry)}
+
+
+def passwords_to_write(target: str, registry: Registry,
+                       options: RenderOptions) -> list[Password]:
+    """The password files `render --out` creates: compose's always, k8s's when asked."""
+    if target == "compose" or (target == "k8s" and options.generate_secrets):
+        return passwords(registry)
+    return []
 
 
 def _supervisord(registry: Registry) -> str:

@@ -12,7 +12,8 @@ from pathlib import Path
 from ollamamax_stack.errors import OllamamaxError
 from ollamamax_stack.handoff.client import HANDOFF_ENV, PROBE_ENV, SLOT_ENV
 from ollamamax_stack.handoff.paths import holder_socket, probe_prefix
-from ollamamax_stack.handoff.slots import HOLDER_PROGRAM, slots, takes_held_sockets
+from ollamamax_stack.handoff.slots import HOLDER_PROGRAM, slots
+from ollamamax_stack.markers import RUN_DIR_ENV, SERVICE_ENV
 from ollamamax_stack.registry.environ import service_environment
 from ollamamax_stack.registry.model import Registry, Service
 from ollamamax_stack.supervise.paths import RunPaths
@@ -138,7 +139,7 @@ def programs(registry: Registry) -> list[Program]:
     """Every managed service of the active profile, in registry order (held ones by slot)."""
     found: list[Program] = []
     for service in registry.managed:
-        if takes_held_sockets(service):
+        if service.held:
             found.extend(slot_programs(registry, service))
         else:
             found.append(program(registry, service))
@@ -147,12 +148,12 @@ def programs(registry: Registry) -> list[Program]:
 
 def holder_program(registry: Registry) -> Program | None:
     """The socket holder's program, when some service takes held sockets."""
-    if not any(takes_held_sockets(s) for s in registry.managed):
+    if not any(s.held for s in registry.managed):
         return None
     command = [sys.executable, "-m", "ollamamax_stack.handoff.holder",
                "--config", str(registry.source), "--run-dir", str(registry.run_dir),
                "--offset", str(registry.offset), "--profile", registry.profile]
-    env = {"OLLAMAMAX_RUN_DIR": str(registry.run_dir), "OLLAMAMAX_SERVICE": HOLDER_PROGRAM}
+    env = {RUN_DIR_ENV: str(registry.run_dir), SERVICE_ENV: HOLDER_PROGRAM}
     return Program(name=HOLDER_PROGRAM, command=shlex.join(command), argv0=sys.executable,
                    directory=registry.root, environment=env,
                    log=RunPaths(registry.run_dir).log(HOLDER_PROGRAM))

@@ -9,7 +9,7 @@ from ollamamax_stack.errors import OllamamaxError
 from ollamamax_stack.handoff.client import request
 from ollamamax_stack.handoff.paths import holder_socket
 from ollamamax_stack.handoff.paths import prepare as prepare_paths
-from ollamamax_stack.handoff.slots import HOLDER_PROGRAM, takes_held_sockets
+from ollamamax_stack.handoff.slots import HOLDER_PROGRAM
 from ollamamax_stack.registry.model import Registry
 from ollamamax_stack.supervise.logs import tail
 from ollamamax_stack.supervise.paths import RunPaths
@@ -24,7 +24,7 @@ class HolderError(OllamamaxError):
 
 def needed(registry: Registry) -> bool:
     """Whether the stack has services that take held sockets."""
-    return any(takes_held_sockets(s) for s in registry.managed)
+    return any(s.held for s in registry.managed)
 
 
 def running(client: Supervisor) -> bool:
@@ -86,7 +86,7 @@ def park_stopped(registry: Registry, names: list[str]) -> dict[str, str]:
     problems = {}
     for name in names:
         service = registry.services.get(name)
-        if service is not None and takes_held_sockets(service):
+        if service is not None and service.held:
             problem = park(registry, name)
             if problem is not None:
                 problems[name] = problem

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 from ollamamax_stack.dependents.privileges import restore_run_dir
 from ollamamax_stack.errors import OllamamaxError
+from ollamamax_stack.hostports import bindable, who
 from ollamamax_stack.notify import notify
 from ollamamax_stack.ports.findings import Finding
-from ollamamax_stack.ports.host import bindable, who
 from ollamamax_stack.registry.model import Registry, Service
 from ollamamax_stack.supervise import daemon, events, holder, sweep, workers
 from ollamamax_stack.supervise import state as st

@@ -1,10 +1,16 @@
-"""How an attempt to bring a service (or one worker) up ended, and how a process ended."""
+"""What the orchestrator and the workers share: how a start ended, and whether a pid runs.
+
+A leaf module (it imports no other of supervise/), so orchestrator.py and workers.py both
+import it instead of each other.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from ollamamax_stack.supervise.rpc import ProcessInfo
+if TYPE_CHECKING:
+    from ollamamax_stack.supervise.rpc import ProcessInfo
 
 
 @dataclass(frozen=True)
@@ -29,7 +35,7 @@ def pid_alive(pid: int) -> bool:
 
 
 def ended(info: ProcessInfo) -> str:
-    """How a program's last process ended, in words."""
+    """How a process supervisord reaped ended: `exited with status 3`, `was killed by a signal`."""
     if info.exitstatus < 0:
         return "was killed by a signal"
     return f"exited with status {info.exitstatus}"

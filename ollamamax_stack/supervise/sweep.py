@@ -9,10 +9,8 @@ from pathlib import Path
 
 import psutil
 
+from ollamamax_stack.markers import RUN_DIR_ENV, SERVICE_ENV
 from ollamamax_stack.supervise.config import SUPERVISOR_ENV
-
-RUN_DIR_ENV = "OLLAMAMAX_RUN_DIR"
-SERVICE_ENV = "OLLAMAMAX_SERVICE"
 
 
 def _ancestors() -> set[int]:

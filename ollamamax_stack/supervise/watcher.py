@@ -21,7 +21,7 @@ from pathlib import Path
 import psutil
 
 from ollamamax_stack.handoff.slots import HOLDER_PROGRAM
-from ollamamax_stack.ports.host import who
+from ollamamax_stack.hostports import who
 from ollamamax_stack.registry.environ import service_environment
 from ollamamax_stack.registry.loader import load_registry
 from ollamamax_stack.registry.model import Registry, RestartPolicy, Service

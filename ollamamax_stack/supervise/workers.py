@@ -19,7 +19,6 @@ from ollamamax_stack.handoff.slots import (
     Slot,
     parse_program,
     slots,
-    takes_held_sockets,
     worker_count,
 )
 from ollamamax_stack.registry.environ import service_environment
@@ -37,7 +36,7 @@ DRAIN_GRACE = 5.0  # beyond the service's drain timeout before a draining slot i
 
 def held(service: Service) -> bool:
     """Whether the service runs as workers on held sockets."""
-    return takes_held_sockets(service)
+    return service.held
 
 
 def programs_of(service: Service) -> list[str]:

@@ -94,3 +94,50 @@ def test_render_supervisord_dispatches_to_the_supervisors_renderer() -> None:
     assert full.stdout.count("[program:") == 12
     assert "[program:_sockets]" in full.stdout and "[program:gateway.0b]" in full.stdout
     assert "[program:redis]" in full.stdout and "[program:redis.0a]" not in full.stdout
+
+
+def test_compose_out_writes_each_password_file_once_mode_0600(tmp_path: Path) -> None:
+    first = run("--profile", "full", "render", "compose", "--out", str(tmp_path))
+    assert first.returncode == 0, first.stderr
+    files = [tmp_path / "secrets" / n for n in ("postgres.password", "redis.password")]
+    for path in files:
+        assert path.stat().st_mode & 0o777 == 0o600
+        assert len(path.read_text().strip()) >= 32
+        assert str(path) in first.stdout
+    kept = [p.read_text() for p in files]
+    again = run("--profile", "full", "render", "compose", "--out", str(tmp_path))
+    assert again.returncode == 0, again.stderr
+    assert [p.read_text() for p in files] == kept  # never overwritten
+    assert kept[0] != kept[1]
+
+
+def test_compose_out_refuses_a_password_file_others_can_read(tmp_path: Path) -> None:
+    (tmp_path / "secrets").mkdir()
+    shared = tmp_path / "secrets" / "redis.password"
+    shared.write_text("x" * 40)
+    shared.chmod(0o644)
+    one_line_error(run("--profile", "full", "render", "compose", "--out", str(tmp_path)), 1,
+                   str(shared), "chmod 600")
+
+
+def test_compose_without_the_full_profile_writes_no_password(tmp_path: Path) -> None:
+    result = run("render", "compose", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert not (tmp_path / "secrets").exists()
+
+
+def test_k8s_generates_the_secret_files_only_when_asked(tmp_path: Path) -> None:
+    plain = run("--profile", "full", "render", "k8s", "--out", str(tmp_path / "plain"))
+    assert plain.returncode == 0, plain.stderr
+    assert not (tmp_path / "plain" / "secrets").exists()
+    assert "kubectl create secret generic ollamamax-passwords" in (
+        tmp_path / "plain" / "kustomization.yaml").read_text()
+    out = tmp_path / "generated"
+    made = run("--profile", "full", "render", "k8s", "--generate-secrets", "--out", str(out))
+    assert made.returncode == 0, made.stderr
+    for name in ("postgres.password", "redis.password"):
+        assert (out / "secrets" / name).stat().st_mode & 0o777 == 0o600
+    one_line_error(run("--profile", "full", "render", "k8s", "--generate-secrets"), 2,
+                   "--generate-secrets", "--out")
+    one_line_error(run("--profile", "full", "render", "compose", "--generate-secrets"), 2,
+                   "--generate-secrets", "k8s")

@@ -4,9 +4,14 @@ Run as a process:  python -m tests.fakes.ollama --port 11434 --models llama3.2,q
   --token-delay 0.005  --load-delay 0.2  --fail none|500|drop|hang|refuse
 
 Replies are deterministic: "Hello from <model>. You said: <last user text>", one word per
-token, cut by options.num_predict (done_reason "length"). Control endpoints for tests:
+token, cut by options.num_predict (done_reason "length"); " [images: N]" is added when the
+messages carry N images. Tools, `format`, `think` and `logprobs` are answered as Ollama
+documents them, by the conventions of tests/fakes/answers.py (a tool is called when the user
+names it); `/api/embed` honours `dimensions`. `--no-logprobs` plays an Ollama too old to know
+logprobs (the field is ignored). Control endpoints for tests:
   POST /_fake/fail {"mode": "none|500|drop|hang|refuse", "seconds": S?, "after": N?}
   GET  /_fake/log    every model request: path, model, started, first/last token, cancelled
+  GET  /_fake/bodies the last 500 request bodies received on /api/*, oldest first
   SIGUSR1            listen again after "refuse"
 """
 
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import hashlib
 import json
 import signal
@@ -24,6 +30,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
+
+from tests.fakes import answers
 
 VERSION = "0.6.0-fake"
 MODES = ("none", "500", "drop", "hang", "refuse")
@@ -37,9 +45,13 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
+def words(text: str) -> list[str]:
+    """`text` as tokens: one word each, the space before it included."""
+    return [w if i == 0 else " " + w for i, w in enumerate(text.split())]
+
+
 def reply_tokens(model: str, text: str) -> list[str]:
-    words = f"Hello from {model}. You said: {text}".split()
-    return [w if i == 0 else " " + w for i, w in enumerate(words)]
+    return words(f"Hello from {model}. You said: {text}")
 
 
 def embedding(text: str, size: int = 8) -> list[float]:
@@ -74,6 +86,8 @@ class FakeOllama:
         self.drop_after = 2
         self.loaded: dict[str, float] = {}
         self.calls: list[Call] = []
+        self.logprobs = not args.no_logprobs
+        self.bodies: collections.deque[dict[str, Any]] = collections.deque(maxlen=500)
         self.site: web.SockSite | None = None
         self.runner: web.AppRunner | None = None
 
@@ -98,6 +112,7 @@ class FakeOllama:
         if not isinstance(body, dict):
             raise web.HTTPBadRequest(text=json.dumps({"error": "expected an object"}),
                                      content_type="application/json")
+        self.bodies.append({"path": request.path, "body": body})
         return body
 
     def missing(self, model: str) -> web.Response:
@@ -164,18 +179,38 @@ class FakeOllama:
         if self.mode == "drop" and not stream:
             self.drop(request)
             return web.Response()
+        messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
         if chat:
-            messages = body.get("messages") or []
-            users = [m.get("content", "") for m in messages
-                     if isinstance(m, dict) and m.get("role") == "user"]
-            text = users[-1] if users else ""
-            prompt_words = sum(len(str(m.get("content", "")).split())
-                               for m in messages if isinstance(m, dict))
+            users = [m.get("content", "") for m in messages if m.get("role") == "user"]
+            text = str(users[-1]) if users else ""
+            prompt_words = sum(len(str(m.get("content") or "").split()) for m in messages)
+            images = sum(len(m.get("images") or []) for m in messages)
         else:
             text = str(body.get("prompt", ""))
             prompt_words = len(text.split()) + len(str(body.get("system", "")).split())
+            images = len(body.get("images") or [])
+            messages = [{"role": "user", "images": body.get("images")}]
+        complaint = answers.bad_image(messages)
+        if complaint is not None:
+            return web.json_response({"error": complaint}, status=400)
+        if images:
+            text += f" [images: {images}]"
         options = body.get("options") or {}
-        tokens = reply_tokens(model, text)
+        calls = answers.tool_calls(body.get("tools"), messages) if chat else []
+        reply = answers.tool_reply(messages) if chat else None
+        shaped = answers.formatted(body.get("format"), text)
+        thought = answers.thinking(body.get("think"), text)
+        thoughts = words(thought) if thought else []
+        top = body.get("top_logprobs") if isinstance(body.get("top_logprobs"), int) else 0
+        with_logprobs = self.logprobs and body.get("logprobs") is True
+        if calls:
+            tokens = []
+        elif shaped is not None:
+            tokens = [shaped[i:i + 6] for i in range(0, len(shaped), 6)]
+        elif reply is not None:
+            tokens = words(reply)
+        else:
+            tokens = reply_tokens(model, text)
         reason = "stop"
         limit = options.get("num_predict") if isinstance(options, dict) else None
         if isinstance(limit, int) and 0 <= limit < len(tokens):
@@ -185,18 +220,30 @@ class FakeOllama:
         started = time.perf_counter()
         load = await self.load(model)
 
-        def piece(content: str, done: bool) -> dict[str, Any]:
+        def piece(content: str, done: bool, thinking: str | None = None,
+                  tools: list[dict[str, Any]] | None = None,
+                  probs: list[str] | None = None) -> dict[str, Any]:
             out: dict[str, Any] = {"model": model, "created_at": now_iso()}
             if chat:
-                out["message"] = {"role": "assistant", "content": content}
+                message: dict[str, Any] = {"role": "assistant", "content": content}
+                if thinking:
+                    message["thinking"] = thinking
+                if tools:
+                    message["tool_calls"] = tools
+                out["message"] = message
             else:
                 out["response"] = content
+                if thinking:
+                    out["thinking"] = thinking
+            if with_logprobs and probs:
+                out["logprobs"] = [answers.logprobs(t, top) for t in probs]
             out["done"] = done
             return out
 
-        def final(content: str) -> dict[str, Any]:
+        def final(content: str, whole: bool) -> dict[str, Any]:
             total = int((time.perf_counter() - started) * 1e9)
-            out = piece(content, True)
+            out = piece(content, True, "".join(thoughts) if whole else None,
+                        calls if whole else None, tokens if whole else None)
             out.update({"done_reason": reason, "total_duration": total,
                         "load_duration": int(load * 1e9), "prompt_eval_count": prompt_words,
                         "prompt_eval_duration": 1000, "eval_count": len(tokens),
@@ -212,9 +259,15 @@ class FakeOllama:
                         await asyncio.sleep(self.token_delay)
                     call.tokens += 1
                 call.finished = time.time()
-                return web.json_response(final("".join(tokens)))
+                return web.json_response(final("".join(tokens), True))
             response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
             await response.prepare(request)
+            for thought_piece in thoughts:
+                await response.write((json.dumps(piece("", False, thought_piece)) + "\n")
+                                     .encode())
+            if calls:
+                await response.write((json.dumps(piece("", False, tools=calls)) + "\n")
+                                     .encode())
             for index, token in enumerate(tokens):
                 if self.token_delay:
                     await asyncio.sleep(self.token_delay)
@@ -222,12 +275,13 @@ class FakeOllama:
                     self.drop(request)
                     call.cancelled = True
                     return response
-                await response.write((json.dumps(piece(token, False)) + "\n").encode())
+                await response.write((json.dumps(piece(token, False, probs=[token])) + "\n")
+                                     .encode())
                 stamp = time.time()
                 call.first_token = call.first_token or stamp
                 call.last_token = stamp
                 call.tokens += 1
-            await response.write((json.dumps(final("")) + "\n").encode())
+            await response.write((json.dumps(final("", False)) + "\n").encode())
             await response.write_eof()
             call.finished = time.time()
             return response
@@ -248,8 +302,12 @@ class FakeOllama:
             return web.json_response({"embedding": embedding(str(body.get("prompt", "")))})
         raw = body.get("input", "")
         inputs = raw if isinstance(raw, list) else [raw]
+        size = body.get("dimensions") or 8
+        if not isinstance(size, int) or isinstance(size, bool) or not 0 < size <= 8:
+            return web.json_response({"error": f"invalid dimensions {size!r}: the model "
+                                               "has 8"}, status=400)
         return web.json_response({"model": model,
-                                  "embeddings": [embedding(str(t)) for t in inputs],
+                                  "embeddings": [embedding(str(t), size) for t in inputs],
                                   "prompt_eval_count": sum(len(str(t).split()) for t in inputs)})
 
     async def pull(self, request: web.Request) -> web.Response:
@@ -274,6 +332,9 @@ class FakeOllama:
 
     async def log(self, request: web.Request) -> web.Response:
         return web.json_response({"calls": [asdict(c) for c in self.calls]})
+
+    async def received(self, request: web.Request) -> web.Response:
+        return web.json_response({"bodies": list(self.bodies)})
 
     async def refuse(self, seconds: float | None) -> None:
         if self.site is not None:
@@ -307,6 +368,7 @@ class FakeOllama:
         app.router.add_post("/api/pull", self.pull)
         app.router.add_post("/_fake/fail", self.set_fail)
         app.router.add_get("/_fake/log", self.log)
+        app.router.add_get("/_fake/bodies", self.received)
         return app
 
     async def run(self) -> None:
@@ -336,6 +398,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--token-delay", type=float, default=0.0)
     parser.add_argument("--load-delay", type=float, default=0.0)
     parser.add_argument("--fail", choices=MODES, default="none")
+    parser.add_argument("--no-logprobs", action="store_true",
+                        help="play an Ollama that predates logprobs (ignores the field)")
     asyncio.run(FakeOllama(parser.parse_args(argv)).run())
 
 

@@ -22,7 +22,7 @@ import redis
 
 from ollamamax_stack.dependents import UnavailableError
 from ollamamax_stack.dependents.binaries import find_program
-from ollamamax_stack.ports.host import bindable
+from ollamamax_stack.hostports import bindable
 from ollamamax_stack.registry import load_registry
 from ollamamax_stack.render.targets import render
 from tests.portbase import free_offset

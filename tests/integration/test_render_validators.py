@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import shutil
@@ -15,7 +16,8 @@ import yaml
 
 from ollamamax_stack.registry import load_registry
 from ollamamax_stack.render.base import write_files
-from ollamamax_stack.render.targets import RenderOptions, render
+from ollamamax_stack.render.passwords import ensure_password_files
+from ollamamax_stack.render.targets import RenderOptions, passwords_to_write, render
 from tests.render_project import ROOT
 from tests.system import missing_program
 
@@ -147,3 +149,26 @@ def test_prometheus_config_carries_the_scrape_key_when_api_keys_are_set(tmp_path
     config = yaml.safe_load((out / "prometheus.yml").read_text())
     assert not any("authorization" in job for job in config["scrape_configs"])
     assert not credentials.exists()
+
+
+def test_kustomize_builds_the_generated_passwords_secret_the_pods_mount(tmp_path: Path) -> None:
+    kubectl = need("kubectl", "kubernetes-client")
+    registry = load_registry(REGISTRY, profile="full")
+    options = RenderOptions(namespace="ollamamax-test", generate_secrets=True)
+    out = tmp_path / "k8s"
+    write_files(render("k8s", registry, options), out)
+    files = ensure_password_files(passwords_to_write("k8s", registry, options), out)
+    built = subprocess.run([kubectl, "kustomize", str(out)], capture_output=True, text=True,
+                           check=False)
+    assert built.returncode == 0, built.stderr
+    documents = list(yaml.safe_load_all(built.stdout))
+    for document in documents:
+        kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
+    (secret,) = [d for d in documents if d["kind"] == "Secret"]
+    assert secret["metadata"] == {"name": "ollamamax-passwords", "namespace": "ollamamax-test"}
+    assert {k: base64.b64decode(v).decode() for k, v in secret["data"].items()} == {
+        f.name: f.read_text() for f in files}
+    mounting = {d["metadata"]["name"] for d in documents if d["kind"] == "Deployment"
+                for v in d["spec"]["template"]["spec"].get("volumes", [])
+                if v.get("secret", {}).get("secretName") == "ollamamax-passwords"}
+    assert mounting == {"gateway", "hub", "fallback", "inference", "postgres", "redis"}

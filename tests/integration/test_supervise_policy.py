@@ -11,7 +11,7 @@ import time
 import urllib.request
 from typing import Any
 
-from ollamamax_stack.ports.host import bindable
+from ollamamax_stack.hostports import bindable
 from tests.fixtures.stacks.harness import Stack
 
 RESTART = re.compile(r"restart (\d+)/(\d+) in ([\d.]+)s")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ollamamax_stack.services.inference.router import Router
+from ollamamax_stack.services.routing.router import Router
 from ollamamax_stack.services.routing.table import RouteTable
 
 

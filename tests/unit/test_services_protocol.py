@@ -41,3 +41,16 @@ def test_good_messages_and_done_shape() -> None:
     assert done == {"type": "done", "id": "a", "content": "hi", "finish_reason": "length",
                     "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3},
                     "node": "n1"}
+
+
+def test_chat_takes_tools_format_and_think() -> None:
+    base = {"type": "chat", "id": 1, "model": "m", "messages": [{"role": "user", "content": "x"}]}
+    tool = {"type": "function", "function": {"name": "f"}}
+    protocol.parse(json.dumps({**base, "tools": [tool], "format": "json", "think": "low"}))
+    protocol.parse(json.dumps({**base, "messages": [
+        {"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": {}}}]}]}))
+    for bad in ({"tools": [{"type": "x"}]}, {"format": "xml"}, {"think": "max"}):
+        with pytest.raises(protocol.ProtocolError) as caught:
+            protocol.parse(json.dumps({**base, **bad}))
+        assert caught.value.code == protocol.BAD_FIELD
+        assert next(iter(bad)) in caught.value.message

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from ollamamax_stack.services.common.errors import ApiError
-from ollamamax_stack.services.inference.node import model_key
 from ollamamax_stack.services.inference.pool import NodePool, PoolError
-from ollamamax_stack.services.inference.router import Router
+from ollamamax_stack.services.routing.node import model_key
+from ollamamax_stack.services.routing.router import Router
 
 
 def pool_of(**nodes: list[str]) -> tuple[NodePool, dict[str, str]]:

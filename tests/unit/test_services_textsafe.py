@@ -12,7 +12,7 @@ from ollamamax_stack.errors import UsageError
 from ollamamax_stack.services.common.logsafe import LOG_FORMAT, SafeFormatter
 from ollamamax_stack.services.common.settings import ServiceSettings
 from ollamamax_stack.services.common.textsafe import hide_addresses, printable, redact_tokens
-from ollamamax_stack.services.inference.node import normalise_url
+from ollamamax_stack.services.routing.node import normalise_url
 
 
 def test_printable_escapes_every_control_character() -> None:

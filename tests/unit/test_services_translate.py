@@ -8,7 +8,8 @@ import struct
 import pytest
 
 from ollamamax_stack.services.common.errors import ApiError
-from ollamamax_stack.services.gateway import translate
+from ollamamax_stack.services.gateway import responses, tools, translate
+from ollamamax_stack.services.gateway.images import PublicOnly, Refused
 
 
 def test_sampling_parameters_become_ollama_options() -> None:
@@ -57,3 +58,133 @@ def test_embeddings_as_floats_or_base64_float32() -> None:
     packed = translate.embeddings("m", answer, "base64")["data"][0]["embedding"]
     assert list(struct.unpack("<2f", base64.b64decode(packed))) == [0.5, -1.0]
     assert floats["usage"] == {"prompt_tokens": 2, "total_tokens": 2}
+
+
+# --- tools, formats, thinking, logprobs, images ------------------------------------------
+TOOL = {"type": "function", "function": {"name": "f", "parameters": {
+    "type": "object", "properties": {"x": {"type": "integer"}}}}}
+HI = [{"role": "user", "content": "hi"}]
+
+
+def test_plain_chat_sends_nothing_more() -> None:
+    assert translate.chat_request({"model": "m", "messages": HI}) == {
+        "model": "m", "messages": HI, "stream": False, "options": {}}
+
+
+def test_max_completion_tokens_is_num_predict() -> None:
+    out = translate.chat_request({"model": "m", "messages": HI, "max_completion_tokens": 9})
+    assert out["options"] == {"num_predict": 9}
+
+
+def test_tool_calls_go_to_the_node_as_objects_and_come_back_as_json_text() -> None:
+    plan = translate.chat_plan({"model": "m", "tools": [TOOL], "messages": [
+        *HI, {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "call_1", "type": "function", "function": {"name": "f",
+                                                                "arguments": '{"x": 1}'}}]},
+        {"role": "tool", "content": "2", "tool_call_id": "call_1"}]})
+    sent = plan.upstream["messages"]
+    assert sent[1]["tool_calls"] == [{"id": "call_1", "function": {
+        "index": 0, "name": "f", "arguments": {"x": 1}}}]
+    assert sent[2] == {"role": "tool", "content": "2", "tool_call_id": "call_1",
+                       "tool_name": "f"}
+    answer = {"message": {"role": "assistant", "content": "", "tool_calls": [
+        {"function": {"name": "f", "arguments": {"x": 3}}}]}, "done_reason": "stop"}
+    choice = translate.chat_completion("m", answer, plan)["choices"][0]
+    assert choice["finish_reason"] == "tool_calls"
+    call = choice["message"]["tool_calls"][0]
+    assert call["id"].startswith("call_") and call["function"]["arguments"] == '{"x":3}'
+
+
+def test_a_forced_call_is_a_format_and_its_json_becomes_the_call() -> None:
+    plan = translate.chat_plan({"model": "m", "messages": HI, "tools": [TOOL, {
+        "type": "function", "function": {"name": "g"}}], "tool_choice": "required"})
+    assert "tools" not in plan.upstream
+    names = [o["properties"]["name"]["const"] for o in plan.upstream["format"]["anyOf"]]
+    assert names == ["f", "g"]
+    answer = {"message": {"content": '{"name": "g", "arguments": {}}'}}
+    message = translate.chat_completion("m", answer, plan)["choices"][0]["message"]
+    assert message["content"] is None and message["tool_calls"][0]["function"]["name"] == "g"
+    assert tools.Forced(("f",)).calls('{"x": 1}') == [
+        {"function": {"name": "f", "arguments": {"x": 1}}}]
+
+
+@pytest.mark.parametrize(("extra", "node"), [
+    ({"response_format": {"type": "json_object"}}, {"format": "json"}),
+    ({"response_format": {"type": "json_schema", "json_schema": {"name": "s", "schema": {
+        "type": "object"}}}}, {"format": {"type": "object"}}),
+    ({"response_format": {"type": "text"}}, {}),
+    ({"reasoning_effort": "none"}, {"think": False}),
+    ({"reasoning": {"effort": "low"}}, {"think": "low"}),
+    ({"logprobs": True, "top_logprobs": 2}, {"logprobs": True, "top_logprobs": 2}),
+    ({"tools": [TOOL], "tool_choice": "none"}, {}),
+])
+def test_extras_reach_the_node(extra: dict[str, object], node: dict[str, object]) -> None:
+    out = translate.chat_request({"model": "m", "messages": HI, **extra})
+    assert {k: v for k, v in out.items() if k not in ("model", "messages", "stream",
+                                                      "options")} == node
+
+
+@pytest.mark.parametrize("extra", [{"response_format": {"type": "xml"}},
+                                   {"reasoning_effort": "max"},
+                                   {"tool_choice": "any", "tools": [TOOL]},
+                                   {"logit_bias": {"1": 2}}])
+def test_what_ollama_cannot_do_is_refused_by_the_translator_too(
+        extra: dict[str, object]) -> None:
+    with pytest.raises(ApiError) as caught:
+        translate.chat_request({"model": "m", "messages": HI, **extra})
+    assert caught.value.status == 400 and caught.value.param == next(iter(extra))
+
+
+def test_logprobs_missing_at_the_node_is_a_400() -> None:
+    plan = translate.chat_plan({"model": "m", "messages": HI, "logprobs": True})
+    with pytest.raises(ApiError) as caught:
+        translate.chat_completion("m", {"message": {"content": "x"}}, plan)
+    assert caught.value.status == 400 and caught.value.param == "logprobs"
+    given = {"message": {"content": "x"},
+             "logprobs": [{"token": "x", "logprob": -1.0, "top_logprobs": []}]}
+    got = translate.chat_completion("m", given, plan)["choices"][0]["logprobs"]
+    assert got == {"content": [{"token": "x", "logprob": -1.0, "bytes": None,
+                                "top_logprobs": []}]}
+
+
+def test_thinking_comes_back_as_reasoning_content() -> None:
+    message = translate.chat_completion("m", {"message": {"content": "a", "thinking": "t"}})[
+        "choices"][0]["message"]
+    assert message["reasoning_content"] == "t" == message["reasoning"]
+
+
+def test_image_parts() -> None:
+    plan = translate.chat_plan({"model": "m", "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "see"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,aGk="}},
+        {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]}]})
+    assert plan.upstream["messages"][0] == {"role": "user", "content": "see",
+                                            "images": ["aGk=", ""]}
+    assert [(f.slot, f.url) for f in plan.fetches] == [(1, "https://example.com/a.png")]
+
+
+def test_embedding_dimensions_reach_the_node() -> None:
+    assert translate.embed_request({"model": "m", "input": "a", "dimensions": 2}) == {
+        "model": "m", "input": ["a"], "dimensions": 2}
+
+
+def test_private_addresses_are_refused_unless_allowed() -> None:
+    policy = PublicOnly(frozenset({"images.internal"}))
+    for address in ("127.0.0.1", "10.0.0.1", "192.168.1.1", "169.254.169.254", "::1",
+                    "fc00::1", "100.64.0.1"):
+        with pytest.raises(Refused):
+            policy.check("h", address)
+    policy.check("images.internal", "10.0.0.1")
+    policy.check("example.com", "93.184.216.34")
+
+
+def test_responses_input_items_become_a_conversation() -> None:
+    plan = responses.plan_of({"model": "m", "instructions": "be", "input": [
+        {"role": "user", "content": "q"},
+        {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "c1", "output": "42"}]})
+    assert plan.upstream["messages"] == [
+        {"role": "system", "content": "be"}, {"role": "user", "content": "q"},
+        {"role": "assistant", "content": "", "tool_calls": [
+            {"id": "c1", "function": {"index": 0, "name": "f", "arguments": {}}}]},
+        {"role": "tool", "content": "42", "tool_call_id": "c1", "tool_name": "f"}]

@@ -15,7 +15,6 @@ from ollamamax_stack.handoff.slots import (
     parse_program,
     parse_worker,
     slots,
-    takes_held_sockets,
     worker_count,
 )
 from ollamamax_stack.registry import load_registry
@@ -93,8 +92,8 @@ def test_held_services_get_slots_and_the_holder_others_keep_their_program(
         tmp_path: Path) -> None:
     registry = load_registry(registry_file(tmp_path, gateway="workers = 2"),
                              run_dir=tmp_path / "run")
-    assert takes_held_sockets(registry.services["gateway"])
-    assert not takes_held_sockets(registry.services["plain"])
+    assert registry.services["gateway"].held
+    assert not registry.services["plain"].held
     found = {p.name: p for p in programs(registry)}
     assert set(found) == {"gateway.0a", "gateway.0b", "gateway.1a", "gateway.1b",
                           "inference.0a", "inference.0b", "plain"}
@@ -114,3 +113,44 @@ def test_slot_and_worker_names_round_trip() -> None:
     assert parse_program("redis") is None and parse_program("_sockets") is None
     assert parse_worker("gateway:1") == ("gateway", 1)
     assert parse_worker("gateway") == ("gateway", None)
+
+
+def test_held_is_decided_at_load_from_the_command_and_not_read_from_the_toml(
+        tmp_path: Path) -> None:
+    path = tmp_path / "ports.toml"
+    path.write_text(STACK.format(gateway="", inference="", plain="").replace(
+        'command = "ollamamax serve gateway"', "command = \"ollamamax 'serve' gateway --x\""))
+    registry = load_registry(path)
+    assert registry.services["gateway"].own == "gateway" and registry.services["gateway"].held
+    assert registry.services["plain"].own is None and not registry.services["plain"].held
+    with pytest.raises(RegistryError) as info:
+        load_registry(registry_file(tmp_path, plain='own = "gateway"'))
+    assert "services.plain.own" in str(info.value)
+
+
+def test_a_worker_limit_comes_from_the_services_own_table(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ollamamax_stack.services import inference
+    from ollamamax_stack.services.limits import WORKER_LIMITS
+
+    assert WORKER_LIMITS["inference"] == (inference.MAX_WORKERS, inference.MAX_WORKERS_WHY)
+    monkeypatch.setitem(WORKER_LIMITS, "gateway", (2, "a test limit"))
+    assert load_registry(registry_file(tmp_path, gateway="workers = 2")).services[
+        "gateway"].workers == 2
+    for bad in ("workers = 3", 'workers = "auto"'):
+        with pytest.raises(RegistryError) as info:
+            load_registry(registry_file(tmp_path, gateway=bad))
+        assert "services.gateway.workers" in str(info.value)
+        assert "not supported for gateway: a test limit" in str(info.value)
+
+
+def test_reading_the_worker_limits_imports_no_service_module(tmp_path: Path) -> None:
+    path = registry_file(tmp_path, gateway="workers = 2")
+    code = ("import sys; from pathlib import Path; from ollamamax_stack.registry import "
+            f"load_registry; load_registry(Path({str(path)!r})); "
+            "print(' '.join(sorted(m for m in sys.modules if m.startswith('ollamamax_stack.s')"
+            " or m in ('aiohttp', 'orjson'))))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert done.stdout.split() == ["ollamamax_stack.services", "ollamamax_stack.services.inference",
+                                   "ollamamax_stack.services.limits"]

@@ -47,11 +47,17 @@ def authenticated(request: web.Request) -> bool:
     return principal is not None and principal.method != "off"
 
 
+def names_internals(status: int, code: str | None) -> bool:
+    """Whether an error's message may name node addresses: 5xx, and "model not found" (which
+    lists the nodes it looked on)."""
+    return status >= 500 or code == "model_not_found"
+
+
 def error_response(request: web.Request, status: int, message: str, code: str | None = None,
                    param: str | None = None) -> web.Response:
     """A JSON error in the shape the app chose."""
     shape = request.app.get(ERROR_SHAPE, plain_shape)
-    if status >= 500 and not authenticated(request):
+    if names_internals(status, code) and not authenticated(request):
         message = hide_addresses(message)  # node addresses: for the log and for key holders
     message = printable(message)
     body = shape(request, status, message, code or CODES.get(status, "error"))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ollamamax_stack import __version__
 from ollamamax_stack.errors import UsageError
+from ollamamax_stack.markers import RUN_DIR_ENV
 from ollamamax_stack.registry.environ import env_name, service_environment
 from ollamamax_stack.registry.model import Registry
 
@@ -101,8 +102,8 @@ def build_settings(service: str, port_names: list[str], registry: Registry | Non
         cors = [o.strip() for o in env["OLLAMAMAX_CORS"].split(",") if o.strip()]
     if env.get("OLLAMAMAX_HOSTS"):
         hosts = [h.strip().lower() for h in env["OLLAMAMAX_HOSTS"].split(",") if h.strip()]
-    if env.get("OLLAMAMAX_RUN_DIR"):
-        run_dir = Path(env["OLLAMAMAX_RUN_DIR"])
+    if env.get(RUN_DIR_ENV):
+        run_dir = Path(env[RUN_DIR_ENV])
     return ServiceSettings(name=service, host=env.get("HOST") or DEFAULT_HOST,
                            ports=_ports(env, port_names), env=env, run_dir=run_dir, cors=cors,
                            hosts=[*hosts, *names])

@@ -8,7 +8,7 @@ import socket
 from collections.abc import Mapping
 
 from ollamamax_stack.errors import OllamamaxError
-from ollamamax_stack.ports.host import who
+from ollamamax_stack.hostports import who
 
 SD_LISTEN_FDS_START = 3
 

@@ -12,9 +12,10 @@ from ollamamax_stack.services.common.auth import Authenticator
 from ollamamax_stack.services.common.keys import HEALTH_EXTRA
 from ollamamax_stack.services.common.settings import ServiceSettings
 from ollamamax_stack.services.common.validation import request_validation
-from ollamamax_stack.services.gateway import auth_api, docs, openai_api
+from ollamamax_stack.services.gateway import auth_api, docs, openai_api, responses_api
 from ollamamax_stack.services.gateway.errors import openai_shape
-from ollamamax_stack.services.gateway.keys import INFERENCE, LIMITER
+from ollamamax_stack.services.gateway.images import ImageFetcher
+from ollamamax_stack.services.gateway.keys import IMAGES, INFERENCE, LIMITER
 from ollamamax_stack.services.gateway.limits import rate_limit_middleware
 from ollamamax_stack.services.gateway.redis_limits import rate_limiter
 from ollamamax_stack.services.gateway.requests import MODELS as REQUESTS
@@ -34,9 +35,12 @@ def create_app(settings: ServiceSettings, auth: Authenticator) -> web.Applicatio
     app.middlewares.append(request_validation(REQUESTS))
     app[INFERENCE] = client
     app[LIMITER] = limiter
+    app[IMAGES] = ImageFetcher(settings)
+    app.cleanup_ctx.append(app[IMAGES].lifecycle)
     app[HEALTH_EXTRA]["rate_limit"] = lambda: {"store": limiter.name, "per_minute": limiter.limit}
     attach_client(app, client)
     openai_api.add_routes(app)
+    responses_api.add_routes(app)
     auth_api.add_routes(app)
     docs.add_routes(app)
     mount_chat(app, settings, client)

@@ -6,6 +6,8 @@ from typing import Any
 
 from aiohttp import web
 
+from ollamamax_stack.services.common.errors import ApiError
+
 
 def error_type(status: int) -> str:
     """OpenAI's error `type` for a status."""
@@ -22,3 +24,8 @@ def openai_shape(request: web.Request, status: int, message: str, code: str) -> 
     """The gateway's error body."""
     return {"error": {"message": message, "type": error_type(status), "param": None,
                       "code": code}}
+
+
+def bad(message: str, param: str) -> ApiError:
+    """A 400 in OpenAI's terms, naming the offending parameter."""
+    return ApiError(400, message, "invalid_request_error", param=param)

@@ -7,8 +7,10 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from ollamamax_stack.services.common.inference_client import InferenceClient
+    from ollamamax_stack.services.gateway.images import ImageFetcher
     from ollamamax_stack.services.gateway.limits import RateLimiter
+    from ollamamax_stack.services.routing.client import InferenceClient
 
 INFERENCE: web.AppKey[InferenceClient] = web.AppKey("inference")
 LIMITER: web.AppKey[RateLimiter] = web.AppKey("limiter")
+IMAGES: web.AppKey[ImageFetcher] = web.AppKey("images")

@@ -6,16 +6,15 @@ import base64
 import os
 import struct
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
-from ollamamax_stack.services.common.errors import ApiError
+from ollamamax_stack.services.gateway import content, tools
+from ollamamax_stack.services.gateway.errors import bad
 
 ROLES = ("system", "user", "assistant", "tool", "developer")
-
-
-def bad(message: str, param: str) -> ApiError:
-    """A 400 in OpenAI's terms, naming the offending parameter."""
-    return ApiError(400, message, "invalid_request_error", param=param)
+EFFORTS = {"low": "low", "medium": "medium", "high": "high", "none": False}
+EMPTY: dict[str, Any] = {}
 
 
 def _number(body: dict[str, Any], name: str) -> float | None:
@@ -93,25 +92,25 @@ def options_of(body: dict[str, Any]) -> dict[str, Any]:
     return options
 
 
-def _content(value: Any, index: int) -> str:
-    if isinstance(value, str):
-        return value
-    if value is None:
-        return ""
-    if isinstance(value, list):  # content parts: keep the text ones
-        texts = [p.get("text", "") for p in value if isinstance(p, dict)
-                 and p.get("type") == "text" and isinstance(p.get("text"), str)]
-        if len(texts) == len(value):
-            return "".join(texts)
-    raise bad(f"messages[{index}].content must be a string or an array of text parts",
-              f"messages[{index}].content")
+@dataclass(slots=True)
+class ChatPlan:
+    """A chat request for the node, and what its answer needs on the way back."""
+
+    upstream: dict[str, Any]
+    forced: tools.Forced | None = None  # a tool call made through `format`
+    single_call: bool = False  # parallel_tool_calls: false
+    logprobs: bool = False
+    fetches: list[content.ImageFetch] = field(default_factory=list)
 
 
-def messages_of(body: dict[str, Any]) -> list[dict[str, str]]:
-    """The conversation as Ollama messages."""
+def messages_of(body: dict[str, Any],
+                fetches: list[content.ImageFetch] | None = None) -> list[dict[str, Any]]:
+    """The conversation as Ollama messages (http image URLs left in `fetches`)."""
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise bad("'messages' must be a non-empty array", "messages")
+    pending = fetches if fetches is not None else []
+    names: dict[str, str] = {}  # tool call id -> function name, for the tool's answer
     out = []
     for index, message in enumerate(messages):
         if not isinstance(message, dict):
@@ -120,15 +119,150 @@ def messages_of(body: dict[str, Any]) -> list[dict[str, str]]:
         if role not in ROLES:
             raise bad(f"messages[{index}].role must be one of {', '.join(ROLES)}",
                       f"messages[{index}].role")
-        out.append({"role": "system" if role == "developer" else role,
-                    "content": _content(message.get("content"), index)})
+        text = message.get("content")
+        if type(text) is str and len(message) == 2:  # the plain case, kept lean
+            out.append({"role": "system" if role == "developer" else role, "content": text})
+        else:
+            out.append(_message(message, role, text, index, pending, names))
     return out
+
+
+def _message(message: dict[str, Any], role: str, text: Any, index: int,
+             pending: list[content.ImageFetch], names: dict[str, str]) -> dict[str, Any]:
+    """A message with content parts, tool calls or a tool's answer, as Ollama's."""
+    item: dict[str, Any] = {"role": "system" if role == "developer" else role}
+    if type(text) is str:
+        item["content"] = text
+    elif text is None:
+        item["content"] = ""
+    elif isinstance(text, list):
+        item["content"], images = content.parts(text, f"messages[{index}].content", pending)
+        if images:
+            item["images"] = images
+    else:
+        raise bad(f"messages[{index}].content must be a string or an array of parts",
+                  f"messages[{index}].content")
+    _tool_fields(message, item, index, names)
+    return item
+
+
+def _tool_fields(message: dict[str, Any], item: dict[str, Any], index: int,
+                 names: dict[str, str]) -> None:
+    calls = message.get("tool_calls")
+    if calls:
+        item["tool_calls"] = tools.calls_to_node(calls, f"messages[{index}].tool_calls")
+        for call in calls:
+            if call.get("id"):
+                names[call["id"]] = call["function"]["name"]
+    answered = message.get("tool_call_id")
+    if answered is not None and item["role"] == "tool":
+        item["tool_call_id"] = answered
+        if answered in names:
+            item["tool_name"] = names[answered]
+
+
+def format_of(body: dict[str, Any]) -> Any:
+    """`response_format` as Ollama's `format`: "json", a schema, or None for text."""
+    wanted = body.get("response_format")
+    if wanted is None:
+        return None
+    kind = wanted.get("type")
+    if kind == "json_object":
+        return "json"
+    if kind == "json_schema":
+        schema = (wanted.get("json_schema") or EMPTY).get("schema")
+        if not isinstance(schema, dict):
+            raise bad("'response_format.json_schema.schema' must be a JSON schema object",
+                      "response_format")
+        return schema
+    if kind == "text":
+        return None
+    raise bad("'response_format.type' must be text, json_object or json_schema (what Ollama's "
+              "format can express)", "response_format")
+
+
+def think_of(body: dict[str, Any]) -> Any:
+    """`reasoning_effort` (or `reasoning.effort`) as Ollama's `think`, None when unset."""
+    effort = body.get("reasoning_effort")
+    param = "reasoning_effort"
+    if effort is None and isinstance(body.get("reasoning"), dict):
+        effort, param = body["reasoning"].get("effort"), "reasoning"
+    if effort is None:
+        return None
+    if effort not in EFFORTS:
+        raise bad(f"'{param}' must be one of {', '.join(EFFORTS)} (what Ollama's think "
+                  "takes)", param)
+    return EFFORTS[effort]
+
+
+# Fields that would change the answer but that Ollama cannot honour: refused, never dropped.
+REFUSED = {"logit_bias": "Ollama has no logit bias",
+           "audio": "Ollama answers text only",
+           "prediction": "Ollama has no predicted outputs",
+           "web_search_options": "Ollama has no web search",
+           "functions": "use 'tools' (the legacy function calling is not translated)",
+           "function_call": "use 'tool_choice' (the legacy function calling is not translated)"}
+
+
+def refuse_unservable(body: dict[str, Any]) -> None:
+    """A 400 naming the first field of REFUSED in `body` (and modalities beyond text)."""
+    for name, why in REFUSED.items():
+        if body.get(name) is not None:
+            raise bad(f"'{name}' is not supported: {why}", name)
+    modalities = body.get("modalities")
+    if modalities is not None and modalities != ["text"]:
+        raise bad("'modalities': Ollama answers text only", "modalities")
+
+
+def extras(body: dict[str, Any], upstream: dict[str, Any], plan: ChatPlan) -> None:
+    """Tools, format, think and logprobs of a chat, onto the node's request and the plan."""
+    refuse_unservable(body)
+    offered, forced = tools.tools_of(body)
+    fmt = format_of(body)
+    if forced is not None:
+        if fmt is not None:
+            raise bad("a forced 'tool_choice' cannot be combined with 'response_format': "
+                      "Ollama forces a call through its format", "tool_choice")
+        assert offered is not None
+        fmt = forced.schema(offered)
+        plan.forced = forced
+    elif offered is not None:
+        upstream["tools"] = [{"type": "function", "function": t["function"]} for t in offered]
+    if fmt is not None:
+        upstream["format"] = fmt
+    think = think_of(body)
+    if think is not None:
+        upstream["think"] = think
+    plan.single_call = body.get("parallel_tool_calls") is False
+    if body.get("logprobs"):
+        upstream["logprobs"] = plan.logprobs = True
+        top = body.get("top_logprobs")
+        if top:
+            upstream["top_logprobs"] = top
+    elif body.get("top_logprobs") is not None:
+        raise bad("'top_logprobs' needs 'logprobs': true", "top_logprobs")
+
+
+# Fields past these send the request the long way (tools, formats, thinking, logprobs).
+PLAIN = frozenset({"model", "messages", "stream", "stream_options", "temperature", "top_p",
+                   "max_tokens", "max_completion_tokens", "stop", "seed", "n", "user",
+                   "frequency_penalty", "presence_penalty"})
+
+
+def chat_plan(body: dict[str, Any]) -> ChatPlan:
+    """`/v1/chat/completions` body -> `/api/chat` body, and how to read its answer."""
+    fetches: list[content.ImageFetch] = []
+    upstream = {"model": model_of(body), "messages": messages_of(body, fetches),
+                "stream": stream_of(body), "options": options_of(body)}
+    plan = ChatPlan(upstream, fetches=fetches)
+    if not PLAIN.issuperset(body):
+        extras(body, upstream, plan)
+    return plan
 
 
 def chat_request(body: dict[str, Any]) -> dict[str, Any]:
     """`/v1/chat/completions` body -> `/api/chat` body."""
-    return {"model": model_of(body), "messages": messages_of(body),
-            "stream": stream_of(body), "options": options_of(body)}
+    return chat_plan(body).upstream
 
 
 def completion_request(body: dict[str, Any]) -> dict[str, Any]:
@@ -142,6 +276,18 @@ def completion_request(body: dict[str, Any]) -> dict[str, Any]:
                                "stream": stream_of(body), "options": options_of(body)}
     if isinstance(body.get("suffix"), str):
         request["suffix"] = body["suffix"]
+    for name in ("echo", "logit_bias"):
+        if body.get(name) not in (None, False, 0):
+            raise bad(f"'{name}' is not supported on /v1/completions", name)
+    top = body.get("logprobs")
+    if top is not None:
+        if isinstance(top, bool) or not isinstance(top, int) or not 0 <= top <= 20:
+            raise bad("'logprobs' must be an integer from 0 to 20", "logprobs")
+        request["logprobs"] = True
+        if top:
+            request["top_logprobs"] = top
+    if body.get("best_of") not in (None, 1):
+        raise bad("only best_of=1 is supported", "best_of")
     return request
 
 
@@ -155,7 +301,10 @@ def embed_request(body: dict[str, Any]) -> dict[str, Any]:
     fmt = body.get("encoding_format", "float")
     if fmt not in ("float", "base64"):
         raise bad("'encoding_format' must be 'float' or 'base64'", "encoding_format")
-    return {"model": model_of(body), "input": value}
+    request: dict[str, Any] = {"model": model_of(body), "input": value}
+    if body.get("dimensions") is not None:
+        request["dimensions"] = body["dimensions"]
+    return request
 
 
 def finish_reason(answer: dict[str, Any]) -> str:
@@ -176,23 +325,81 @@ def new_id(prefix: str) -> str:
     return f"{prefix}-{os.urandom(12).hex()}"
 
 
-def chat_completion(model: str, answer: dict[str, Any]) -> dict[str, Any]:
+LOGPROBS_MISSING = ("'logprobs': the node's Ollama does not return logprobs (it needs a "
+                    "version that has them)")
+
+
+def logprobs_of(answer: dict[str, Any], plan: ChatPlan | None) -> dict[str, Any] | None:
+    """Ollama's logprobs as OpenAI's `{"content": [...]}`; a 400 if the node gave none."""
+    if plan is None or not plan.logprobs:
+        return None
+    entries = answer.get("logprobs")
+    if entries is None:
+        raise bad(LOGPROBS_MISSING, "logprobs")
+    return {"content": [{"token": e.get("token", ""), "logprob": e.get("logprob", 0.0),
+                         "bytes": e.get("bytes"),
+                         "top_logprobs": [{"token": t.get("token", ""),
+                                           "logprob": t.get("logprob", 0.0),
+                                           "bytes": t.get("bytes")}
+                                          for t in e.get("top_logprobs") or ()]}
+                        for e in entries]}
+
+
+def assistant_message(message: dict[str, Any],
+                      plan: ChatPlan | None) -> tuple[dict[str, Any], bool]:
+    """Ollama's message as OpenAI's, and whether it calls tools."""
+    text = message.get("content", "")
+    out: dict[str, Any] = {"role": "assistant", "content": text}
+    calls = message.get("tool_calls")
+    if plan is not None and plan.forced is not None:
+        calls, out["content"] = plan.forced.calls(text), None
+    if calls:
+        out["tool_calls"] = tools.calls_to_client(calls, plan is not None and plan.single_call)
+    thinking = message.get("thinking")
+    if thinking:
+        out["reasoning_content"] = out["reasoning"] = thinking
+    return out, bool(calls)
+
+
+def chat_completion(model: str, answer: dict[str, Any],
+                    plan: ChatPlan | None = None) -> dict[str, Any]:
     """A whole `/api/chat` answer as a chat.completion."""
-    message = answer.get("message") or {}
+    message, calls = assistant_message(answer.get("message") or EMPTY, plan)
     return {"id": new_id("chatcmpl"), "object": "chat.completion", "created": int(time.time()),
             "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant",
-                                                 "content": message.get("content", "")},
-                         "finish_reason": finish_reason(answer), "logprobs": None}],
+            "choices": [{"index": 0, "message": message,
+                         "finish_reason": "tool_calls" if calls else finish_reason(answer),
+                         "logprobs": logprobs_of(answer, plan)}],
             "usage": usage(answer)}
 
 
-def text_completion(model: str, answer: dict[str, Any]) -> dict[str, Any]:
+def completion_logprobs(answer: dict[str, Any], offset: int = 0) -> dict[str, Any]:
+    """Ollama's logprobs in the completions API's shape (text offsets from `offset`); a 400
+    if the node gave none."""
+    entries = answer.get("logprobs")
+    if entries is None:
+        raise bad(LOGPROBS_MISSING, "logprobs")
+    tokens, chosen, tops, offsets = [], [], [], []
+    for entry in entries:
+        token = entry.get("token", "")
+        tokens.append(token)
+        chosen.append(entry.get("logprob", 0.0))
+        tops.append({t.get("token", ""): t.get("logprob", 0.0)
+                     for t in entry.get("top_logprobs") or ()})
+        offsets.append(offset)
+        offset += len(token)
+    return {"tokens": tokens, "token_logprobs": chosen, "top_logprobs": tops,
+            "text_offset": offsets}
+
+
+def text_completion(model: str, answer: dict[str, Any],
+                    logprobs: bool = False) -> dict[str, Any]:
     """A whole `/api/generate` answer as a text_completion."""
     return {"id": new_id("cmpl"), "object": "text_completion", "created": int(time.time()),
             "model": model,
             "choices": [{"index": 0, "text": answer.get("response", ""),
-                         "finish_reason": finish_reason(answer), "logprobs": None}],
+                         "finish_reason": finish_reason(answer),
+                         "logprobs": completion_logprobs(answer) if logprobs else None}],
             "usage": usage(answer)}
 
 
@@ -224,11 +431,12 @@ class ChunkMaker:
                 else "text_completion", "created": self.created, "model": self.model,
                 "choices": [choice]}
 
-    def piece(self, text: str, finish: str | None = None) -> dict[str, Any]:
+    def piece(self, text: str, finish: str | None = None,
+              logprobs: dict[str, Any] | None = None) -> dict[str, Any]:
         """A chunk carrying `text` (the first one also carries the role)."""
         if not self.chat:
             return self._event({"index": 0, "text": text, "finish_reason": finish,
-                                "logprobs": None})
+                                "logprobs": logprobs})
         delta: dict[str, str] = {}
         if not self.sent_role:
             delta["role"] = "assistant"
@@ -237,6 +445,22 @@ class ChunkMaker:
             delta["content"] = text
         return self._event({"index": 0, "delta": delta, "finish_reason": finish,
                             "logprobs": None})
+
+    def delta(self, delta: dict[str, Any], logprobs: dict[str, Any] | None = None,
+              finish: str | None = None) -> dict[str, Any]:
+        """A chat chunk with any delta (thinking, tool calls, content with logprobs)."""
+        if not self.sent_role:
+            delta["role"] = "assistant"
+            self.sent_role = True
+        return self._event({"index": 0, "delta": delta, "finish_reason": finish,
+                            "logprobs": logprobs})
+
+    def tool_calls(self, calls: list[dict[str, Any]], single: bool) -> dict[str, Any]:
+        """The chunk of a node's tool calls: whole, each with its index."""
+        made = tools.calls_to_client(calls, single)
+        for index, call in enumerate(made):
+            call["index"] = index
+        return self.delta({"tool_calls": made})
 
     def usage(self, answer: dict[str, Any]) -> dict[str, Any]:
         """The final chunk of `include_usage`: no choices, only usage."""

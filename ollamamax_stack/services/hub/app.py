@@ -9,11 +9,11 @@ from aiohttp import web
 from ollamamax_stack.errors import UsageError
 from ollamamax_stack.services.common.app import base_app
 from ollamamax_stack.services.common.auth import Authenticator
-from ollamamax_stack.services.common.inference_client import InferenceClient
 from ollamamax_stack.services.common.keys import HEALTH_EXTRA, METRICS
 from ollamamax_stack.services.common.settings import ServiceSettings
 from ollamamax_stack.services.hub.mount import CHAT_PATH, mount_chat
 from ollamamax_stack.services.inference.metrics import PoolCollector
+from ollamamax_stack.services.routing.client import InferenceClient
 from ollamamax_stack.services.routing.follower import WAIT
 from ollamamax_stack.services.routing.table import SUSPECT_FOR
 

@@ -16,6 +16,8 @@ from ollamamax_stack.services.hub import protocol
 from ollamamax_stack.services.hub.keys import HUB
 from ollamamax_stack.services.hub.state import Hub
 
+EXTRAS = ("tools", "format", "think")  # checked by protocol.check_extras, sent as they are
+
 
 class Connection:
     """A client's socket and the chats running on it."""
@@ -90,20 +92,33 @@ class Connection:
         stream = message.get("stream", True)
         body = {"model": message["model"], "messages": message["messages"], "stream": True,
                 "options": message.get("options", {})}
+        for name in EXTRAS:
+            if name in message:
+                body[name] = message[name]
         pieces: list[str] = []
+        thoughts: list[str] = []
+        calls: list[dict[str, Any]] = []
         try:
             async with self.hub.inference.stream("/api/chat", body) as answers:
                 final: dict[str, Any] = {}
                 async for answer in answers:
-                    text = (answer.get("message") or {}).get("content", "")
+                    said = answer.get("message") or {}
+                    text = said.get("content", "")
                     if text:
                         pieces.append(text)
                         if stream:
                             await self.send(protocol.chunk(chat_id, text))
+                    if len(said) > 2:  # thinking, tool calls
+                        calls.extend(said.get("tool_calls") or ())
+                        if said.get("thinking"):
+                            thoughts.append(said["thinking"])
+                            if stream:
+                                await self.send(protocol.chunk(chat_id, "", said["thinking"]))
                     if answer.get("done"):
                         final = answer
                         break
-                await self.send(protocol.done(chat_id, "".join(pieces), final, answers.node))
+                await self.send(protocol.done(chat_id, "".join(pieces), final, answers.node,
+                                              calls, "".join(thoughts)))
         except ApiError as exc:
             await self.send(protocol.error(exc.code, exc.message, chat_id))
         except asyncio.CancelledError:
@@ -120,7 +135,7 @@ class Connection:
 
 
 async def chat_socket(request: web.Request) -> web.WebSocketResponse:
-    """`GET /chat`: the WebSocket protocol of DESIGN §7."""
+    """`GET /chat`: the WebSocket protocol of the README's "The `/chat` protocol"."""
     hub = request.app[HUB]
     if hub.draining:
         raise ApiError(503, "the hub is shutting down: connect to another endpoint")

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 
 from aiohttp import WSCloseCode, web
 
-from ollamamax_stack.services.common.inference_client import InferenceClient
 from ollamamax_stack.services.common.keys import METRICS
 from ollamamax_stack.services.common.runner import DEFAULT_DRAIN
 from ollamamax_stack.services.common.settings import ServiceSettings
@@ -15,6 +14,7 @@ from ollamamax_stack.services.hub.connection import chat_socket
 from ollamamax_stack.services.hub.keys import HUB
 from ollamamax_stack.services.hub.state import Hub, HubMetrics
 from ollamamax_stack.services.hub.watcher import NodesWatcher
+from ollamamax_stack.services.routing.client import InferenceClient
 
 CHAT_PATH = "/chat"
 

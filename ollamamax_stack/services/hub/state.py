@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from ollamamax_stack.services.common.inference_client import InferenceClient
 from ollamamax_stack.services.hub.watcher import NodesWatcher
+from ollamamax_stack.services.routing.client import InferenceClient
 
 if TYPE_CHECKING:
     from ollamamax_stack.services.hub.connection import Connection

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ollamamax_stack.services.common.inference_client import InferenceClient
+from ollamamax_stack.services.routing.client import InferenceClient
 from ollamamax_stack.services.routing.table import RouteTable
 
 FIRST_WAIT = 2.0  # seconds a new socket may wait for the first table after start

@@ -11,18 +11,10 @@ from typing import Any
 import aiohttp
 
 from ollamamax_stack.services.inference.admission import NodePolicy, NodeRefused
-from ollamamax_stack.services.inference.node import Node, model_key, normalise_url
+from ollamamax_stack.services.routing.failures import describe_error
+from ollamamax_stack.services.routing.node import Node, model_key, normalise_url
 
 log = logging.getLogger("ollamamax.inference")
-
-
-def describe_error(exc: BaseException) -> str:
-    """A short reason for a failed call: `connection refused`, not aiohttp's long repr."""
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return f"cannot connect: {(exc.os_error.strerror or str(exc.os_error)).lower()}"
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return "disconnected before answering"
-    return str(exc) or type(exc).__name__
 
 
 class PoolError(ValueError):

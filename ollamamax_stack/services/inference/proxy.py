@@ -9,11 +9,11 @@ import orjson
 from aiohttp import web
 
 from ollamamax_stack.services.common.errors import ApiError, authenticated
-from ollamamax_stack.services.common.inference_client import NODE_HEADER
 from ollamamax_stack.services.common.textsafe import hide_addresses
-from ollamamax_stack.services.inference.node import Node
 from ollamamax_stack.services.inference.pool import NodePool
+from ollamamax_stack.services.routing.client import NODE_HEADER
 from ollamamax_stack.services.routing.dispatch import Dispatcher
+from ollamamax_stack.services.routing.node import Node
 from ollamamax_stack.services.routing.wire import Response, WireError
 
 log = logging.getLogger("ollamamax.inference")

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from ollamamax_stack.services.common.errors import ApiError
-from ollamamax_stack.services.inference.node import Node
-from ollamamax_stack.services.inference.router import Router
+from ollamamax_stack.services.routing.node import Node
+from ollamamax_stack.services.routing.router import Router
 from ollamamax_stack.services.routing.source import NodeSource
 from ollamamax_stack.services.routing.wire import ConnectError, Response, WireClient, WireError
 

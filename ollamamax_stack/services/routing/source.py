@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from ollamamax_stack.services.inference.node import Node
+from ollamamax_stack.services.routing.node import Node
 
 
 class NodeSource(Protocol):

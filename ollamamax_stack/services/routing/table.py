@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ollamamax_stack.services.inference.node import Node, model_key
+from ollamamax_stack.services.routing.node import Node, model_key
 
 SUSPECT_FOR = 5.0  # seconds a node that refused a connect is avoided
 

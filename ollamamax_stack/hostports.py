@@ -10,8 +10,7 @@ from pathlib import Path
 
 import psutil
 
-RUN_DIR_ENV = "OLLAMAMAX_RUN_DIR"
-SERVICE_ENV = "OLLAMAMAX_SERVICE"
+from ollamamax_stack.markers import RUN_DIR_ENV, SERVICE_ENV
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,13 @@ import aiohttp
 import orjson
 
 from ollamamax_stack.services.common.auth import Authenticator
-from ollamamax_stack.services.common.errors import ApiError
+from ollamamax_stack.services.common.errors import ApiError, names_internals
 from ollamamax_stack.services.common.health import Readiness, nodes_down
 from ollamamax_stack.services.common.textsafe import hide_addresses
-from ollamamax_stack.services.inference.node import Node
-from ollamamax_stack.services.inference.pool import describe_error
 from ollamamax_stack.services.routing.dispatch import Dispatcher
+from ollamamax_stack.services.routing.failures import describe_error
 from ollamamax_stack.services.routing.follower import WAIT, TableFollower
+from ollamamax_stack.services.routing.node import Node
 from ollamamax_stack.services.routing.table import SUSPECT_FOR, RouteTable
 from ollamamax_stack.services.routing.wire import Response, WireError
 
@@ -44,7 +44,7 @@ def _broke(node: Node, exc: BaseException, when: str) -> UpstreamError:
 
 def _public(exc: ApiError, hide: bool) -> ApiError:
     """`exc` as a caller may see it: node addresses hidden when callers are anonymous."""
-    if hide and exc.status >= 500:
+    if hide and names_internals(exc.status, exc.code):
         exc.message = hide_addresses(exc.message)
     return exc
 

@@ -6,7 +6,7 @@ import itertools
 from typing import TYPE_CHECKING
 
 from ollamamax_stack.services.common.errors import ApiError
-from ollamamax_stack.services.inference.node import Node
+from ollamamax_stack.services.routing.node import Node
 
 if TYPE_CHECKING:
     from ollamamax_stack.services.routing.source import NodeSource
