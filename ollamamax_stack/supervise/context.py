@@ -9,8 +9,10 @@ from ollamamax_stack.registry.model import Registry
 from ollamamax_stack.supervise import events
 from ollamamax_stack.supervise import state as st
 from ollamamax_stack.supervise.machine import Event
+from ollamamax_stack.supervise.outcome import pid_alive
 from ollamamax_stack.supervise.paths import RunPaths
-from ollamamax_stack.supervise.rpc import AsyncSupervisor
+from ollamamax_stack.supervise.probes import CheckMaker, make_check
+from ollamamax_stack.supervise.rpc import AsyncSupervisor, SupervisorClient
 
 # (service name or "", message): progress the command layer prints.
 Emit = Callable[[str, str], None]
@@ -62,11 +64,13 @@ class Context:
     """One stack's registry, its supervisord's client, its run dir, and where changes go."""
 
     registry: Registry
-    client: AsyncSupervisor
+    client: SupervisorClient
     record: Record
     publish: Publish
     emit: Emit = quiet
     timeout: float | None = None  # readiness timeout instead of each probe's own
+    checks: CheckMaker = make_check  # the probes (an in-memory double's in the policy tests)
+    alive: Callable[[int], bool] = pid_alive
 
     @property
     def paths(self) -> RunPaths:

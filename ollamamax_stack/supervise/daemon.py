@@ -14,9 +14,9 @@ from ollamamax_stack.render.supervisord import render_supervisord
 from ollamamax_stack.supervise.config import SUPERVISOR_ENV
 from ollamamax_stack.supervise.paths import RunPaths
 from ollamamax_stack.supervise.rpc import (
-    AsyncSupervisor,
     ProcessInfo,
     Supervisor,
+    SupervisorClient,
     SupervisorUnreachable,
 )
 from ollamamax_stack.supervise.supervisord import MODULE as SUPERVISORD_MODULE
@@ -118,7 +118,7 @@ def update(client: Supervisor) -> list[str]:
     return added
 
 
-async def update_async(client: AsyncSupervisor) -> list[str]:
+async def update_async(client: SupervisorClient) -> list[str]:
     """`update` on the event loop's client."""
     added, changed, removed = await client.reload()
     drop, add = _regroup(added, changed, removed, await client.all_info())

@@ -9,7 +9,6 @@ import time
 
 from ollamamax_stack.errors import EXIT_UNAVAILABLE, UsageError
 from ollamamax_stack.handoff.slots import parse_program
-from ollamamax_stack.registry.environ import service_environment
 from ollamamax_stack.registry.graph import stop_order, with_dependencies
 from ollamamax_stack.registry.model import Registry, Service
 from ollamamax_stack.supervise import state as st
@@ -18,7 +17,7 @@ from ollamamax_stack.supervise.context import Context, Emit
 from ollamamax_stack.supervise.logs import tail
 from ollamamax_stack.supervise.machine import Event, Status
 from ollamamax_stack.supervise.outcome import Outcome, ended, pid_alive
-from ollamamax_stack.supervise.probes import check_for, describe, wait_until
+from ollamamax_stack.supervise.probes import describe, wait_until
 from ollamamax_stack.supervise.rpc import ALREADY_STARTED, SPAWN_ERROR, SupervisorFault
 from ollamamax_stack.supervise.workers import Workers, held, programs_of, serving_pids
 
@@ -94,7 +93,7 @@ class Orchestrator:
     # -- bringing one service up ------------------------------------------------------------
 
     async def _exited(self, name: str, pid: int | None) -> str | None:
-        if pid is not None and pid_alive(pid):
+        if pid is not None and self.ctx.alive(pid):
             return None
         info = await self.client.info(name)
         if info.running:
@@ -115,9 +114,7 @@ class Orchestrator:
             return await self.workers.bring_up(service)
         probe = service.readiness
         timeout = self.timeout or probe.timeout
-        env = service_environment(self.registry, service)
-        check = check_for(self.registry, service, probe, env, self.paths.log(service.name),
-                          attempt_timeout=min(1.0, timeout))
+        check = self.ctx.checks(self.registry, service, probe, None, min(1.0, timeout))
         started = time.monotonic()
         try:
             await self.client.start(service.name)
@@ -148,8 +145,7 @@ class Orchestrator:
     async def probe_external(self, service: Service) -> Outcome:
         """Wait for an external service; an optional one gets a single look."""
         probe = service.readiness
-        check = check_for(self.registry, service, probe, {}, self.paths.log(service.name),
-                          attempt_timeout=min(1.0, probe.timeout))
+        check = self.ctx.checks(self.registry, service, probe, None, min(1.0, probe.timeout))
         started = time.monotonic()
         if service.optional:
             ok = await check()

@@ -143,7 +143,7 @@ async def reload(registry: Registry, orchestrator: Orchestrator, *, force: bool)
     for program in added:
         await client.add_group(program)
     if holder.needed(registry):
-        sync_client = Supervisor(client.socket_path, client.timeout)
+        sync_client = Supervisor(paths.socket)
         await asyncio.to_thread(holder.wait_ready, registry, sync_client)
         problems = await asyncio.to_thread(holder.sync, registry)
         if problems:

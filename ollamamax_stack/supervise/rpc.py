@@ -12,7 +12,7 @@ import socket
 import xmlrpc.client
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from ollamamax_stack.errors import OllamamaxError
 
@@ -93,6 +93,19 @@ def response(method: str, args: tuple[Any, ...], raw: bytes, where: Path) -> Any
 def _unreachable(where: Path, exc: BaseException) -> SupervisorUnreachable:
     said = str(exc) or type(exc).__name__
     return SupervisorUnreachable(f"supervisord does not answer on {where} ({said})")
+
+
+class SupervisorClient(Protocol):
+    """What the event loop's code needs of a supervisord (AsyncSupervisor, or a test double)."""
+
+    async def pid(self) -> int: ...
+    async def info(self, name: str) -> ProcessInfo: ...
+    async def all_info(self) -> dict[str, ProcessInfo]: ...
+    async def start(self, name: str) -> None: ...
+    async def stop(self, name: str) -> None: ...
+    async def reload(self) -> tuple[list[str], list[str], list[str]]: ...
+    async def add_group(self, name: str) -> None: ...
+    async def remove_group(self, name: str) -> None: ...
 
 
 class AsyncSupervisor:

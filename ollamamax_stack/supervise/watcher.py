@@ -16,13 +16,13 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
 
 from ollamamax_stack.handoff.slots import HOLDER_PROGRAM
 from ollamamax_stack.hostports import who
-from ollamamax_stack.registry.environ import service_environment
 from ollamamax_stack.registry.loader import load_registry
 from ollamamax_stack.registry.model import Registry, RestartPolicy, Service
 from ollamamax_stack.supervise import groups, listener, sweep
@@ -34,8 +34,13 @@ from ollamamax_stack.supervise.machine import UNSERVED, UP, Event, Status
 from ollamamax_stack.supervise.orchestrator import Orchestrator
 from ollamamax_stack.supervise.outcome import pid_alive
 from ollamamax_stack.supervise.paths import RunPaths
-from ollamamax_stack.supervise.probes import check_for
-from ollamamax_stack.supervise.rpc import AsyncSupervisor, ProcessInfo, SupervisorError
+from ollamamax_stack.supervise.probes import CheckMaker, make_check
+from ollamamax_stack.supervise.rpc import (
+    AsyncSupervisor,
+    ProcessInfo,
+    SupervisorClient,
+    SupervisorError,
+)
 from ollamamax_stack.supervise.supervisord import MODULE as SUPERVISORD_MODULE
 from ollamamax_stack.supervise.workers import held, serving_pids
 
@@ -72,7 +77,9 @@ def crash_count(entry: st.ServiceState, policy: RestartPolicy, now: float) -> in
 class Watcher:
     """Watches one stack's services for as long as its supervisord lives."""
 
-    def __init__(self, registry: Registry, client: AsyncSupervisor) -> None:
+    def __init__(self, registry: Registry, client: SupervisorClient, *,
+                 checks: CheckMaker = make_check,
+                 alive: Callable[[int], bool] = pid_alive) -> None:
         self.registry = registry
         self.paths = RunPaths(registry.run_dir)
         self.client = client
@@ -80,8 +87,10 @@ class Watcher:
         self.publish = publisher(self.paths, best_effort=True, on_error=self.note_disk)
         self.note = recorder(self.paths, self.publish, best_effort=True,
                              on_error=self.note_disk)
+        self.alive = alive
         self.orchestrator = Orchestrator(Context(registry, client, self.note, self.publish,
-                                                 emit=lambda n, m: log(f"{n}: {m}")))
+                                                 emit=lambda n, m: log(f"{n}: {m}"),
+                                                 checks=checks, alive=alive))
         self.wake = asyncio.Event()
         self.stopping = asyncio.Event()
         self.orphaned = False  # supervisord died under us
@@ -148,7 +157,7 @@ class Watcher:
             service = self.registry.services.get(name)
             if service is None or service.external or name in self.busy:
                 continue
-            alive = _serving(service, infos) is not None
+            alive = _serving(service, infos, self.alive) is not None
             if entry.state in UP and not alive:
                 # A held service's workers each have their own group: never end a live one's.
                 self._recover(service, None, None if held(service) else entry.pid, count=True)
@@ -259,9 +268,8 @@ class Watcher:
         probe = service.liveness
         assert probe is not None
         name = service.name
-        check = check_for(self.registry, service, probe,
-                          service_environment(self.registry, service),
-                          self.paths.log(name), attempt_timeout=min(probe.period, 2.0))
+        check = self.orchestrator.ctx.checks(self.registry, service, probe, None,
+                                             min(probe.period, 2.0))
         missed = 0
         try:
             while not self.stopping.is_set():
@@ -288,7 +296,8 @@ class Watcher:
             self.liveness.pop(name, None)
 
 
-def _serving(service: Service, infos: dict[str, ProcessInfo]) -> dict[str, int] | None:
+def _serving(service: Service, infos: dict[str, ProcessInfo],
+             alive: Callable[[int], bool]) -> dict[str, int] | None:
     """program -> pid of each live process serving the service; None when one is down."""
     if held(service):
         pids = serving_pids(service, infos)
@@ -296,7 +305,7 @@ def _serving(service: Service, infos: dict[str, ProcessInfo]) -> dict[str, int] 
         info = infos.get(service.name)
         pids = {service.name: info.pid} if info is not None and info.running and (
             info.pid is not None) else None
-    if pids is None or not all(pid_alive(pid) for pid in pids.values()):
+    if pids is None or not all(alive(pid) for pid in pids.values()):
         return None
     return pids
 

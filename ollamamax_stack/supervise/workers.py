@@ -14,20 +14,18 @@ import signal
 import time
 
 from ollamamax_stack.errors import EXIT_UNAVAILABLE
-from ollamamax_stack.handoff.paths import probe_prefix, probe_socket
 from ollamamax_stack.handoff.slots import (
     Slot,
     parse_program,
     slots,
     worker_count,
 )
-from ollamamax_stack.registry.environ import service_environment
-from ollamamax_stack.registry.model import Probe, Registry, Service
+from ollamamax_stack.registry.model import Service
 from ollamamax_stack.supervise.context import Context
 from ollamamax_stack.supervise.logs import tail
 from ollamamax_stack.supervise.machine import Event, WorkerStatus
-from ollamamax_stack.supervise.outcome import Outcome, ended, pid_alive
-from ollamamax_stack.supervise.probes import Check, check_for, wait_until
+from ollamamax_stack.supervise.outcome import Outcome, ended
+from ollamamax_stack.supervise.probes import wait_until
 from ollamamax_stack.supervise.rpc import ALREADY_STARTED, BAD_NAME, ProcessInfo, SupervisorFault
 
 SERVING = {"STARTING", "RUNNING", "BACKOFF"}  # STOPPING is a draining old slot, not the worker
@@ -64,50 +62,6 @@ def serving_pids(service: Service, infos: dict[str, ProcessInfo]) -> dict[str, i
     return {info.name: info.pid for info in running.values() if info.pid is not None}
 
 
-async def probe_http_unix(path: str, url_path: str, timeout: float) -> bool:
-    """Whether GET url_path on a process's own probe socket answers 2xx."""
-    try:
-        reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(path), timeout)
-    except (TimeoutError, OSError):
-        return False
-    try:
-        writer.write(f"GET {url_path} HTTP/1.0\r\nHost: localhost\r\nUser-Agent: ollamamax-probe"
-                     "\r\nConnection: close\r\n\r\n".encode())
-        await writer.drain()
-        line = await asyncio.wait_for(reader.readline(), timeout)
-    except (TimeoutError, OSError):
-        return False
-    finally:
-        writer.close()
-    parts = line.split()
-    return len(parts) >= 2 and parts[1].isdigit() and 200 <= int(parts[1]) < 300
-
-
-async def probe_unix(path: str, timeout: float) -> bool:
-    """Whether a process's own probe socket accepts a connection."""
-    try:
-        _, writer = await asyncio.wait_for(asyncio.open_unix_connection(path), timeout)
-    except (TimeoutError, OSError):
-        return False
-    writer.close()
-    return True
-
-
-def slot_check(registry: Registry, service: Service, probe: Probe, slot: str,
-               attempt_timeout: float) -> Check:
-    """A probe of one slot's process: http and tcp on its own socket, exec and log as usual."""
-    port_name = probe.port or next(iter(service.port_map))
-    path = str(probe_socket(probe_prefix(registry.run_dir, slot, service.port_map), port_name))
-    if probe.kind == "http":
-        url_path = probe.http or "/"
-        return lambda: probe_http_unix(path, url_path, attempt_timeout)
-    if probe.kind == "tcp":
-        return lambda: probe_unix(path, attempt_timeout)
-    env = service_environment(registry, service)
-    return check_for(registry, service, probe, env, registry.run_dir / "logs" /
-                     f"{service.name}.log", attempt_timeout)
-
-
 class Workers:
     """Starts, stops and rolls the slots of held services through one supervisord."""
 
@@ -116,7 +70,7 @@ class Workers:
         self.client = ctx.client
 
     async def _exited(self, service: Service, program: str, pid: int | None) -> str | None:
-        if pid is not None and pid_alive(pid):
+        if pid is not None and self.ctx.alive(pid):
             return None
         info = await self.client.info(program)
         if info.state in SERVING and info.pid is not None and info.pid != pid:
@@ -133,8 +87,8 @@ class Workers:
         """Start one slot and wait until its own process is ready (or exits, or times out)."""
         probe = service.readiness
         timeout = self.ctx.timeout or probe.timeout
-        check = slot_check(self.ctx.registry, service, probe, slot.program,
-                           min(1.0, timeout))
+        check = self.ctx.checks(self.ctx.registry, service, probe, slot.program,
+                                min(1.0, timeout))
         started = time.monotonic()
         try:
             await self.client.start(slot.program)

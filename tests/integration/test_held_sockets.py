@@ -24,8 +24,8 @@ from ollamamax_stack.handoff.paths import holder_socket, probe_prefix, probe_soc
 from ollamamax_stack.supervise import state as st
 from ollamamax_stack.supervise.machine import Status
 from ollamamax_stack.supervise.paths import RunPaths
+from ollamamax_stack.supervise.probes import probe_http_unix
 from ollamamax_stack.supervise.rpc import Supervisor
-from ollamamax_stack.supervise.workers import probe_http_unix
 from tests.chat_load import ChatLoad
 from tests.fixtures.stacks.harness import ROOT, STACKS, Stack
 
