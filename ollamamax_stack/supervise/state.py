@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal
+
+import orjson
 
 from ollamamax_stack.supervise.machine import (
     BROKEN,
@@ -116,17 +117,21 @@ class State:
                 if s.state in NOT_UP]
 
     def as_dict(self) -> dict[str, Any]:
-        """The JSON written to state.json (with each service's derived `ready`, for readers)."""
-        data = asdict(self)
-        for name, entry in self.services.items():
-            data["services"][name]["ready"] = entry.ready
+        """The JSON written to state.json (with each service's derived `ready`, for readers).
+
+        Shallow on purpose: orjson encodes the lists and dicts inside, so a write of the whole
+        file (once per change, during `up`) costs microseconds, not dataclasses.asdict's
+        deep copy."""
+        data = dict(vars(self))
+        data["services"] = {name: {**vars(entry), "ready": entry.ready}
+                            for name, entry in self.services.items()}
         return data
 
 
 def load(paths: RunPaths) -> State:
     """The persisted state, or an empty (down) one."""
     try:
-        raw = json.loads(paths.state.read_text(encoding="utf-8"))
+        raw = orjson.loads(paths.state.read_bytes())
     except (OSError, ValueError):
         return State()
     # Fields this version does not know (a newer or older ollamamax wrote the file) are dropped.
@@ -149,7 +154,7 @@ def save(paths: RunPaths, state: State) -> None:
     """Write atomically: readers never see half a file, and a failed write leaves no file."""
     staged = paths.state.with_suffix(f".{os.getpid()}.tmp")
     try:
-        staged.write_text(json.dumps(state.as_dict(), indent=1), encoding="utf-8")
+        staged.write_bytes(orjson.dumps(state.as_dict(), option=orjson.OPT_INDENT_2))
         os.replace(staged, paths.state)
     except OSError as exc:
         try:
