@@ -187,12 +187,15 @@ def _forget_supervision(paths: RunPaths) -> None:
     """Nothing of an earlier supervisord runs: its `ready` must not make a new watcher act."""
     if not paths.state.exists():
         return
+    moved: list[Event] = []
     with st.locked(paths) as state:
         state.phase = "down"
         for entry in state.services.values():
-            if not entry.external:
+            if not entry.external and entry.state != Status.STOPPED:
                 entry.pid = None
-                entry.move(Status.STOPPED, "stack is down")
+                moved.append(entry.move(Status.STOPPED, "stack is down"))
+    for event in moved:
+        events.append(paths.run_dir, event)
 
 
 def _end_unsupervised(paths: RunPaths, shown: Emit) -> None:

@@ -79,6 +79,8 @@ def status(registry: Registry) -> StackStatus:
 
 
 def _correct(registry: Registry, state: st.State, infos: dict[str, ProcessInfo]) -> None:
+    listening = groups.listening_pids({p for e in state.services.values() if not e.external
+                                       for p in e.ports.values()})
     for name, entry in state.services.items():
         service = registry.services.get(name)
         if service is not None and workers.held(service) and not entry.external:
@@ -88,7 +90,7 @@ def _correct(registry: Registry, state: st.State, infos: dict[str, ProcessInfo])
         if entry.external or info is None:
             continue
         if info.running and info.pid:
-            entry.pid = groups.serving_pid(info.pid, set(entry.ports.values()))
+            entry.pid = groups.serving_pid(info.pid, set(entry.ports.values()), listening)
         elif entry.state in (Status.READY, Status.STARTING, Status.UNRESPONSIVE):
             entry.pid = None
             entry.seen(Status.EXITED, f"exited with status {info.exitstatus}")
