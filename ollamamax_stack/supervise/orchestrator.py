@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import time
+from dataclasses import replace
 
 from ollamamax_stack.errors import EXIT_UNAVAILABLE, UsageError
 from ollamamax_stack.handoff.slots import parse_program
@@ -105,6 +106,11 @@ class Orchestrator:
 
     async def bring_up(self, service: Service) -> Outcome:
         """Start one managed service and wait for its readiness probe (or its exit, or timeout)."""
+        started_at = time.time()
+        outcome = await self._bring_up(service)
+        return replace(outcome, started_at=started_at)
+
+    async def _bring_up(self, service: Service) -> Outcome:
         missing = missing_executable(self.registry, service)
         if missing:
             return Outcome(False, f"its command {missing!r} is not installed (not found on PATH)",
@@ -122,7 +128,7 @@ class Orchestrator:
             if fault.code != ALREADY_STARTED:
                 return Outcome(False, self._spawn_failure(service, fault))
         pid = (await self.client.info(service.name)).pid
-        self.note(service.name, _starting(pid))
+        self.note(service.name, _starting(pid))  # written only when the state moves
         why = await wait_until(check, timeout, probe.period,
                                lambda: self._exited(service.name, pid))
         if why is not None:
@@ -283,13 +289,13 @@ class Orchestrator:
 
 
 def _starting(pid: int | None) -> st.Change:
-    at = time.time()
-
+    """The start of an attempt: a move (and a write) only from a state other than starting;
+    its pid and start time are recorded when it settles (a state.json write a service saved)."""
     def change(entry: st.ServiceState) -> Event | None:
-        entry.pid, entry.started_at = pid, at
         if entry.state == Status.RESTARTING:
             return None  # the watcher's restart: it said so
-        return entry.move(Status.STARTING, action="start")
+        event = entry.move(Status.STARTING, action="start")
+        return replace(event, pid=pid) if pid is not None else event
 
     return change
 
@@ -305,6 +311,8 @@ def _mark(state: Status, reason: str | None) -> st.Change:
 def _settle(outcome: Outcome, failure: Status) -> st.Change:
     def change(entry: st.ServiceState) -> Event:
         entry.pid = outcome.pid
+        if outcome.started_at is not None:
+            entry.started_at = outcome.started_at
         if outcome.ready:
             entry.ready_ms, entry.ready_at = outcome.ready_ms, time.time()
             entry.failures = 0  # started on request (up, start): a fresh restart budget

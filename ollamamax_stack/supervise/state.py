@@ -181,9 +181,20 @@ def locked(paths: RunPaths) -> Iterator[State]:
 
 
 def update_service(paths: RunPaths, name: str, change: Change) -> Event | None:
-    """Apply `change` to one service's persisted state (if the stack still knows it)."""
-    with locked(paths) as state:
-        service = state.services.get(name)
-        if service is not None:
-            return change(service)
-    return None
+    """Apply `change` to one service's persisted state (if the stack still knows it); the file
+    is rewritten only when the record changed."""
+    paths.run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with open(paths.lock, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            state = load(paths)
+            service = state.services.get(name)
+            if service is None:
+                return None
+            before = dict(vars(service))
+            event = change(service)
+            if vars(service) != before:
+                save(paths, state)
+            return event
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

@@ -1,6 +1,6 @@
 """An in-memory supervisord with the event loop's client interface (rpc.SupervisorClient).
 
-The policy tests (tests/unit/test_supervise_policy.py) run the real watcher, orchestrator and
+The policy tests (tests/unit/test_supervise_replay.py) run the real watcher, orchestrator and
 workers against it in milliseconds; the integration tests run them against the real
 supervisord, which is how we know this double tells the truth about what they use: programs
 that start (a pid, RUNNING), exit (EXITED with a status; killed: negative), stop (STOPPING for

@@ -1,5 +1,6 @@
-"""The restart policy against an in-memory supervisord: the real watcher, orchestrator and
-workers, no process, in milliseconds (tests/fakes/supervisord.py says why the double is true).
+"""The restart policy as the watcher applies it, against an in-memory supervisord: the real
+watcher, orchestrator and workers, no process, in milliseconds (tests/fakes/supervisord.py
+says why the double is true). The policy's pure functions: test_supervise_policy.py.
 """
 
 from __future__ import annotations
