@@ -62,3 +62,12 @@ def test_losing_inference_keeps_the_table_and_says_since_when() -> None:
     assert table.stale and table.contact.since == since and table.nodes
     table.apply(body(1, a=(True, ["m"])))
     assert not table.stale
+
+
+def test_an_expired_suspicion_leaves_a_node_inference_calls_down_unrouted() -> None:
+    table = RouteTable(suspect_for=0)  # the suspicion ends at the next look
+    table.apply(body(1, a=(True, ["m"]), b=(True, ["m"])))
+    table.record_failure(table.nodes["a"], "refused", refused=True)
+    table.apply(body(2, a=(False, ["m"]), b=(True, ["m"])))  # inference: a went down meanwhile
+    assert [n.id for n in table.healthy()] == ["b"]
+    assert [n.id for n in Router(table).candidates("m")] == ["b"]

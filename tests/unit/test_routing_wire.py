@@ -184,3 +184,70 @@ def test_the_read_timeout_counts_from_the_last_bytes_not_from_the_start() -> Non
         server.close()
 
     asyncio.run(run())
+
+
+def test_a_connection_that_timed_out_mid_answer_is_not_reused() -> None:
+    connections = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(writer)
+        first = len(connections) == 1
+        while True:
+            try:
+                await read_request(reader)
+            except asyncio.IncompleteReadError:
+                return
+            if first:  # half an answer, then silence: the rest never comes
+                writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n{}\n\r\n")
+                await writer.drain()
+                await asyncio.sleep(30)
+                return
+            writer.write(answer(b'{"ok":true}'))
+
+    async def run() -> None:
+        server, url = await serve(handler)
+        client = WireClient(read_timeout=0.3)
+        resp = await client.post(url, "/api/chat", b"{}")
+        with pytest.raises(TimeoutError):
+            await resp.read()
+        resp.release()
+        client.read_timeout = 5.0  # time enough for an answer: a stalled connection never gives one
+        resp = await client.post(url, "/api/chat", b"{}")
+        assert await resp.read() == b'{"ok":true}'
+        resp.release()
+        assert len(connections) == 2  # a new connection, not the stalled one
+        client.close()
+        server.close()
+
+    asyncio.run(run())
+
+
+def test_a_request_the_node_began_answering_is_never_sent_again() -> None:
+    requests = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                requests.append(await read_request(reader))
+            except asyncio.IncompleteReadError:
+                return
+            if len(requests) == 2:  # the node begins its answer, then the connection breaks
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: appl")
+                await writer.drain()
+                writer.transport.abort()
+                return
+            writer.write(answer(b"{}"))
+
+    async def run() -> None:
+        server, url = await serve(handler)
+        client = WireClient()
+        resp = await client.post(url, "/api/generate", b'{"n":1}')
+        assert await resp.read() == b"{}"
+        resp.release()  # kept alive: the second request goes on this connection
+        with pytest.raises(WireError):
+            await client.post(url, "/api/generate", b'{"n":2}')
+        assert requests == [b'{"n":1}', b'{"n":2}']  # the node saw the second request once
+        client.close()
+        server.close()
+
+    asyncio.run(run())

@@ -57,3 +57,16 @@ def test_embeddings_as_floats_or_base64_float32() -> None:
     packed = translate.embeddings("m", answer, "base64")["data"][0]["embedding"]
     assert list(struct.unpack("<2f", base64.b64decode(packed))) == [0.5, -1.0]
     assert floats["usage"] == {"prompt_tokens": 2, "total_tokens": 2}
+
+
+def test_max_completion_tokens_limits_the_answer_and_wins_over_max_tokens() -> None:
+    chat = {"model": "m", "messages": [{"role": "user", "content": "x"}]}
+    assert translate.chat_request({**chat, "max_completion_tokens": 7})["options"] == {
+        "num_predict": 7}
+    both = {**chat, "max_completion_tokens": 7, "max_tokens": 99}
+    assert translate.chat_request(both)["options"]["num_predict"] == 7
+    completion = {"model": "m", "prompt": "x", "max_completion_tokens": 3}
+    assert translate.completion_request(completion)["options"] == {"num_predict": 3}
+    with pytest.raises(ApiError) as caught:
+        translate.chat_request({**chat, "max_completion_tokens": -1})
+    assert caught.value.param == "max_completion_tokens"
