@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from ollamamax_stack.services.routing.wire import ConnectError, WireClient, WireError
+from ollamamax_stack.services.routing.wire import ConnectError, NodeLink, WireClient, WireError
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -171,15 +171,15 @@ def test_the_read_timeout_counts_from_the_last_bytes_not_from_the_start() -> Non
     async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)
         writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
-        for _ in range(25):  # 2.5 s in all, far longer than the timeout
+        for _ in range(25):  # 1 s in all, far longer than the timeout
             writer.write(b"3\r\n{}\n\r\n")
             await writer.drain()
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.04)
         writer.write(b"0\r\n\r\n")
 
     async def run() -> None:
         server, url = await serve(trickle)
-        resp = await WireClient(read_timeout=1.0).post(url, "/x", b"{}")
+        resp = await WireClient(read_timeout=0.4).post(url, "/x", b"{}")
         assert len([line async for line in resp.lines()]) == 25
         server.close()
 
@@ -249,5 +249,97 @@ def test_a_request_the_node_began_answering_is_never_sent_again() -> None:
         assert requests == [b'{"n":1}', b'{"n":2}']  # the node saw the second request once
         client.close()
         server.close()
+
+    asyncio.run(run())
+
+
+def test_a_big_answer_read_slowly_comes_whole_and_the_connection_is_kept() -> None:
+    body = bytes(range(256)) * 4096  # 1 MiB: past the high-water mark, so reading pauses
+    connections = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(writer)
+        while True:
+            try:
+                await read_request(reader)
+            except asyncio.IncompleteReadError:
+                return
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+            await writer.drain()
+
+    async def run() -> None:
+        server, url = await serve(handler)
+        client = WireClient()
+        for _ in range(2):
+            resp = await client.post(url, "/x", b"{}")
+            await asyncio.sleep(0.2)  # the node sends it all while nobody reads
+            assert await resp.read() == body and resp.done
+            resp.release()
+        assert len(connections) == 1
+        client.close()
+        server.close()
+
+    asyncio.run(run())
+
+
+def test_lines_text_and_drain() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                await read_request(reader)
+            except asyncio.IncompleteReadError:
+                return
+            body = b"\n\nlast \xff"
+            writer.write(b"HTTP/1.1 200 OK\r\nX-Name: caf\xe9\r\nContent-Length: %d\r\n\r\n"
+                         % len(body) + body)
+
+    async def run() -> None:
+        server, url = await serve(handler)
+        client = WireClient()
+        resp = await client.post(url, "/x", b"{}")
+        assert resp.headers["x-name"] == "caf\xe9"  # latin-1, as HTTP says
+        assert [line async for line in resp.lines()] == [b"\n", b"\n", b"last \xff"]
+        resp.release()
+        resp = await client.post(url, "/x", b"{}")
+        assert await resp.text() == "\n\nlast \ufffd"
+        resp.release()
+        resp = await client.post(url, "/x", b"{}")
+        await resp.drain(5)
+        assert resp.done
+        resp.release()
+        client.close()
+        server.close()
+
+    asyncio.run(run())
+
+
+def test_broken_answers_say_what_broke() -> None:
+    async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab")
+        await writer.drain()
+        writer.close()
+
+    async def broken(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+
+    async def run() -> None:
+        server, url = await serve(garbage)
+        resp = await WireClient().post(url, "/x", b"{}")
+        with pytest.raises(WireError, match="^the node closed the connection$"):
+            await resp.read()
+        server.close()
+        server, url = await serve(broken)
+        resp = await WireClient().post(url, "/x", b"{}")
+        with pytest.raises(WireError, match="^the node sent broken HTTP: "):
+            await resp.read()
+        server.close()
+        with pytest.raises(ConnectError) as caught:
+            await WireClient().post(url, "/x", b"{}")
+        assert caught.value.reason.startswith("cannot connect: ")
+        assert caught.value.reason == str(caught.value)
+        with pytest.raises(ValueError, match="^not an http"):
+            NodeLink("ftp://x", None)
 
     asyncio.run(run())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from pathlib import Path
 
 from aiohttp import ClientSession, web
@@ -18,8 +19,8 @@ from ollamamax_stack.services.common.guard import (
 from ollamamax_stack.services.common.settings import ServiceSettings
 
 
-def settings(**extra: object) -> ServiceSettings:
-    return ServiceSettings(name="gateway", host="127.0.0.1", ports={"main": 1}, env={},
+def settings(host: str = "127.0.0.1", **extra: object) -> ServiceSettings:
+    return ServiceSettings(name="gateway", host=host, ports={"main": 1}, env={},
                            run_dir=Path("."), **extra)  # type: ignore[arg-type]
 
 
@@ -53,7 +54,7 @@ def statuses(service: ServiceSettings, requests: list[tuple[str, dict[str, str],
             for method, headers, path in requests:
                 sent = {k: v.format(port=server.port) for k, v in headers.items()}
                 async with session.request(method, server.make_url(path), headers=sent,
-                                           data=b"x=1" if method == "POST" else None) as resp:
+                                           data=None if method == "GET" else b"x=1") as resp:
                     out.append(resp.status)
             return out
 
@@ -82,3 +83,43 @@ def test_listed_origins_foreign_hosts_and_non_json_changes() -> None:
         ("POST", {"Content-Type": "application/merge-patch+json"}, "/auth/token"),
         ("POST", {"Content-Type": "text/plain"}, "/api/chat"),  # model calls take curl -d
     ], json_paths=("/auth",)) == [200, 403, 403, 200, 415, 200, 200, 200]
+
+
+def test_host_headers_lose_port_brackets_case_and_the_final_dot() -> None:
+    assert host_name(" [::1]:80 ") == "::1"
+    assert host_name("[::1]") == "::1"
+    assert host_name("A.Lan.:13100") == "a.lan"
+    assert host_name("a.lan") == "a.lan"
+    assert host_name("fe80::1") == "fe80::1"  # a bare IPv6 address has no port to drop
+
+
+def test_the_names_of_a_bind_address_and_of_a_wildcard_bind() -> None:
+    names = allowed_hosts(settings(host="10.1.2.3"))
+    assert {"localhost", "127.0.0.1", "::1", "10.1.2.3"} <= names
+    wildcard = allowed_hosts(settings(host="0.0.0.0"))
+    assert {"localhost", "127.0.0.1", "::1", socket.gethostname().lower(),
+            socket.getfqdn().lower()} <= wildcard
+    assert "0.0.0.0" not in wildcard
+
+
+def test_a_wildcard_bind_serves_private_addresses_and_a_loopback_bind_does_not() -> None:
+    requests = [("GET", {"Host": "10.0.0.5:{port}"}, "/x"),
+                ("GET", {"Host": "10.0.0.5:{port}"}, "/x")]  # the second from the memory
+    assert statuses(settings(host="0.0.0.0"), requests) == [200, 200]
+    assert statuses(settings(), requests) == [403, 403]
+
+
+def test_json_only_paths_and_what_counts_as_json() -> None:
+    assert statuses(settings(), [
+        ("POST", {"Content-Type": "application/json; charset=utf-8"}, "/auth/token"),
+        ("POST", {"Content-Type": "application/json;a=1;b=2"}, "/auth/token"),
+        ("POST", {"Content-Type": "application/x-www-form-urlencoded"}, "/auth/token"),
+        ("POST", {"Content-Type": "text/x+json"}, "/auth/token"),
+        ("POST", {"Content-Type": "text/plain"}, "/auth"),
+        ("POST", {"Content-Type": "text/plain"}, "/authority"),  # another path
+        ("GET", {"Content-Type": "text/plain"}, "/auth/me"),  # reads change nothing
+    ], json_paths=("/auth/",)) == [200, 200, 415, 415, 200, 200, 200]
+    assert statuses(settings(), [
+        ("POST", {"Content-Type": "text/plain"}, "/auth"),
+        ("DELETE", {"Content-Type": "text/plain"}, "/auth/x"),
+    ], json_paths=("/auth",)) == [415, 415]
