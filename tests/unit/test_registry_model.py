@@ -95,6 +95,13 @@ def test_workers_above_one_need_a_service_of_the_stack(tmp_path: Path) -> None:
 def test_a_wildcard_bind_is_reached_on_loopback(tmp_path: Path, host: str, url: str) -> None:
     registry = load(tmp_path, f'port = 1\nhost = "{host}"')
     assert registry.url(registry.services["api"]) == url
+    registry = load(tmp_path, "port = 1", stack=f'host = "{host}"')  # the stack's bind address
+    assert registry.url(registry.services["api"]) == url
+
+
+def test_registry_paths_are_from_the_project_root(tmp_path: Path) -> None:
+    registry = load(tmp_path, "port = 1")
+    assert registry.path("deploy/x.yml") == (tmp_path / "deploy" / "x.yml").resolve()
 
 
 def test_an_unknown_service_lists_the_known_ones(tmp_path: Path) -> None:

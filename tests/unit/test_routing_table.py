@@ -41,6 +41,8 @@ def test_a_failure_that_is_no_refusal_only_counts() -> None:
     table.apply(body(1, a=(True, ["m"])))
     table.record_failure(table.nodes["a"], "HTTP 500", refused=False)
     assert table.nodes["a"].errors == 1 and table.nodes["a"].healthy
+    table.record_failure(table.nodes["a"], "HTTP 502")  # not a refusal unless said
+    assert table.nodes["a"].healthy and [n.id for n in table.healthy()] == ["a"]
 
 
 def test_inference_seeing_a_node_come_back_ends_the_suspicion() -> None:
@@ -99,6 +101,8 @@ def test_nodes_take_url_models_and_inference_health_from_the_table() -> None:
     assert b.last_error == "HTTP 502"  # the front end's own reason is kept while down
     table.record_failure(a, "refused", refused=True)
     assert a.healthy is False and a.last_error == "refused"
+    table.apply(body(3, a=(True, ["llama3.2"]), b=(True, ["m"])))  # b back, never suspect
+    assert [n.id for n in table.healthy()] == ["b"] and b.last_error is None
 
 
 def test_a_node_removed_and_added_again_starts_unsuspected() -> None:

@@ -123,3 +123,16 @@ def test_json_only_paths_and_what_counts_as_json() -> None:
         ("POST", {"Content-Type": "text/plain"}, "/auth"),
         ("DELETE", {"Content-Type": "text/plain"}, "/auth/x"),
     ], json_paths=("/auth",)) == [415, 415]
+
+
+def test_an_origin_is_compared_whole_and_json_paths_are_path_prefixes() -> None:
+    service = settings(cors=["http://ollamamax.lan"])
+    assert statuses(service, [
+        ("GET", {"Origin": "http://ollamamax.lan/"}, "/x"),
+        ("GET", {"Origin": "http://ollamamax.lanX"}, "/x"),
+        ("GET", {"Origin": "http://ollamamax.lan.evil"}, "/x"),
+    ]) == [200, 403, 403]
+    assert statuses(settings(), [
+        ("POST", {"Content-Type": "text/plain"}, "/X/y"),
+        ("POST", {"Content-Type": "text/plain"}, "/other"),
+    ], json_paths=("/X",)) == [415, 200]

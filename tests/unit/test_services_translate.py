@@ -79,7 +79,7 @@ def test_every_sampling_parameter_and_its_edges() -> None:
     assert out["options"] == {"temperature": 0, "frequency_penalty": 0.5,
                               "presence_penalty": -1, "seed": 0, "num_predict": 0,
                               "stop": ["a", "b"]}
-    assert out["stream"] is False
+    assert out["stream"] is False and out["model"] == "m"
     assert translate.chat_request({"model": "m", "messages": USER, "stream": True})["stream"]
     assert translate.chat_request({"model": "m", "messages": USER})["options"] == {}
 
