@@ -343,3 +343,37 @@ def test_broken_answers_say_what_broke() -> None:
             NodeLink("ftp://x", None)
 
     asyncio.run(run())
+
+
+def test_the_request_bytes_and_the_default_ports() -> None:
+    link = NodeLink("http://node.lan:11434", 2.5)
+    assert link.request("/api/chat", b'{"a":1}') == (
+        b"POST /api/chat HTTP/1.1\r\nHost: node.lan:11434\r\nContent-Type: application/json"
+        b"\r\nContent-Length: 7\r\n\r\n{\"a\":1}")
+    assert (link.host, link.port, link.tls, link.connect_timeout) == ("node.lan", 11434, None,
+                                                                       2.5)
+    assert NodeLink("http://node.lan", None).port == 80
+    secure = NodeLink("https://node.lan", None)
+    assert secure.port == 443 and secure.tls is not None
+
+
+def test_a_wait_that_began_after_the_watchdog_was_set_still_times_out() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        await writer.drain()
+        await asyncio.sleep(0.15)  # inside the first watchdog period...
+        writer.write(b"3\r\n{}\n\r\n")
+        await writer.drain()
+        await asyncio.sleep(30)  # ...then silence: the watchdog must look again
+
+    async def run() -> None:
+        server, url = await serve(handler)
+        resp = await WireClient(read_timeout=0.3).post(url, "/x", b"{}")
+        reading = asyncio.ensure_future(resp.read())
+        done, _ = await asyncio.wait([reading], timeout=10)
+        assert reading in done, "the wait never timed out"
+        assert isinstance(reading.exception(), TimeoutError)
+        server.close()
+
+    asyncio.run(run())
