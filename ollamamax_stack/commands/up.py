@@ -40,8 +40,6 @@ def up(
         "--keep-going", help="When a service fails to start, start the rest (degraded).")] = False,
 ) -> None:
     """Start the stack (or SERVICEs and what they need) in dependency order, gated on readiness."""
-    from ollamamax_stack.notify import notify
-    from ollamamax_stack.supervise import lifecycle
     from ollamamax_stack.supervise.logs import Follower
     from ollamamax_stack.supervise.paths import RunPaths
 
@@ -62,12 +60,38 @@ def up(
             follower.add(service.name, paths.log(service.name))
         threading.Thread(target=_follow, args=(follower, show, stop_following),
                          daemon=True).start()
+    watching = threading.Event()  # set when our own stop begins: it prints its lines itself
+    try:
+        _up_and_wait(registry, names, timeout, keep_going, no_check, detach, show,
+                     stop_following, watching)
+    except KeyboardInterrupt:
+        watching.set()
+        # Anywhere from the first start to the wait: a Ctrl-C the moment the stack is up (while
+        # the table prints) must stop it too, not leave it running behind an exit of 130.
+        _stop_foreground(registry, show, stop_following)
+        raise typer.Exit(0) from None
+    stop_following.set()
+    from ollamamax_stack.supervise import state as st
+
+    if st.load(paths).phase == "down":
+        show("", "the stack was brought down elsewhere")
+        raise typer.Exit(0)
+    # Nobody ran `down`: supervisord died (kill -9, OOM), and its services with it.
+    show("", typer.style("supervisord died, and the services with it: the stack is down; "
+                         "`ollamamax up` brings it back", fg="red"))
+    raise typer.Exit(EXIT_NOT_UP)
+
+
+def _up_and_wait(registry: Registry, names: list[str], timeout: float | None, keep_going: bool,
+                 no_check: bool, detach: bool, show: Show,
+                 stop_following: threading.Event, watching: threading.Event) -> None:
+    """Start, print the table, and (in the foreground) wait until the stack is down."""
+    from ollamamax_stack.notify import notify
+    from ollamamax_stack.supervise import lifecycle, observe
+
     try:
         result = lifecycle.up(registry, names, timeout=timeout, keep_going=keep_going,
                               check=not no_check, emit=show)
-    except KeyboardInterrupt:
-        _stop_foreground(registry, show, stop_following)
-        raise typer.Exit(0) from None
     except lifecycle.PreflightFailed as failed:
         stop_following.set()
         for finding in failed.findings:
@@ -86,34 +110,16 @@ def up(
             typer.echo("ollamamax: the start was stopped; everything it started was stopped",
                        err=True)
             raise typer.Exit(1)
-    from ollamamax_stack.supervise import observe
-
     print_table(registry, observe.status(registry).state)  # the pids that serve, not wrappers
     if result.ok:
         notify("READY=1", f"STATUS={result.state.stack()}")
     if detach:
         raise typer.Exit(EXIT_UP if result.state.stack() == "up" else EXIT_NOT_UP)
     # From here on the watcher's events (crashes, restarts...) are the progress lines.
-    watching = threading.Event()  # set when our own stop begins: its lines are printed anyway
     threading.Thread(target=_follow_events, args=(registry, show, watching, time.time()),
                      daemon=True).start()
-    try:
-        while observe.status(registry).state.phase != "down":
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        watching.set()
-        _stop_foreground(registry, show, stop_following)
-        raise typer.Exit(0) from None
-    stop_following.set()
-    from ollamamax_stack.supervise import state as st
-
-    if st.load(paths).phase == "down":
-        show("", "the stack was brought down elsewhere")
-        raise typer.Exit(0)
-    # Nobody ran `down`: supervisord died (kill -9, OOM), and its services with it.
-    show("", typer.style("supervisord died, and the services with it: the stack is down; "
-                         "`ollamamax up` brings it back", fg="red"))
-    raise typer.Exit(EXIT_NOT_UP)
+    while observe.status(registry).state.phase != "down":
+        time.sleep(0.5)
 
 
 def _follow(follower: Follower, show: Show, done: threading.Event) -> None:

@@ -69,11 +69,6 @@ class ServiceState:
             raise ValueError(f"{self.name}: {state} is a state of the machine, not a view")
         self.state, self.reason = state, reason
 
-    def stable(self, now: float, stable: float) -> bool:
-        """Whether it has been ready for `stable` seconds since its latest (re)start."""
-        return (self.ready_at is not None and self.started_at is not None
-                and self.ready_at >= self.started_at and now - self.ready_at >= stable)
-
     def as_status(self) -> dict[str, Any]:
         """The `status --json` shape of one service."""
         shown = {"name": self.name, "state": self.state, "ready": self.ready, "pid": self.pid,

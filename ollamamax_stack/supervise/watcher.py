@@ -24,7 +24,7 @@ import psutil
 from ollamamax_stack.handoff.slots import HOLDER_PROGRAM
 from ollamamax_stack.hostports import who
 from ollamamax_stack.registry.loader import load_registry
-from ollamamax_stack.registry.model import Registry, RestartPolicy, Service
+from ollamamax_stack.registry.model import Registry, Service
 from ollamamax_stack.supervise import groups, listener, sweep
 from ollamamax_stack.supervise import holder as socket_holder
 from ollamamax_stack.supervise import state as st
@@ -34,6 +34,7 @@ from ollamamax_stack.supervise.machine import UNSERVED, UP, Event, Status
 from ollamamax_stack.supervise.orchestrator import Orchestrator
 from ollamamax_stack.supervise.outcome import pid_alive
 from ollamamax_stack.supervise.paths import RunPaths
+from ollamamax_stack.supervise.policy import backoff_delay, crash_count, exhausted
 from ollamamax_stack.supervise.probes import CheckMaker, make_check
 from ollamamax_stack.supervise.rpc import (
     AsyncSupervisor,
@@ -62,16 +63,6 @@ def log(message: str) -> None:
 def printable(text: str) -> str:
     """A service's own words made safe for one log or status line."""
     return "".join(ch if ch.isprintable() else "?" for ch in text)
-
-
-def backoff_delay(policy: RestartPolicy, failures: int) -> float:
-    """The wait before the n-th restart in a row: doubling from `backoff`, capped."""
-    return float(min(policy.backoff * 2 ** max(failures - 1, 0), policy.max_backoff))
-
-
-def crash_count(entry: st.ServiceState, policy: RestartPolicy, now: float) -> int:
-    """Crashes in a row, this one included: the count restarts only after a stable run."""
-    return 1 if entry.stable(now, policy.stable) else entry.failures + 1
 
 
 class Watcher:
@@ -220,7 +211,7 @@ class Watcher:
             ended = await asyncio.to_thread(groups.end, pid, self.paths.run_dir, name)
             if ended:
                 log(f"{name}: ended {ended} leftover process(es) of its group")
-            if failures > policy.limit:
+            if exhausted(policy, failures):
                 cause = await asyncio.to_thread(self.cause, service)
                 reason = (f"{why}; gave up after {policy.limit} restarts "
                           f"(restart limit {policy.limit}); {cause}")

@@ -13,6 +13,7 @@ import pytest
 from openapi_spec_validator import validate
 from prometheus_client.parser import text_string_to_metric_families
 
+from ollamamax_stack.services.common.runner import LINGER
 from tests.integration.services_procs import (
     REGISTRY,
     Stack,
@@ -24,6 +25,10 @@ from tests.integration.services_procs import (
 
 pytestmark = pytest.mark.timeout(120)
 SLOW_PROMPT = "a b c d e f g h i j k l m n o p"
+# 200 tokens of slowpoke (20 ms each): a stream that outlasts the 1 s linger after the last
+# answer plus aiohttp's 1 s shutdown timeout, so only the drain timeout keeps it alive.
+LONG_PROMPT = " ".join(["w"] * 200)
+DRAIN_TIMEOUT = 60
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +38,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                              ("b", "llama3.2,nomic-embed-text", []),
                              ("slow", "slowpoke", ["--token-delay", "0.02"])])
     with running_stack(tmp, nodes, ["inference", "gateway"],
-                       env={"OLLAMAMAX_MAX_BODY": "65536"}) as running:
+                       env={"OLLAMAMAX_MAX_BODY": "65536",
+                            "OLLAMAMAX_DRAIN_TIMEOUT": str(DRAIN_TIMEOUT)}) as running:
         running.nodes = nodes  # type: ignore[attr-defined]
         yield running
 
@@ -224,20 +230,24 @@ def test_openapi_validates_and_docs_render_offline(stack: Stack) -> None:
         assert resp.status_code == 200 and len(resp.content) > 1000, url
 
 
-def test_sigterm_drains_a_running_stream(stack: Stack) -> None:
+def test_sigterm_drains_a_stream_longer_than_the_linger(stack: Stack) -> None:
     gateway = stack.procs["gateway"]
     pieces = []
     with httpx.stream("POST", stack.url("gateway") + "/v1/chat/completions",
                       json={"model": "slowpoke", "stream": True,
-                            "messages": [{"role": "user", "content": SLOW_PROMPT}]}) as resp:
+                            "messages": [{"role": "user", "content": LONG_PROMPT}]},
+                      timeout=DRAIN_TIMEOUT) as resp:
         lines = resp.iter_lines()
         pieces.append(next(lines))
         gateway.popen.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
         pieces.extend(lines)
+        drained = time.monotonic() - signalled
     events = [p for p in pieces if p]
     assert events[-1] == "data: [DONE]"  # the stream finished despite the SIGTERM
-    assert len(events) > 10
-    assert gateway.popen.wait(10) == 0
+    assert len(events) > 200
+    assert drained > LINGER + 1.0  # (a lower bound: 200 sleeps of 20 ms) past the linger
+    assert gateway.popen.wait(DRAIN_TIMEOUT) == 0
     with pytest.raises(httpx.ConnectError):
         httpx.get(stack.url("gateway") + "/health")
     stack.start("gateway")  # leave the module's stack whole

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from ollamamax_stack.services.routing.wire import ConnectError, WireClient, WireError
+from ollamamax_stack.services.routing.wire import ConnectError, NodeLink, WireClient, WireError
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -171,16 +171,209 @@ def test_the_read_timeout_counts_from_the_last_bytes_not_from_the_start() -> Non
     async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)
         writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
-        for _ in range(25):  # 2.5 s in all, far longer than the timeout
+        for _ in range(25):  # 1 s in all, far longer than the timeout
             writer.write(b"3\r\n{}\n\r\n")
             await writer.drain()
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.04)
         writer.write(b"0\r\n\r\n")
 
     async def run() -> None:
         server, url = await serve(trickle)
-        resp = await WireClient(read_timeout=1.0).post(url, "/x", b"{}")
+        resp = await WireClient(read_timeout=0.4).post(url, "/x", b"{}")
         assert len([line async for line in resp.lines()]) == 25
+        server.close()
+
+    asyncio.run(run())
+
+
+def test_a_connection_that_timed_out_mid_answer_is_not_reused() -> None:
+    connections = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(writer)
+        first = len(connections) == 1
+        while True:
+            try:
+                await read_request(reader)
+            except asyncio.IncompleteReadError:
+                return
+            if first:  # half an answer, then silence: the rest never comes
+                writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n{}\n\r\n")
+                await writer.drain()
+                await asyncio.sleep(30)
+                return
+            writer.write(answer(b'{"ok":true}'))
+
+    async def run() -> None:
+        server, url = await serve(handler)
+        client = WireClient(read_timeout=0.3)
+        resp = await client.post(url, "/api/chat", b"{}")
+        with pytest.raises(TimeoutError):
+            await resp.read()
+        resp.release()
+        client.read_timeout = 5.0  # time enough for an answer: a stalled connection never gives one
+        resp = await client.post(url, "/api/chat", b"{}")
+        assert await resp.read() == b'{"ok":true}'
+        resp.release()
+        assert len(connections) == 2  # a new connection, not the stalled one
+        client.close()
+        server.close()
+
+    asyncio.run(run())
+
+
+def test_a_request_the_node_began_answering_is_never_sent_again() -> None:
+    requests = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                requests.append(await read_request(reader))
+            except asyncio.IncompleteReadError:
+                return
+            if len(requests) == 2:  # the node begins its answer, then the connection breaks
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: appl")
+                await writer.drain()
+                writer.transport.abort()
+                return
+            writer.write(answer(b"{}"))
+
+    async def run() -> None:
+        server, url = await serve(handler)
+        client = WireClient()
+        resp = await client.post(url, "/api/generate", b'{"n":1}')
+        assert await resp.read() == b"{}"
+        resp.release()  # kept alive: the second request goes on this connection
+        with pytest.raises(WireError):
+            await client.post(url, "/api/generate", b'{"n":2}')
+        assert requests == [b'{"n":1}', b'{"n":2}']  # the node saw the second request once
+        client.close()
+        server.close()
+
+    asyncio.run(run())
+
+
+def test_a_big_answer_read_slowly_comes_whole_and_the_connection_is_kept() -> None:
+    body = bytes(range(256)) * 4096  # 1 MiB: past the high-water mark, so reading pauses
+    connections = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(writer)
+        while True:
+            try:
+                await read_request(reader)
+            except asyncio.IncompleteReadError:
+                return
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+            await writer.drain()
+
+    async def run() -> None:
+        server, url = await serve(handler)
+        client = WireClient()
+        for _ in range(2):
+            resp = await client.post(url, "/x", b"{}")
+            await asyncio.sleep(0.2)  # the node sends it all while nobody reads
+            assert await resp.read() == body and resp.done
+            resp.release()
+        assert len(connections) == 1
+        client.close()
+        server.close()
+
+    asyncio.run(run())
+
+
+def test_lines_text_and_drain() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                await read_request(reader)
+            except asyncio.IncompleteReadError:
+                return
+            body = b"\n\nlast \xff"
+            writer.write(b"HTTP/1.1 200 OK\r\nX-Name: caf\xe9\r\nContent-Length: %d\r\n\r\n"
+                         % len(body) + body)
+
+    async def run() -> None:
+        server, url = await serve(handler)
+        client = WireClient()
+        resp = await client.post(url, "/x", b"{}")
+        assert resp.headers["x-name"] == "caf\xe9"  # latin-1, as HTTP says
+        assert [line async for line in resp.lines()] == [b"\n", b"\n", b"last \xff"]
+        resp.release()
+        resp = await client.post(url, "/x", b"{}")
+        assert await resp.text() == "\n\nlast \ufffd"
+        resp.release()
+        resp = await client.post(url, "/x", b"{}")
+        await resp.drain(5)
+        assert resp.done
+        resp.release()
+        client.close()
+        server.close()
+
+    asyncio.run(run())
+
+
+def test_broken_answers_say_what_broke() -> None:
+    async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab")
+        await writer.drain()
+        writer.close()
+
+    async def broken(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+
+    async def run() -> None:
+        server, url = await serve(garbage)
+        resp = await WireClient().post(url, "/x", b"{}")
+        with pytest.raises(WireError, match="^the node closed the connection$"):
+            await resp.read()
+        server.close()
+        server, url = await serve(broken)
+        resp = await WireClient().post(url, "/x", b"{}")
+        with pytest.raises(WireError, match="^the node sent broken HTTP: "):
+            await resp.read()
+        server.close()
+        with pytest.raises(ConnectError) as caught:
+            await WireClient().post(url, "/x", b"{}")
+        assert caught.value.reason.startswith("cannot connect: ")
+        assert caught.value.reason == str(caught.value)
+        with pytest.raises(ValueError, match="^not an http"):
+            NodeLink("ftp://x", None)
+
+    asyncio.run(run())
+
+
+def test_the_request_bytes_and_the_default_ports() -> None:
+    link = NodeLink("http://node.lan:11434", 2.5)
+    assert link.request("/api/chat", b'{"a":1}') == (
+        b"POST /api/chat HTTP/1.1\r\nHost: node.lan:11434\r\nContent-Type: application/json"
+        b"\r\nContent-Length: 7\r\n\r\n{\"a\":1}")
+    assert (link.host, link.port, link.tls, link.connect_timeout) == ("node.lan", 11434, None,
+                                                                       2.5)
+    assert NodeLink("http://node.lan", None).port == 80
+    secure = NodeLink("https://node.lan", None)
+    assert secure.port == 443 and secure.tls is not None
+
+
+def test_a_wait_that_began_after_the_watchdog_was_set_still_times_out() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        await writer.drain()
+        await asyncio.sleep(0.15)  # inside the first watchdog period...
+        writer.write(b"3\r\n{}\n\r\n")
+        await writer.drain()
+        await asyncio.sleep(30)  # ...then silence: the watchdog must look again
+
+    async def run() -> None:
+        server, url = await serve(handler)
+        resp = await WireClient(read_timeout=0.3).post(url, "/x", b"{}")
+        reading = asyncio.ensure_future(resp.read())
+        done, _ = await asyncio.wait([reading], timeout=10)
+        assert reading in done, "the wait never timed out"
+        assert isinstance(reading.exception(), TimeoutError)
         server.close()
 
     asyncio.run(run())

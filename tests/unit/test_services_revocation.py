@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import stat
 import time
+from contextlib import closing
 from pathlib import Path
 
-from ollamamax_stack.services.common.sqlite_revocation import open_revocations, revocation_path
+from ollamamax_stack.services.common.sqlite_revocation import (
+    SqliteRevocationStore,
+    open_revocations,
+    revocation_path,
+)
 
 
 def test_two_services_share_revocations_through_the_file(tmp_path: Path) -> None:
@@ -75,5 +81,26 @@ def test_the_services_own_tokens_are_checked_only_against_the_trusted_store(
         await trusted.revoke(service.token_id, time.time() + 60)
         with pytest.raises(ApiError, match="revoked"):
             await auth.authenticate(auth.service_token())
+
+    asyncio.run(run())
+
+
+def test_a_revocation_the_full_disk_refused_is_still_refused_here(tmp_path: Path) -> None:
+    store = open_revocations(tmp_path)
+    assert isinstance(store, SqliteRevocationStore)
+    other = open_revocations(tmp_path)  # another service of the machine reads the file
+    # SQLite's own "database or disk is full": the file may not grow past its current pages.
+    with closing(sqlite3.connect(revocation_path(tmp_path))) as peek:
+        pages = peek.execute("PRAGMA page_count").fetchone()[0]
+    store._db.execute(f"PRAGMA max_page_count = {pages}")
+
+    async def run() -> None:
+        for n in range(10_000):
+            jti = f"jti-{n}"
+            await store.revoke(jti, time.time() + 60)
+            if not await other.is_revoked(jti):  # the file did not take it
+                assert await store.is_revoked(jti)  # this service still refuses the token
+                return
+        raise AssertionError("the database never filled up")
 
     asyncio.run(run())

@@ -23,19 +23,141 @@ def test_sampling_parameters_become_ollama_options() -> None:
     assert out["stream"] is False
 
 
-@pytest.mark.parametrize(("body", "param"), [
-    ({"messages": [{"role": "user", "content": "x"}]}, "model"),
-    ({"model": "m", "messages": []}, "messages"),
-    ({"model": "m", "messages": [{"role": "x", "content": "x"}]}, "messages[0].role"),
-    ({"model": "m", "messages": [{"role": "user", "content": 3}]}, "messages[0].content"),
-    ({"model": "m", "messages": [{"role": "user", "content": "x"}], "n": 2}, "n"),
-    ({"model": "m", "messages": [{"role": "user", "content": "x"}], "stop": [1]}, "stop"),
-    ({"model": "m", "messages": [{"role": "user", "content": "x"}], "stream": "y"}, "stream"),
+USER = [{"role": "user", "content": "x"}]
+
+
+@pytest.mark.parametrize(("body", "param", "message"), [
+    ({"messages": USER}, "model", "you must provide a model parameter"),
+    ({"model": " ", "messages": USER}, "model", "'model' must be a non-empty string"),
+    ({"model": 3, "messages": USER}, "model", "'model' must be a non-empty string"),
+    ({"model": "m", "messages": []}, "messages", "'messages' must be a non-empty array"),
+    ({"model": "m", "messages": "hi"}, "messages", "'messages' must be a non-empty array"),
+    ({"model": "m", "messages": ["hi"]}, "messages[0]", "messages[0] must be an object"),
+    ({"model": "m", "messages": [{"role": "x", "content": "x"}]}, "messages[0].role",
+     "messages[0].role must be one of system, user, assistant, tool, developer"),
+    ({"model": "m", "messages": [*USER, {"role": "user", "content": 3}]},
+     "messages[1].content",
+     "messages[1].content must be a string or an array of parts"),
+    ({"model": "m", "messages": [{"role": "user", "content": [
+        {"type": "image_url", "image_url": "u"}]}]}, "messages[0].content[0].image_url",
+     "messages[0].content[0].image_url must be a base64 data URL or an http(s) URL"),
+    ({"model": "m", "messages": [{"role": "user", "content": [{"type": "text", "text": 1}]}]},
+     "messages[0].content[0].text", "messages[0].content[0].text must be a string"),
+    ({"model": "m", "messages": [{"role": "user", "content": [{"type": "input_audio"}]}]},
+     "messages[0].content[0].type", "messages[0].content[0].type must be one of text, "
+     "image_url (got 'input_audio'): Ollama takes text and images"),
+    ({"model": "m", "messages": USER, "n": 2}, "n", "only n=1 is supported"),
+    ({"model": "m", "messages": USER, "n": -1}, "n", "'n' must be a non-negative integer"),
+    ({"model": "m", "messages": USER, "seed": True}, "seed",
+     "'seed' must be a non-negative integer"),
+    ({"model": "m", "messages": USER, "seed": 1.5}, "seed",
+     "'seed' must be a non-negative integer"),
+    ({"model": "m", "messages": USER, "max_tokens": -1}, "max_tokens",
+     "'max_tokens' must be a non-negative integer"),
+    ({"model": "m", "messages": USER, "temperature": "hot"}, "temperature",
+     "'temperature' must be a number"),
+    ({"model": "m", "messages": USER, "top_p": False}, "top_p", "'top_p' must be a number"),
+    ({"model": "m", "messages": USER, "stop": [1]}, "stop",
+     "'stop' must be a string or an array of strings"),
+    ({"model": "m", "messages": USER, "stop": 3}, "stop",
+     "'stop' must be a string or an array of strings"),
+    ({"model": "m", "messages": USER, "stream": "y"}, "stream", "'stream' must be a boolean"),
 ])
-def test_bad_requests_name_the_parameter(body: dict[str, object], param: str) -> None:
+def test_bad_requests_name_the_parameter(body: dict[str, object], param: str,
+                                         message: str) -> None:
     with pytest.raises(ApiError) as caught:
         translate.chat_request(body)
-    assert caught.value.status == 400 and caught.value.param == param
+    error = caught.value
+    assert (error.status, error.param, error.message, error.code) == (
+        400, param, message, "invalid_request_error")
+
+
+def test_every_sampling_parameter_and_its_edges() -> None:
+    out = translate.chat_request({
+        "model": "m", "messages": [{"role": "assistant", "content": None},
+                                   {"role": "tool", "content": []}, *USER],
+        "frequency_penalty": 0.5, "presence_penalty": -1, "temperature": 0, "n": 1,
+        "seed": 0, "max_tokens": 0, "stop": ["a", "b"], "stream": None})
+    assert out["messages"] == [{"role": "assistant", "content": ""},
+                               {"role": "tool", "content": ""}, {"role": "user", "content": "x"}]
+    assert out["options"] == {"temperature": 0, "frequency_penalty": 0.5,
+                              "presence_penalty": -1, "seed": 0, "num_predict": 0,
+                              "stop": ["a", "b"]}
+    assert out["stream"] is False and out["model"] == "m"
+    assert translate.chat_request({"model": "m", "messages": USER, "stream": True})["stream"]
+    assert translate.chat_request({"model": "m", "messages": USER})["options"] == {}
+
+
+def test_stream_options_include_usage() -> None:
+    assert translate.include_usage({}) is False
+    assert translate.include_usage({"stream_options": {}}) is False
+    assert translate.include_usage({"stream_options": {"include_usage": True}}) is True
+    with pytest.raises(ApiError) as caught:
+        translate.include_usage({"stream_options": True})
+    assert (caught.value.param, caught.value.message) == (
+        "stream_options", "'stream_options' must be an object")
+
+
+def test_completion_requests_take_one_prompt_and_a_suffix() -> None:
+    out = translate.completion_request({"model": "m", "prompt": ["say"], "suffix": "end",
+                                        "stream": True, "max_tokens": 4})
+    assert out == {"model": "m", "prompt": "say", "stream": True,
+                   "options": {"num_predict": 4}, "suffix": "end"}
+    assert "suffix" not in translate.completion_request({"model": "m", "prompt": "p",
+                                                         "suffix": 3})
+    for prompt in (["a", "b"], [1], None, 5):
+        with pytest.raises(ApiError) as caught:
+            translate.completion_request({"model": "m", "prompt": prompt})
+        assert (caught.value.status, caught.value.param, caught.value.message) == (
+            400, "prompt", "'prompt' must be a string (or an array of one string)")
+    with pytest.raises(ApiError) as caught:
+        translate.completion_request({"prompt": "p"})
+    assert caught.value.param == "model"
+
+
+def test_embedding_requests_take_one_or_many_strings() -> None:
+    assert translate.embed_request({"model": "m", "input": "a"}) == {"model": "m",
+                                                                      "input": ["a"]}
+    assert translate.embed_request({"model": "m", "input": ["a", "b"],
+                                    "encoding_format": "base64"})["input"] == ["a", "b"]
+    for value in ([], ["a", 1], None, 3):
+        with pytest.raises(ApiError) as caught:
+            translate.embed_request({"model": "m", "input": value})
+        assert (caught.value.status, caught.value.param, caught.value.message) == (
+            400, "input", "'input' must be a string or a non-empty array of strings")
+    with pytest.raises(ApiError) as caught:
+        translate.embed_request({"model": "m", "input": "a", "encoding_format": "int8"})
+    assert (caught.value.param, caught.value.message) == (
+        "encoding_format", "'encoding_format' must be 'float' or 'base64'")
+    with pytest.raises(ApiError) as caught:
+        translate.embed_request({"input": "a"})
+    assert caught.value.param == "model"
+
+
+def test_whole_answers_in_openai_shapes() -> None:
+    answer = {"message": {"role": "assistant", "content": "hi"}, "done_reason": "length",
+              "prompt_eval_count": 3, "eval_count": 2}
+    chat = translate.chat_completion("m", answer)
+    assert chat["id"].startswith("chatcmpl-") and len(chat["id"]) == len("chatcmpl-") + 24
+    assert isinstance(chat["created"], int) and chat["created"] > 1_700_000_000
+    del chat["id"], chat["created"]
+    assert chat == {"object": "chat.completion", "model": "m",
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"},
+                                 "finish_reason": "length", "logprobs": None}],
+                    "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}}
+    empty = translate.chat_completion("m", {"done_reason": "stop"})
+    assert empty["choices"][0]["message"] == {"role": "assistant", "content": ""}
+    assert empty["choices"][0]["finish_reason"] == "stop"
+    assert empty["usage"] == {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+    text = translate.text_completion("m", {"response": "ok", "eval_count": 1})
+    assert text["id"].startswith("cmpl-") and len(text["id"]) == len("cmpl-") + 24
+    assert isinstance(text["created"], int) and text["created"] > 1_700_000_000
+    del text["id"], text["created"]
+    assert text == {"object": "text_completion", "model": "m",
+                    "choices": [{"index": 0, "text": "ok", "finish_reason": "stop",
+                                 "logprobs": None}],
+                    "usage": {"prompt_tokens": 0, "completion_tokens": 1, "total_tokens": 1}}
+    assert translate.text_completion("m", {})["choices"][0]["text"] == ""
 
 
 def test_stream_chunks_role_first_finish_last() -> None:
@@ -52,9 +174,12 @@ def test_stream_chunks_role_first_finish_last() -> None:
 
 
 def test_embeddings_as_floats_or_base64_float32() -> None:
-    answer = {"embeddings": [[0.5, -1.0]], "prompt_eval_count": 2}
+    answer = {"embeddings": [[0.5, -1.0], [2.0]], "prompt_eval_count": 2}
     floats = translate.embeddings("m", answer, "float")
-    assert floats["data"][0]["embedding"] == [0.5, -1.0]
+    assert floats == {"object": "list", "model": "m",
+                      "data": [{"object": "embedding", "index": 0, "embedding": [0.5, -1.0]},
+                               {"object": "embedding", "index": 1, "embedding": [2.0]}],
+                      "usage": {"prompt_tokens": 2, "total_tokens": 2}}
     packed = translate.embeddings("m", answer, "base64")["data"][0]["embedding"]
     assert list(struct.unpack("<2f", base64.b64decode(packed))) == [0.5, -1.0]
     assert floats["usage"] == {"prompt_tokens": 2, "total_tokens": 2}
@@ -188,3 +313,43 @@ def test_responses_input_items_become_a_conversation() -> None:
         {"role": "assistant", "content": "", "tool_calls": [
             {"id": "c1", "function": {"index": 0, "name": "f", "arguments": {}}}]},
         {"role": "tool", "content": "42", "tool_call_id": "c1", "tool_name": "f"}]
+
+
+    assert translate.embeddings("m", {}, "float")["data"] == []
+    assert translate.embeddings("m", {}, "float")["usage"] == {"prompt_tokens": 0,
+                                                              "total_tokens": 0}
+
+
+def test_max_completion_tokens_limits_the_answer_and_wins_over_max_tokens() -> None:
+    chat = {"model": "m", "messages": [{"role": "user", "content": "x"}]}
+    assert translate.chat_request({**chat, "max_completion_tokens": 7})["options"] == {
+        "num_predict": 7}
+    both = {**chat, "max_completion_tokens": 7, "max_tokens": 99}
+    assert translate.chat_request(both)["options"]["num_predict"] == 7
+    completion = {"model": "m", "prompt": "x", "max_completion_tokens": 3}
+    assert translate.completion_request(completion)["options"] == {"num_predict": 3}
+    with pytest.raises(ApiError) as caught:
+        translate.chat_request({**chat, "max_completion_tokens": -1})
+    assert caught.value.param == "max_completion_tokens"
+
+
+def test_text_completion_streams_and_usage_chunks() -> None:
+    maker = translate.ChunkMaker("m", chat=False)
+    assert maker.id.startswith("cmpl-") and len(maker.id) == len("cmpl-") + 24
+    piece = maker.piece("He")
+    assert isinstance(piece["created"], int) and piece["created"] > 1_700_000_000
+    assert piece == {"id": maker.id, "object": "text_completion", "created": maker.created,
+                     "model": "m", "choices": [{"index": 0, "text": "He",
+                                                "finish_reason": None, "logprobs": None}]}
+    chat = translate.ChunkMaker("m")
+    assert chat.id.startswith("chatcmpl-") and len(chat.id) == len("chatcmpl-") + 24
+    first = chat.piece("")
+    assert first == {"id": chat.id, "object": "chat.completion.chunk",
+                     "created": chat.created, "model": "m",
+                     "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
+                                  "finish_reason": None, "logprobs": None}]}
+    assert chat.piece("x", "stop")["choices"][0]["delta"] == {"content": "x"}
+    usage = chat.usage({})
+    assert usage["object"] == "chat.completion.chunk" and usage["model"] == "m"
+    assert usage["usage"] == {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+    assert translate.finish_reason({}) == "stop"

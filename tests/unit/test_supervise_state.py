@@ -1,16 +1,14 @@
-"""Stack state: how services' states add up to up/degraded/starting/down; backoff; log following."""
+"""Stack state: how services' states add up to up/degraded/starting/down; log following."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from ollamamax_stack.registry.model import RestartPolicy
 from ollamamax_stack.supervise import state as st
 from ollamamax_stack.supervise.listener import parse
 from ollamamax_stack.supervise.logs import Follower, tail
 from ollamamax_stack.supervise.machine import Status
 from ollamamax_stack.supervise.paths import RunPaths
-from ollamamax_stack.supervise.watcher import backoff_delay, crash_count
 
 
 def _state(*states: Status, phase: st.Phase = "running") -> st.State:
@@ -49,11 +47,6 @@ def test_state_round_trips_through_the_run_dir(tmp_path: Path) -> None:
     assert st.load(RunPaths(tmp_path / "missing")).stack() == "down"
 
 
-def test_backoff_doubles_from_the_first_delay_and_is_capped() -> None:
-    policy = RestartPolicy(limit=10, backoff=0.25, max_backoff=1.0, stable=10)
-    assert [backoff_delay(policy, n) for n in range(1, 6)] == [0.25, 0.5, 1.0, 1.0, 1.0]
-
-
 def test_follower_returns_whole_lines_once(tmp_path: Path) -> None:
     log = tmp_path / "a.log"
     log.write_text("old\n")
@@ -68,16 +61,6 @@ def test_follower_returns_whole_lines_once(tmp_path: Path) -> None:
     assert follower.poll() == []
     assert tail(log, 2) == ["one", "two"]
     assert tail(tmp_path / "none.log", 5) == []
-
-
-def test_the_crash_count_restarts_only_after_a_stable_run() -> None:
-    policy = RestartPolicy(limit=5, backoff=0.25, max_backoff=10, stable=10)
-    entry = st.ServiceState(name="a", ports={}, url="u", failures=2, started_at=100.0,
-                            ready_at=101.0)
-    assert crash_count(entry, policy, now=105.0) == 3  # ready for 4 s only
-    assert crash_count(entry, policy, now=111.0) == 1  # ready for 10 s since its latest start
-    entry.ready_at = 90.0  # ready before its latest restart, never since
-    assert crash_count(entry, policy, now=500.0) == 3
 
 
 def test_listener_events_are_parsed_from_header_and_payload() -> None:

@@ -31,6 +31,8 @@ MAX_KNOWN_HOSTS = 256
 
 def host_name(header: str) -> str:
     """The name of a `Host` header without its port: `[::1]:80` -> `::1`, `A.lan.` -> `a.lan`."""
+    # (mutmut: other maxsplits and rsplit give the same name, as do rstrip("XX.XX") on a
+    # lowered name; a Host with two `]` is refused either way)
     header = header.strip().lower()
     if header.startswith("["):
         return header[1:].split("]", 1)[0]
@@ -44,6 +46,7 @@ def allowed_hosts(settings: ServiceSettings) -> frozenset[str]:
     names = set(LOCAL_HOSTS) | {h.lower() for h in settings.hosts}
     if settings.host in WILDCARDS:
         # Bound to every interface: callers name this machine, not a loopback address.
+        # (mutmut: getfqdn().upper() survives where the machine's FQDN is its host name)
         names |= {socket.gethostname().lower(), socket.getfqdn().lower()}
     else:
         names.add(host_name(settings.host))
@@ -71,7 +74,7 @@ def _origin(value: str) -> str:
 
 
 def _is_json(content_type: str) -> bool:
-    kind = content_type.split(";", 1)[0].strip().lower()
+    kind = content_type.split(";", 1)[0].strip().lower()  # (mutmut: any maxsplit: same [0])
     return kind == "application/json" or (kind.startswith("application/") and
                                          kind.endswith("+json"))
 
@@ -86,6 +89,7 @@ def browser_guard(settings: ServiceSettings, json_paths: tuple[str, ...] = ()) -
     known: dict[str, bool] = {}  # Host header -> allowed: clients repeat the same few
 
     def host_ok(header: str) -> bool:
+        # (mutmut: a cache that misses, or is cleared one entry earlier, decides the same)
         allowed = known.get(header)
         if allowed is None:
             if len(known) > MAX_KNOWN_HOSTS:

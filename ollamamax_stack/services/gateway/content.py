@@ -69,7 +69,9 @@ def parts(value: list[Any], where: str, fetches: list[ImageFetch]) -> tuple[str,
     for index, part in enumerate(value):
         param = f"{where}[{index}]"
         kind = part.get("type") if isinstance(part, dict) else None
-        if kind in TEXT_TYPES and isinstance(part.get("text"), str):
+        if kind in TEXT_TYPES:
+            if not isinstance(part.get("text"), str):
+                raise bad(f"{param}.text must be a string", f"{param}.text")
             texts.append(part["text"])
         elif kind in IMAGE_TYPES:
             add_image(image_url(part, param), images, fetches, f"{param}.image_url")

