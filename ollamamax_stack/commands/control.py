@@ -25,6 +25,7 @@ class StackNotRunning(OllamamaxError):
 def _orchestrator(ctx: typer.Context, names: list[str]) -> tuple[Registry, Orchestrator]:
     from ollamamax_stack.handoff.slots import parse_worker
     from ollamamax_stack.supervise import daemon
+    from ollamamax_stack.supervise.context import context
     from ollamamax_stack.supervise.orchestrator import Orchestrator
     from ollamamax_stack.supervise.paths import RunPaths
 
@@ -36,7 +37,8 @@ def _orchestrator(ctx: typer.Context, names: list[str]) -> tuple[Registry, Orche
     if client is None:
         raise StackNotRunning(f"the stack is not running (run dir {registry.run_dir}); "
                               "start it with `ollamamax up`")
-    return registry, Orchestrator(registry, client, emit=line_printer(names, registry))
+    return registry, Orchestrator(context(registry, client.asynchronous(),
+                                          emit=line_printer(names, registry)))
 
 
 def _start(registry: Registry, orchestrator: Orchestrator, names: list[str]) -> None:
@@ -70,11 +72,13 @@ def start(ctx: typer.Context, services: Services) -> None:
 
 def stop(ctx: typer.Context, services: Services) -> None:
     """Stop SERVICEs on the running stack (they stay stopped until started)."""
+    import asyncio
+
     from ollamamax_stack.supervise import holder
 
     registry, orchestrator = _orchestrator(ctx, services)
     with _locked(registry):
-        orchestrator.stop(services)
+        asyncio.run(orchestrator.stop(services))
         for name, problem in holder.park_stopped(registry, services).items():
             orchestrator.emit(name, f"warning: its port stays open: {problem}")
 

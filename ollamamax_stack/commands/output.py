@@ -42,7 +42,7 @@ def print_table(registry: Registry, state: State) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from ollamamax_stack.supervise.state import READY
+    from ollamamax_stack.supervise.machine import Status
 
     table = Table(title=f"{registry.stack.name}: {state.stack()}")
     for column in ("service", "state", "ports", "URL", "pid", "ready after"):
@@ -50,7 +50,8 @@ def print_table(registry: Registry, state: State) -> None:
     for entry in state.services.values():
         ports = ", ".join(str(p) if n == "main" else f"{n}={p}" for n, p in entry.ports.items())
         ready = f"{entry.ready_ms} ms" if entry.ready and entry.ready_ms is not None else "-"
-        label = entry.state if entry.state == READY else f"{entry.state}: {entry.reason or ''}"
+        label = (entry.state.value if entry.state == Status.READY
+                 else f"{entry.state}: {entry.reason or ''}")
         table.add_row(entry.name, label, ports, entry.url,
                       str(entry.pid) if entry.pid else ("external" if entry.external else "-"),
                       ready, style=None if entry.ready else "yellow")

@@ -6,6 +6,7 @@ import typer
 
 from ollamamax_stack.commands.control import reload, restart, start, stop
 from ollamamax_stack.commands.down import down
+from ollamamax_stack.commands.events import events
 from ollamamax_stack.commands.logs import logs
 from ollamamax_stack.commands.status import status
 from ollamamax_stack.commands.up import up
@@ -13,5 +14,5 @@ from ollamamax_stack.commands.up import up
 
 def register(app: typer.Typer) -> None:
     """Add the stack commands to the root app."""
-    for command in (up, down, status, logs, start, stop, restart, reload):
+    for command in (up, down, status, logs, events, start, stop, restart, reload):
         app.command()(command)

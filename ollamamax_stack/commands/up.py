@@ -58,13 +58,14 @@ def up(
         follower = Follower()
         for service in registry.managed:
             follower.add(service.name, paths.log(service.name))
-        follower.add("", paths.watcher_log)
         threading.Thread(target=_follow, args=(follower, show, stop_following),
                          daemon=True).start()
+    watching = threading.Event()  # set when our own stop begins: it prints its lines itself
     try:
         _up_and_wait(registry, names, timeout, keep_going, no_check, detach, show,
-                     stop_following)
+                     stop_following, watching)
     except KeyboardInterrupt:
+        watching.set()
         # Anywhere from the first start to the wait: a Ctrl-C the moment the stack is up (while
         # the table prints) must stop it too, not leave it running behind an exit of 130.
         _stop_foreground(registry, show, stop_following)
@@ -83,7 +84,7 @@ def up(
 
 def _up_and_wait(registry: Registry, names: list[str], timeout: float | None, keep_going: bool,
                  no_check: bool, detach: bool, show: Show,
-                 stop_following: threading.Event) -> None:
+                 stop_following: threading.Event, watching: threading.Event) -> None:
     """Start, print the table, and (in the foreground) wait until the stack is down."""
     from ollamamax_stack.notify import notify
     from ollamamax_stack.supervise import lifecycle, observe
@@ -114,6 +115,9 @@ def _up_and_wait(registry: Registry, names: list[str], timeout: float | None, ke
         notify("READY=1", f"STATUS={result.state.stack()}")
     if detach:
         raise typer.Exit(EXIT_UP if result.state.stack() == "up" else EXIT_NOT_UP)
+    # From here on the watcher's events (crashes, restarts...) are the progress lines.
+    threading.Thread(target=_follow_events, args=(registry, show, watching, time.time()),
+                     daemon=True).start()
     while observe.status(registry).state.phase != "down":
         time.sleep(0.5)
 
@@ -125,6 +129,13 @@ def _follow(follower: Follower, show: Show, done: threading.Event) -> None:
         done.wait(0.05)
     for name, line in follower.poll():
         show(name, line)
+
+
+def _follow_events(registry: Registry, show: Show, done: threading.Event, since: float) -> None:
+    from ollamamax_stack.supervise import events
+
+    for event in events.follow(registry.run_dir, since, done=done.is_set):
+        show(event.who, event.summary())
 
 
 def _stop_foreground(registry: Registry, show: Show, following: threading.Event) -> None:

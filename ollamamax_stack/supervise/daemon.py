@@ -13,7 +13,12 @@ from ollamamax_stack.registry.model import Registry
 from ollamamax_stack.render.supervisord import render_supervisord
 from ollamamax_stack.supervise.config import SUPERVISOR_ENV
 from ollamamax_stack.supervise.paths import RunPaths
-from ollamamax_stack.supervise.rpc import Supervisor, SupervisorUnreachable
+from ollamamax_stack.supervise.rpc import (
+    ProcessInfo,
+    Supervisor,
+    SupervisorClient,
+    SupervisorUnreachable,
+)
 from ollamamax_stack.supervise.supervisord import MODULE as SUPERVISORD_MODULE
 
 START_TIMEOUT = 30.0  # generous: a loaded machine can take seconds just to import supervisor
@@ -95,17 +100,30 @@ def _tail(path: Path) -> str:
     return lines[-1] if lines else "no output"
 
 
+def _regroup(added: list[str], changed: list[str], removed: list[str],
+             infos: dict[str, ProcessInfo]) -> tuple[list[str], list[str]]:
+    """(groups to remove, groups to add) for a changed config: running programs stay as they are."""
+    idle = [n for n in [*removed, *changed] if not infos.get(n) or not infos[n].running]
+    return idle, [n for n in changed if n in idle] + list(added)
+
+
 def update(client: Supervisor) -> list[str]:
     """Apply a changed config to a running supervisord (like `supervisorctl update`): new groups."""
     added, changed, removed = client.reload()
-    infos = client.all_info()
-    for name in removed:
-        if not infos.get(name) or not infos[name].running:
-            client.remove_group(name)
-    for name in changed:
-        if not infos.get(name) or not infos[name].running:
-            client.remove_group(name)
-            client.add_group(name)
-    for name in added:
+    drop, add = _regroup(added, changed, removed, client.all_info())
+    for name in drop:
+        client.remove_group(name)
+    for name in add:
         client.add_group(name)
+    return added
+
+
+async def update_async(client: SupervisorClient) -> list[str]:
+    """`update` on the event loop's client."""
+    added, changed, removed = await client.reload()
+    drop, add = _regroup(added, changed, removed, await client.all_info())
+    for name in drop:
+        await client.remove_group(name)
+    for name in add:
+        await client.add_group(name)
     return added

@@ -49,17 +49,31 @@ def listens(proc: psutil.Process, ports: set[int]) -> bool:
         return False
 
 
-def serving_pid(pid: int, ports: set[int]) -> int:
-    """The process of `pid`'s group that listens on one of `ports` (`pid` itself when none)."""
-    if not ports:
-        return pid
+def listening_pids(ports: set[int]) -> dict[int, int]:
+    """port -> the pid listening on it, for each of `ports` that one listens on: one scan of
+    the host's sockets for the whole stack (a scan per process costs milliseconds each)."""
+    found: dict[int, int] = {}
     try:
-        main = psutil.Process(pid)
-        if listens(main, ports):
-            return pid
-        for child in main.children(recursive=True):
-            if listens(child, ports):
-                return child.pid
-    except psutil.Error:
-        pass
+        connections = psutil.net_connections(kind="tcp")
+    except (psutil.Error, OSError):
+        return found
+    for conn in connections:
+        if (conn.status == psutil.CONN_LISTEN and conn.laddr and conn.pid
+                and conn.laddr.port in ports):
+            found.setdefault(conn.laddr.port, conn.pid)
+    return found
+
+
+def serving_pid(pid: int, ports: set[int], listening: dict[int, int]) -> int:
+    """The process of `pid` (itself or a descendant) that listens on one of `ports`, as
+    `listening_pids` found them; `pid` itself when none."""
+    for port in ports:
+        holder = listening.get(port)
+        if holder is None or holder == pid:
+            continue
+        try:
+            if any(parent.pid == pid for parent in psutil.Process(holder).parents()):
+                return holder
+        except psutil.Error:
+            continue
     return pid

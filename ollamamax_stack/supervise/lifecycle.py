@@ -17,12 +17,14 @@ from ollamamax_stack.hostports import bindable, who
 from ollamamax_stack.notify import notify
 from ollamamax_stack.ports.findings import Finding
 from ollamamax_stack.registry.model import Registry, Service
-from ollamamax_stack.supervise import daemon, holder, sweep, workers
+from ollamamax_stack.supervise import daemon, events, holder, sweep, workers
 from ollamamax_stack.supervise import state as st
 from ollamamax_stack.supervise.config import WATCHER
+from ollamamax_stack.supervise.context import Emit, context
 from ollamamax_stack.supervise.lock import stack_lock
 from ollamamax_stack.supervise.logs import tail
-from ollamamax_stack.supervise.orchestrator import Emit, Orchestrator, service_state
+from ollamamax_stack.supervise.machine import Event, Status
+from ollamamax_stack.supervise.orchestrator import Orchestrator, service_state, targets
 from ollamamax_stack.supervise.outcome import Outcome
 from ollamamax_stack.supervise.paths import RunPaths
 from ollamamax_stack.supervise.preflight import preflight
@@ -108,11 +110,9 @@ def _up(registry: Registry, names: list[str], *, timeout: float | None, keep_goi
     if client is None:
         _end_unsupervised(paths, shown)
     running = client.all_info() if client else {}
-    orchestrator = Orchestrator(registry, client or Supervisor(paths.socket), emit=emit,
-                                timeout=timeout)
-    targets = orchestrator.targets(names)
+    wanted = targets(registry, names)
     holding = client is not None and holder.running(client)
-    fresh = [registry.services[n] for n in targets
+    fresh = [registry.services[n] for n in wanted
              if not _is_running(registry.services[n], running)
              # ports the stack's holder keeps bound are ours, not taken
              and not (holding and workers.held(registry.services[n]))]
@@ -132,11 +132,12 @@ def _up(registry: Registry, names: list[str], *, timeout: float | None, keep_goi
             _forget_supervision(paths)
             launched = daemon.launch(paths)
             client = daemon.wait_until_answering(paths, launched)
-            orchestrator.client = client
         elif daemon.write_config(registry):
             daemon.update(client)
         holder.wait_ready(registry, client)
-        return _start(registry, orchestrator, client, names, targets, keep_going, launched,
+        orchestrator = Orchestrator(context(registry, client.asynchronous(), emit=emit,
+                                            timeout=timeout))
+        return _start(registry, orchestrator, client, names, wanted, keep_going, launched,
                       warnings)
     except (OSError, OllamamaxError):
         if launched is not None:  # nothing of a start that failed half-way stays behind
@@ -145,7 +146,7 @@ def _up(registry: Registry, names: list[str], *, timeout: float | None, keep_goi
 
 
 def _start(registry: Registry, orchestrator: Orchestrator, client: Supervisor, names: list[str],
-           targets: list[str], keep_going: bool, launched: subprocess.Popen[bytes] | None,
+           wanted: list[str], keep_going: bool, launched: subprocess.Popen[bytes] | None,
            warnings: list[Finding]) -> UpResult:
     paths = RunPaths(registry.run_dir)
     with st.locked(paths) as state:
@@ -154,16 +155,17 @@ def _start(registry: Registry, orchestrator: Orchestrator, client: Supervisor, n
         state.socket = str(paths.socket)
         state.config, state.offset, state.profile = (str(registry.source), registry.offset,
                                                      registry.profile)
-        for name in targets:
-            if launched or name not in state.services or state.services[name].state != st.READY:
+        for name in wanted:
+            if (launched or name not in state.services
+                    or state.services[name].state != Status.READY):
                 previous = state.services.get(name)
                 entry = service_state(registry, registry.services[name])
                 if previous is not None:
                     entry.restarts = previous.restarts
                 state.services[name] = entry
-    notify(f"STATUS=starting {len(targets)} services")
+    notify(f"STATUS=starting {len(wanted)} services")
     outcomes = asyncio.run(orchestrator.start(names, keep_going))
-    failed = [n for n in targets if not outcomes[n].ready and not registry.services[n].optional]
+    failed = [n for n in wanted if not outcomes[n].ready and not registry.services[n].optional]
     result = UpResult(state=st.load(paths), outcomes=outcomes, failed=failed, warnings=warnings)
     if failed and not keep_going:
         result.logs = {n: tail(paths.log(n), FAILED_LOG_LINES) for n in failed
@@ -171,7 +173,7 @@ def _start(registry: Registry, orchestrator: Orchestrator, client: Supervisor, n
         if launched is not None:
             down(registry, timeout=5.0, emit=orchestrator.emit)
         else:
-            orchestrator.stop(targets, timeout=5.0)
+            asyncio.run(orchestrator.stop(wanted, timeout=5.0))
         result.state = st.load(paths)
         return result
     with st.locked(paths) as state:
@@ -185,11 +187,15 @@ def _forget_supervision(paths: RunPaths) -> None:
     """Nothing of an earlier supervisord runs: its `ready` must not make a new watcher act."""
     if not paths.state.exists():
         return
+    moved: list[Event] = []
     with st.locked(paths) as state:
         state.phase = "down"
         for entry in state.services.values():
-            if not entry.external:
-                entry.state, entry.ready, entry.pid = st.STOPPED, False, None
+            if not entry.external and entry.state != Status.STOPPED:
+                entry.pid = None
+                moved.append(entry.move(Status.STOPPED, "stack is down"))
+    for event in moved:
+        events.append(paths.run_dir, event)
 
 
 def _end_unsupervised(paths: RunPaths, shown: Emit) -> None:
@@ -267,9 +273,10 @@ def _down(registry: Registry, timeout: float, emit: Emit) -> DownResult:
         _record(paths, "stopping")
         infos = client.all_info()
         names = [n for n in infos if infos[n].running and n != WATCHER]
-        orchestrator = Orchestrator(registry, client, emit=emit)
-        orchestrator.best_effort = True
-        orchestrator.stop(list(dict.fromkeys([*state.services, *names])), timeout=timeout)
+        orchestrator = Orchestrator(context(registry, client.asynchronous(), emit=emit,
+                                            best_effort=True))
+        asyncio.run(orchestrator.stop(list(dict.fromkeys([*state.services, *names])),
+                                      timeout=timeout))
         supervisord = client.pid()
         client.shutdown()
         sweep.wait_gone(supervisord, 10.0)
@@ -295,15 +302,21 @@ def _record(paths: RunPaths, phase: st.Phase) -> None:
     """Write the phase when the run dir and its disk allow it; `down` never depends on it."""
     if not paths.state.exists():
         return
+    stopped: list[Event] = []
     try:
         with st.locked(paths) as current:
             current.phase = phase
             if phase == "down":
                 current.supervisord_pid = current.watcher_pid = None
                 for entry in current.services.values():
-                    entry.pid, entry.ready = None, False
+                    entry.pid = None
                     if not entry.external:
-                        entry.state, entry.reason = st.STOPPED, "stack is down"
+                        was = entry.state
+                        event = entry.move(Status.STOPPED, "stack is down")
+                        if was != Status.STOPPED:
+                            stopped.append(event)
+        for event in stopped:
+            events.append(paths.run_dir, event)
     except OSError:
         pass
 

@@ -17,6 +17,7 @@ from ollamamax_stack.registry.model import Registry, Service
 from ollamamax_stack.supervise import daemon, groups, sweep, workers
 from ollamamax_stack.supervise import state as st
 from ollamamax_stack.supervise.config import WATCHER
+from ollamamax_stack.supervise.machine import Status, WorkerStatus
 from ollamamax_stack.supervise.orchestrator import service_state
 from ollamamax_stack.supervise.paths import RunPaths
 from ollamamax_stack.supervise.rpc import ProcessInfo, SupervisorUnreachable
@@ -78,6 +79,8 @@ def status(registry: Registry) -> StackStatus:
 
 
 def _correct(registry: Registry, state: st.State, infos: dict[str, ProcessInfo]) -> None:
+    listening = groups.listening_pids({p for e in state.services.values() if not e.external
+                                       for p in e.ports.values()})
     for name, entry in state.services.items():
         service = registry.services.get(name)
         if service is not None and workers.held(service) and not entry.external:
@@ -87,10 +90,10 @@ def _correct(registry: Registry, state: st.State, infos: dict[str, ProcessInfo])
         if entry.external or info is None:
             continue
         if info.running and info.pid:
-            entry.pid = groups.serving_pid(info.pid, set(entry.ports.values()))
-        elif entry.state in (st.READY, st.STARTING, st.UNRESPONSIVE):
-            entry.state, entry.ready, entry.pid = st.EXITED, False, None
-            entry.reason = f"exited with status {info.exitstatus}"
+            entry.pid = groups.serving_pid(info.pid, set(entry.ports.values()), listening)
+        elif entry.state in (Status.READY, Status.STARTING, Status.UNRESPONSIVE):
+            entry.pid = None
+            entry.seen(Status.EXITED, f"exited with status {info.exitstatus}")
 
 
 def _held(service: Service, entry: st.ServiceState, infos: dict[str, ProcessInfo]) -> None:
@@ -103,16 +106,16 @@ def _held(service: Service, entry: st.ServiceState, infos: dict[str, ProcessInfo
         entry.workers.append({"name": f"{service.name}:{worker}",
                               "slot": now.name if now else None,
                               "pid": now.pid if now else None,
-                              "state": "serving" if now else "down"})
+                              "state": WorkerStatus.SERVING if now else WorkerStatus.DOWN})
         for slot in slots(service):
             info = infos.get(slot.program)
             if slot.worker == worker and info is not None and info.state == "STOPPING":
                 entry.workers.append({"name": slot.worker_name, "slot": slot.program,
-                                      "pid": info.pid, "state": "draining"})
+                                      "pid": info.pid, "state": WorkerStatus.DRAINING})
     entry.pid = serving[0].pid if 0 in serving else None
-    if len(serving) < count and entry.state in (st.READY, st.STARTING, st.UNRESPONSIVE):
-        entry.state, entry.ready = st.EXITED, False
-        entry.reason = f"{count - len(serving)} of {count} workers down"
+    if len(serving) < count and entry.state in (Status.READY, Status.STARTING,
+                                                 Status.UNRESPONSIVE):
+        entry.seen(Status.EXITED, f"{count - len(serving)} of {count} workers down")
 
 
 def _role(proc: psutil.Process) -> str | None:
@@ -141,25 +144,24 @@ def _without_supervisord(registry: Registry, state: st.State) -> StackStatus:
     supervisord = roles.get("supervisord")
     # A supervisord that runs but does not answer (its socket was deleted, or it is stopped)
     # still supervises; nobody can ask it how.
-    label, reason = (st.RUNNING, f"supervisord (pid {supervisord}) does not answer on "
+    label, reason = (Status.RUNNING, f"supervisord (pid {supervisord}) does not answer on "
                      f"{paths.socket}; `ollamamax down` stops the stack") if supervisord else (
-        st.UNSUPERVISED, UNSUPERVISED_REASON)
+        Status.UNSUPERVISED, UNSUPERVISED_REASON)
     running = False
     for name, entry in state.services.items():
-        entry.ready = False
         if entry.external:
             continue
         procs = found.get(name)
         if procs:
             ports = set(entry.ports.values())
             serving = [p.pid for p in procs if groups.listens(p, ports)]
-            entry.state, entry.reason = label, reason
+            entry.seen(label, reason)
             entry.pid = serving[0] if serving else procs[0].pid
             running = True
         else:
             entry.pid = None
-            if entry.state != st.STOPPED:
-                entry.state, entry.reason = st.STOPPED, "stack is down"
+            if entry.state != Status.STOPPED:
+                entry.seen(Status.STOPPED, "stack is down")
     state.phase = "running" if running or supervisord else "down"
     watcher = roles.get("watcher")
     return StackStatus(state, Supervision(

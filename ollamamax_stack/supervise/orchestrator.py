@@ -6,29 +6,25 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import Callable
+from dataclasses import replace
 
-from ollamamax_stack.errors import EXIT_UNAVAILABLE
+from ollamamax_stack.errors import EXIT_UNAVAILABLE, UsageError
 from ollamamax_stack.handoff.slots import parse_program
-from ollamamax_stack.registry.environ import service_environment
 from ollamamax_stack.registry.graph import stop_order, with_dependencies
 from ollamamax_stack.registry.model import Registry, Service
 from ollamamax_stack.supervise import state as st
 from ollamamax_stack.supervise.config import missing_executable
+from ollamamax_stack.supervise.context import Context, Emit
 from ollamamax_stack.supervise.logs import tail
+from ollamamax_stack.supervise.machine import Event, Status
 from ollamamax_stack.supervise.outcome import Outcome, ended, pid_alive
-from ollamamax_stack.supervise.paths import RunPaths
-from ollamamax_stack.supervise.probes import check_for, describe, wait_until
-from ollamamax_stack.supervise.rpc import (
-    ALREADY_STARTED,
-    SPAWN_ERROR,
-    Supervisor,
-    SupervisorFault,
-)
+from ollamamax_stack.supervise.probes import describe, wait_until
+from ollamamax_stack.supervise.rpc import ALREADY_STARTED, SPAWN_ERROR, SupervisorFault
 from ollamamax_stack.supervise.workers import Workers, held, programs_of, serving_pids
 
-# (service name or "", message): progress the command layer prints.
-Emit = Callable[[str, str], None]
+__all__ = ["Emit", "Orchestrator", "Outcome", "pid_alive", "service_state"]
+
+STOP_POLL = 0.02
 
 
 def service_state(registry: Registry, service: Service) -> st.ServiceState:
@@ -38,69 +34,69 @@ def service_state(registry: Registry, service: Service) -> st.ServiceState:
                            depends_on=list(service.depends_on))
 
 
+def dependencies(registry: Registry) -> dict[str, list[str]]:
+    """Each active service's dependencies among the active services."""
+    active = {s.name for s in registry.active}
+    return {s.name: [d for d in s.depends_on if d in active] for s in registry.active}
+
+
+def targets(registry: Registry, names: list[str]) -> list[str]:
+    """The named services and their dependencies (every active service when none is named)."""
+    for name in names:
+        service = registry.service(name)
+        if not service.in_profile(registry.profile):
+            raise UsageError(f"service {name!r} is not in profile {registry.profile!r} "
+                             f"(its profiles: {', '.join(service.profiles)})")
+    deps = dependencies(registry)
+    return with_dependencies(deps, names or list(deps))
+
+
 class Orchestrator:
     """Brings services of one registry up and down through one supervisord."""
 
-    def __init__(self, registry: Registry, client: Supervisor, *, emit: Emit | None = None,
-                 timeout: float | None = None) -> None:
-        self.registry = registry
-        self.client = client
-        self.paths = RunPaths(registry.run_dir)
-        self.emit: Emit = emit or (lambda name, message: None)
-        self.timeout = timeout
-        # down and the watcher must go on when the state cannot be written (a full disk).
-        self.best_effort = False
-        self.last_error: OSError | None = None  # the latest write that best effort skipped
-        active = {s.name for s in registry.active}
-        self.deps = {s.name: [d for d in s.depends_on if d in active] for s in registry.active}
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.registry = ctx.registry
+        self.client = ctx.client
+        self.paths = ctx.paths
+        self.emit: Emit = ctx.emit
+        self.timeout = ctx.timeout
+        self.note = ctx.record
+        self.deps = dependencies(self.registry)
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self.workers = Workers(self)
-
-    def note(self, name: str, change: st.Change) -> None:
-        """Record a change of one service's state (and go on without it when best effort)."""
-        if not self.best_effort:
-            st.update_service(self.paths, name, change)
-        elif (error := st.try_update_service(self.paths, name, change)) is not None:
-            self.last_error = error
+        self.workers = Workers(ctx)
 
     def targets(self, names: list[str]) -> list[str]:
         """The named services and their dependencies (every active service when none is named)."""
-        for name in names:
-            service = self.registry.service(name)
-            if not service.in_profile(self.registry.profile):
-                from ollamamax_stack.errors import UsageError
-
-                raise UsageError(f"service {name!r} is not in profile {self.registry.profile!r} "
-                                 f"(its profiles: {', '.join(service.profiles)})")
-        return with_dependencies(self.deps, names or list(self.deps))
+        return targets(self.registry, names)
 
     async def settled_exit(self, name: str, timeout: float = 2.0) -> str:
         """Wait until supervisord has noticed a program's exit; how it ended, in words."""
         deadline = time.monotonic() + timeout
         service = self.registry.services.get(name)
         if service is not None and held(service):
-            infos = self.client.all_info()
+            infos = await self.client.all_info()
             while serving_pids(service, infos) is not None and time.monotonic() < deadline:
                 await asyncio.sleep(0.01)
-                infos = self.client.all_info()
+                infos = await self.client.all_info()
             down = [infos[p] for p in programs_of(service) if p in infos
                     and infos[p].state not in ("STARTING", "RUNNING", "BACKOFF", "STOPPING")]
             if not down:
                 return "a worker ended"
             last = max(down, key=lambda i: i.stop)
             return f"worker {last.name} {ended(last)}"
-        info = self.client.info(name)
+        info = await self.client.info(name)
         while info.running and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
-            info = self.client.info(name)
+            info = await self.client.info(name)
         return ended(info)
 
     # -- bringing one service up ------------------------------------------------------------
 
-    def _exited(self, name: str, pid: int | None) -> str | None:
-        if pid is not None and pid_alive(pid):
+    async def _exited(self, name: str, pid: int | None) -> str | None:
+        if pid is not None and self.ctx.alive(pid):
             return None
-        info = self.client.info(name)
+        info = await self.client.info(name)
         if info.running:
             return None  # replaced meanwhile, or supervisord has not reaped it yet: next time
         if info.exitstatus == EXIT_UNAVAILABLE:
@@ -110,6 +106,11 @@ class Orchestrator:
 
     async def bring_up(self, service: Service) -> Outcome:
         """Start one managed service and wait for its readiness probe (or its exit, or timeout)."""
+        started_at = time.time()
+        outcome = await self._bring_up(service)
+        return replace(outcome, started_at=started_at)
+
+    async def _bring_up(self, service: Service) -> Outcome:
         missing = missing_executable(self.registry, service)
         if missing:
             return Outcome(False, f"its command {missing!r} is not installed (not found on PATH)",
@@ -119,21 +120,19 @@ class Orchestrator:
             return await self.workers.bring_up(service)
         probe = service.readiness
         timeout = self.timeout or probe.timeout
-        env = service_environment(self.registry, service)
-        check = check_for(self.registry, service, probe, env, self.paths.log(service.name),
-                          attempt_timeout=min(1.0, timeout))
+        check = self.ctx.checks(self.registry, service, probe, None, min(1.0, timeout))
         started = time.monotonic()
         try:
-            self.client.start(service.name)
+            await self.client.start(service.name)
         except SupervisorFault as fault:
             if fault.code != ALREADY_STARTED:
                 return Outcome(False, self._spawn_failure(service, fault))
-        pid = self.client.info(service.name).pid
-        self.note(service.name, _starting(pid))
+        pid = (await self.client.info(service.name)).pid
+        self.note(service.name, _starting(pid))  # written only when the state moves
         why = await wait_until(check, timeout, probe.period,
                                lambda: self._exited(service.name, pid))
         if why is not None:
-            info = self.client.info(service.name)
+            info = await self.client.info(service.name)
             unavailable = not info.running and info.exitstatus == EXIT_UNAVAILABLE
             return Outcome(False, why, pid=pid, unavailable=unavailable)
         return Outcome(True, ready_ms=round((time.monotonic() - started) * 1000), pid=pid)
@@ -152,8 +151,7 @@ class Orchestrator:
     async def probe_external(self, service: Service) -> Outcome:
         """Wait for an external service; an optional one gets a single look."""
         probe = service.readiness
-        check = check_for(self.registry, service, probe, {}, self.paths.log(service.name),
-                          attempt_timeout=min(1.0, probe.timeout))
+        check = self.ctx.checks(self.registry, service, probe, None, min(1.0, probe.timeout))
         started = time.monotonic()
         if service.optional:
             ok = await check()
@@ -178,7 +176,7 @@ class Orchestrator:
         for name in targets:
             if name not in results:
                 results[name] = Outcome(False, "not started: the start was stopped")
-                self.note(name, _mark(st.SKIPPED, results[name].reason))
+                self.note(name, _mark(Status.SKIPPED, results[name].reason))
         return results
 
     def _abort(self, failed: str) -> None:
@@ -198,58 +196,58 @@ class Orchestrator:
             if blocked:
                 outcome = Outcome(False, f"not started: it needs {blocked[0]}, which is not ready")
                 results[name] = outcome
-                self.note(name, _mark(st.SKIPPED, outcome.reason))
+                self.note(name, _mark(Status.SKIPPED, outcome.reason))
                 return
-            outcome = await self._attempt(service)
+            outcome = await self._attempt(service)  # its events are the progress lines
             results[name] = outcome
             if outcome.ready:
-                self.emit(name, f"ready after {outcome.ready_ms} ms")
+                pass
             elif service.optional:
-                self.emit(name, f"{outcome.reason} (optional: the stack runs degraded)")
-            else:
-                self.emit(name, f"failed: {outcome.reason}")
-                if not keep_going:
-                    self._abort(name)
+                self.emit(name, "optional: the stack runs degraded")
+            elif not keep_going:
+                self._abort(name)
         finally:
             done[name].set()
 
     async def _attempt(self, service: Service) -> Outcome:
         if service.external:
             outcome = await self.probe_external(service)
-            failure = st.UNREACHABLE
+            failure = Status.UNREACHABLE
         else:
             current = st.load(self.paths).services.get(service.name)
             if held(service):
-                pids = serving_pids(service, self.client.all_info())
-                if current and current.state == st.READY and pids:
+                pids = serving_pids(service, await self.client.all_info())
+                if current and current.state == Status.READY and pids:
                     return Outcome(True, ready_ms=current.ready_ms, pid=current.pid)
             else:
-                info = self.client.info(service.name)
-                if (current and current.state == st.READY and info.running
+                info = await self.client.info(service.name)
+                if (current and current.state == Status.READY and info.running
                         and info.pid == current.pid):
                     return Outcome(True, ready_ms=current.ready_ms, pid=info.pid)  # already up
-            self.emit(service.name, "starting")
             outcome = await self.bring_up(service)
-            failure = st.SKIPPED if outcome.unavailable else st.FAILED
+            failure = Status.SKIPPED if outcome.unavailable else Status.FAILED
         self.note(service.name, _settle(outcome, failure))
         return outcome
 
     # -- stopping ---------------------------------------------------------------------------
 
-    def stop(self, names: list[str], timeout: float = 10.0) -> None:
-        """Stop managed services in reverse dependency order; SIGKILL a group after `timeout`."""
+    async def stop(self, names: list[str], timeout: float = 10.0, *,
+                   requested: bool = True) -> None:
+        """Stop managed services in reverse dependency order; SIGKILL a group after `timeout`.
+        `requested`: they become `stopped` (not when the watcher stops one to restart it)."""
         managed = [n for n in names if n in self.registry.services
                    and self.registry.services[n].managed]
         graph = {n: [d for d in self.deps.get(n, []) if d in managed] for n in managed}
         for layer in stop_order(graph):
-            self._stop_layer(layer, timeout)
+            await self._stop_layer(layer, timeout, requested)
 
-    def _stop_layer(self, layer: list[str], timeout: float) -> None:
+    async def _stop_layer(self, layer: list[str], timeout: float, requested: bool) -> None:
         # Marked stopped before the signal, so the watcher never takes the exit for a crash.
         for name in layer:
-            self.note(name, _mark(st.STOPPED, "stopped"))
+            if requested:
+                self.note(name, _mark(Status.STOPPED, "stopped"))
         waiting: dict[str, int] = {}
-        infos = self.client.all_info()
+        infos = await self.client.all_info()
         for name in layer:
             stopping = False
             for program in programs_of(self.registry.services[name]):
@@ -257,7 +255,7 @@ class Orchestrator:
                 if info is not None and info.running and info.pid:
                     waiting[program] = info.pid
                     stopping = True
-                    self.client.stop(program)
+                    await self.client.stop(program)
                     try:  # as systemd does: a stopped (SIGSTOP) process must wake to see SIGTERM
                         os.killpg(info.pid, signal.SIGCONT)
                     except OSError:
@@ -267,9 +265,10 @@ class Orchestrator:
         deadline = time.monotonic() + timeout
         killed = False
         while waiting:
-            for name in list(waiting):
-                if not self.client.info(name).running:
-                    del waiting[name]
+            infos = await self.client.all_info()
+            for program in list(waiting):
+                if program not in infos or not infos[program].running:
+                    del waiting[program]
             if not waiting or (killed and time.monotonic() > deadline):
                 break
             if not killed and time.monotonic() > deadline:
@@ -277,41 +276,47 @@ class Orchestrator:
                     slot = parse_program(program)
                     name = slot.service if slot and slot.service in self.registry.services else (
                         program)
-                    self.emit(name, f"did not stop within {timeout:g}s: SIGKILL to its group")
+                    why = f"did not stop within {timeout:g}s: SIGKILL to its group"
+                    self.ctx.publish(Event(service=name, action="kill", to="stopping",
+                                           reason=why, pid=pid, slot=slot.program if slot
+                                           else None))
                     try:
                         os.killpg(pid, signal.SIGKILL)
                     except OSError:
                         pass
                 killed, deadline = True, time.monotonic() + 5.0
-            time.sleep(0.02)
+            await asyncio.sleep(STOP_POLL)
 
 
-def _starting(pid: int | None) -> Callable[[st.ServiceState], None]:
-    at = time.time()
-
-    def change(entry: st.ServiceState) -> None:
-        entry.pid, entry.ready, entry.started_at = pid, False, at
-        if entry.state not in (st.RESTARTING,):
-            entry.state = st.STARTING
-
-    return change
-
-
-def _mark(state: str, reason: str | None) -> Callable[[st.ServiceState], None]:
-    def change(entry: st.ServiceState) -> None:
-        entry.state, entry.reason, entry.ready, entry.pid = state, reason, False, None
+def _starting(pid: int | None) -> st.Change:
+    """The start of an attempt: a move (and a write) only from a state other than starting;
+    its pid and start time are recorded when it settles (a state.json write a service saved)."""
+    def change(entry: st.ServiceState) -> Event | None:
+        if entry.state == Status.RESTARTING:
+            return None  # the watcher's restart: it said so
+        event = entry.move(Status.STARTING, action="start")
+        return replace(event, pid=pid) if pid is not None else event
 
     return change
 
 
-def _settle(outcome: Outcome, failure: str) -> Callable[[st.ServiceState], None]:
-    def change(entry: st.ServiceState) -> None:
+def _mark(state: Status, reason: str | None) -> st.Change:
+    def change(entry: st.ServiceState) -> Event:
+        entry.pid = None
+        return entry.move(state, reason, action="stop" if state == Status.STOPPED else None)
+
+    return change
+
+
+def _settle(outcome: Outcome, failure: Status) -> st.Change:
+    def change(entry: st.ServiceState) -> Event:
         entry.pid = outcome.pid
+        if outcome.started_at is not None:
+            entry.started_at = outcome.started_at
         if outcome.ready:
-            entry.state, entry.ready, entry.reason = st.READY, True, None
             entry.ready_ms, entry.ready_at = outcome.ready_ms, time.time()
             entry.failures = 0  # started on request (up, start): a fresh restart budget
-        else:
-            entry.state, entry.ready, entry.reason = failure, False, outcome.reason
+            return entry.move(Status.READY, detail=f"after {outcome.ready_ms} ms")
+        return entry.move(failure, outcome.reason)
 
     return change

@@ -22,6 +22,7 @@ class Outcome:
     ready_ms: int | None = None
     pid: int | None = None
     unavailable: bool = False  # cannot run here at all (not installed): don't retry
+    started_at: float | None = None  # wall clock of the attempt's start
 
 
 def pid_alive(pid: int) -> bool:

@@ -9,6 +9,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ollamamax_stack.handoff.paths import probe_prefix, probe_socket
+from ollamamax_stack.registry.environ import service_environment
 from ollamamax_stack.registry.model import Probe, Registry, Service
 
 # Probe every `period` for this long (so readiness is seen within tens of milliseconds), then
@@ -17,6 +19,8 @@ FAST_PHASE = 10.0
 SLOW_PERIOD = 0.25
 
 Check = Callable[[], Awaitable[bool]]
+# (registry, service, probe, slot program or None, attempt timeout) -> one attempt's coroutine.
+CheckMaker = Callable[[Registry, Service, Probe, "str | None", float], Check]
 
 
 async def probe_tcp(host: str, port: int, timeout: float) -> bool:
@@ -128,7 +132,7 @@ def describe(registry: Registry, service: Service, probe: Probe) -> str:
 
 
 async def wait_until(check: Check, timeout: float, period: float,
-                     gone: Callable[[], str | None] | None = None) -> str | None:
+                     gone: Callable[[], Awaitable[str | None]] | None = None) -> str | None:
     """Run `check` until it passes (None), time runs out, or `gone()` says why it never will."""
     loop = asyncio.get_running_loop()
     start = loop.time()
@@ -137,7 +141,7 @@ async def wait_until(check: Check, timeout: float, period: float,
         if await check():
             return None
         if gone is not None:
-            why = gone()
+            why = await gone()
             if why:
                 return why
         now = loop.time()
@@ -145,3 +149,57 @@ async def wait_until(check: Check, timeout: float, period: float,
             return f"not ready after {timeout:g}s"
         pause = period if now - start < FAST_PHASE else max(SLOW_PERIOD, period)
         await asyncio.sleep(min(pause, deadline - now))
+
+
+async def probe_http_unix(path: str, url_path: str, timeout: float) -> bool:
+    """Whether GET url_path on a process's own probe socket answers 2xx."""
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(path), timeout)
+    except (TimeoutError, OSError):
+        return False
+    try:
+        writer.write(f"GET {url_path} HTTP/1.0\r\nHost: localhost\r\nUser-Agent: ollamamax-probe"
+                     "\r\nConnection: close\r\n\r\n".encode())
+        await writer.drain()
+        line = await asyncio.wait_for(reader.readline(), timeout)
+    except (TimeoutError, OSError):
+        return False
+    finally:
+        writer.close()
+    parts = line.split()
+    return len(parts) >= 2 and parts[1].isdigit() and 200 <= int(parts[1]) < 300
+
+
+async def probe_unix(path: str, timeout: float) -> bool:
+    """Whether a process's own probe socket accepts a connection."""
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_unix_connection(path), timeout)
+    except (TimeoutError, OSError):
+        return False
+    writer.close()
+    return True
+
+
+def slot_check(registry: Registry, service: Service, probe: Probe, slot: str,
+               attempt_timeout: float) -> Check:
+    """A probe of one slot's process: http and tcp on its own socket, exec and log as usual."""
+    port_name = probe.port or next(iter(service.port_map))
+    path = str(probe_socket(probe_prefix(registry.run_dir, slot, service.port_map), port_name))
+    if probe.kind == "http":
+        url_path = probe.http or "/"
+        return lambda: probe_http_unix(path, url_path, attempt_timeout)
+    if probe.kind == "tcp":
+        return lambda: probe_unix(path, attempt_timeout)
+    env = service_environment(registry, service)
+    return check_for(registry, service, probe, env, registry.run_dir / "logs" /
+                     f"{service.name}.log", attempt_timeout)
+
+
+def make_check(registry: Registry, service: Service, probe: Probe, slot: str | None,
+               attempt_timeout: float) -> Check:
+    """The real probe of a service (or of one slot's own process) on this host."""
+    if slot is not None:
+        return slot_check(registry, service, probe, slot, attempt_timeout)
+    env = {} if service.external else service_environment(registry, service)
+    log = registry.run_dir / "logs" / f"{service.name}.log"
+    return check_for(registry, service, probe, env, log, attempt_timeout)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ollamamax_stack.errors import OllamamaxError, UsageError
 from ollamamax_stack.handoff.slots import parse_program, parse_worker, worker_count
@@ -11,8 +12,10 @@ from ollamamax_stack.registry.graph import start_layers
 from ollamamax_stack.registry.model import Registry, Service
 from ollamamax_stack.supervise import daemon, holder
 from ollamamax_stack.supervise import state as st
+from ollamamax_stack.supervise.machine import Event, Status
 from ollamamax_stack.supervise.orchestrator import Orchestrator, service_state
 from ollamamax_stack.supervise.outcome import Outcome
+from ollamamax_stack.supervise.rpc import Supervisor
 from ollamamax_stack.supervise.workers import active, held
 
 DEFAULT_DRAIN = 10.0
@@ -47,10 +50,10 @@ def drain_timeout(registry: Registry, service: Service) -> float:
 
 
 def _ready(outcome: Outcome) -> st.Change:
-    def change(entry: st.ServiceState) -> None:
+    def change(entry: st.ServiceState) -> Event:
         entry.pid = outcome.pid
-        entry.state, entry.ready, entry.reason = st.READY, True, None
         entry.ready_ms, entry.ready_at = outcome.ready_ms, time.time()
+        return entry.move(Status.READY, action="rolled", detail=f"after {outcome.ready_ms} ms")
 
     return change
 
@@ -59,7 +62,7 @@ async def roll(orchestrator: Orchestrator, service: Service,
                worker_ids: list[int] | None = None) -> Outcome:
     """Graceful restart of a held service (or some workers); workers that are down just start."""
     registry = orchestrator.registry
-    running = sorted(active(service, orchestrator.client.all_info()))
+    running = sorted(active(service, await orchestrator.client.all_info()))
     rolling = [w for w in (running if worker_ids is None else worker_ids) if w in running]
     outcome = Outcome(True, ready_ms=0)
     if rolling:
@@ -68,7 +71,7 @@ async def roll(orchestrator: Orchestrator, service: Service,
     if outcome.ready and len(running) < worker_count(service):
         outcome = await orchestrator.bring_up(service)
     if outcome.ready:
-        st.update_service(orchestrator.paths, service.name, _ready(outcome))
+        orchestrator.note(service.name, _ready(outcome))
     return outcome
 
 
@@ -86,7 +89,7 @@ async def restart(orchestrator: Orchestrator, names: list[str]) -> dict[str, Out
             outcomes[name] = await roll(orchestrator, service,
                                         None if worker is None else [worker])
         else:
-            orchestrator.stop([service_name])
+            await orchestrator.stop([service_name])
             started = await orchestrator.start([service_name], keep_going=True)
             outcomes[name] = started[service_name]
     return outcomes
@@ -113,7 +116,7 @@ def plan(registry: Registry, state: st.State, changed_programs: list[str],
         service = registry.services.get(name)
         if service is None or entry.external or not service.in_profile(registry.profile):
             continue
-        if entry.ports != service.port_map and entry.state != st.STOPPED:
+        if entry.ports != service.port_map and entry.state != Status.STOPPED:
             before = ", ".join(str(p) for p in entry.ports.values())
             after = ", ".join(str(p) for p in service.port_map.values())
             found.moved[name] = f"{before} -> {after}"
@@ -132,52 +135,55 @@ async def reload(registry: Registry, orchestrator: Orchestrator, *, force: bool)
         raise PortMove(f"reload would move port {move} of the running {name}; clients of the "
                        "old port would be refused. Run `ollamamax reload --force` to do it")
     daemon.write_config(registry)
-    added, changed, removed = client.reload()
+    added, changed, removed = await client.reload()
     found = plan(registry, state, changed, added, removed)
     found.moved = preview.moved
     # New programs first (a held service's new workers, new services), then the holder binds
     # what the registry holds now: new and moved ports.
     for program in added:
-        client.add_group(program)
+        await client.add_group(program)
     if holder.needed(registry):
-        holder.wait_ready(registry, client)
-        problems = holder.sync(registry)
+        sync_client = Supervisor(paths.socket)
+        await asyncio.to_thread(holder.wait_ready, registry, sync_client)
+        problems = await asyncio.to_thread(holder.sync, registry)
         if problems:
             raise OllamamaxError(f"reload: {problems[0]}")
     with st.locked(paths) as current:
         for name in [*found.changed, *found.added]:
             entry = service_state(registry, registry.services[name])
             previous = current.services.get(name)
-            if previous is not None:
-                entry.state, entry.pid, entry.ready = previous.state, previous.pid, previous.ready
-                entry.restarts, entry.ready_ms = previous.restarts, previous.ready_ms
+            if previous is not None:  # the new definition, where the service is in its life
+                entry = replace(entry, state=previous.state, pid=previous.pid,
+                                restarts=previous.restarts, ready_ms=previous.ready_ms)
             current.services[name] = entry
     for name in found.removed:
         emit(name, "removed from the registry: stopping")
         old_programs = [p for p in removed if _owner(p) == name]
         for program in old_programs:
-            client.stop(program)
+            await client.stop(program)
         for program in old_programs:
             await orchestrator.workers.wait_stopped(program, DEFAULT_DRAIN)
-            client.remove_group(program)
+            await client.remove_group(program)
         with st.locked(paths) as current:
             current.services.pop(name, None)
     layers = start_layers({n: [d for d in registry.services[n].depends_on if d in found.changed]
                            for n in found.changed})
     for name in [n for layer in layers for n in layer]:
         service = registry.services[name]
-        emit(name, "definition changed: " + (f"rolling {worker_count(service)} worker(s)"
-                                             if held(service) else "restarting"))
+        said = "definition changed: " + (f"rolling {worker_count(service)} worker(s)"
+                                         if held(service) else "restarting")
+        orchestrator.ctx.publish(Event(service=name, action="reload", to="restarting",
+                                       reason=said))
         if held(service):
             for program in [p for p in removed if _owner(p) == name]:
-                client.stop(program)  # workers beyond the new count drain and go
+                await client.stop(program)  # workers beyond the new count drain and go
                 await orchestrator.workers.wait_stopped(program, drain_timeout(registry,
                                                                                service))
-                client.remove_group(program)
+                await client.remove_group(program)
             outcome = await roll(orchestrator, service)
         else:
-            orchestrator.stop([name])
-            daemon.update(client)
+            await orchestrator.stop([name])
+            await daemon.update_async(client)
             outcome = (await orchestrator.start([name], keep_going=True))[name]
         if not outcome.ready:
             raise OllamamaxError(f"reload: {name} {outcome.reason}")
@@ -188,5 +194,6 @@ async def reload(registry: Registry, orchestrator: Orchestrator, *, force: bool)
         if failed:
             raise OllamamaxError(f"reload: {failed[0]} {outcomes[failed[0]].reason}")
     if holder.needed(registry):
-        holder.sync(registry)  # moved ports: the old one closes once its last process is gone
+        # moved ports: the old one closes once its last process is gone
+        await asyncio.to_thread(holder.sync, registry)
     return found

@@ -1,15 +1,18 @@
-"""supervisord's XML-RPC interface over the Unix socket in the run directory."""
+"""supervisord's XML-RPC interface over the Unix socket in the run directory.
+
+Two clients share one marshalling: `AsyncSupervisor` for the event loop (the watcher, the
+orchestrator), `Supervisor` for the command line's synchronous paths. Each call is one HTTP/1.0
+request on its own connection with its own timeout; nothing sets a process-wide default.
+"""
 
 from __future__ import annotations
 
-import http.client
+import asyncio
 import socket
 import xmlrpc.client
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
-
-from supervisor.xmlrpc import SupervisorTransport
+from typing import Any, Protocol, cast
 
 from ollamamax_stack.errors import OllamamaxError
 
@@ -63,28 +66,131 @@ def _info(raw: dict[str, Any]) -> ProcessInfo:
                        start=float(raw["start"]), stop=float(raw["stop"]))
 
 
-class Supervisor:
-    """A client for one supervisord; every failure is a typed error naming the socket."""
+def request(method: str, args: tuple[Any, ...]) -> bytes:
+    """One XML-RPC call as the bytes of an HTTP/1.0 request (supervisord closes after it)."""
+    payload = xmlrpc.client.dumps(args, method, allow_none=False).encode()
+    return (b"POST /RPC2 HTTP/1.0\r\nHost: localhost\r\nContent-Type: text/xml\r\n"
+            b"Content-Length: " + str(len(payload)).encode() + b"\r\n\r\n" + payload)
+
+
+def response(method: str, args: tuple[Any, ...], raw: bytes, where: Path) -> Any:
+    """The value of a whole HTTP response to `request`; a typed error for a fault or garbage."""
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status = head.split(b"\r\n", 1)[0].split()
+    if len(status) < 2 or status[1] != b"200":
+        raise SupervisorUnreachable(f"supervisord on {where} answered "
+                                    f"{head[:80].decode(errors='replace')!r} to {method}")
+    try:
+        return xmlrpc.client.loads(body, use_builtin_types=True)[0][0]
+    except xmlrpc.client.Fault as fault:
+        raise SupervisorFault(fault.faultCode, f"supervisord: {method}{args!r}: "
+                              f"{fault.faultString}") from None
+    except Exception as exc:  # expat's errors have no common base but Exception
+        raise SupervisorUnreachable(f"supervisord on {where}: unreadable answer to {method} "
+                                    f"({exc})") from None
+
+
+def _unreachable(where: Path, exc: BaseException) -> SupervisorUnreachable:
+    said = str(exc) or type(exc).__name__
+    return SupervisorUnreachable(f"supervisord does not answer on {where} ({said})")
+
+
+class SupervisorClient(Protocol):
+    """What the event loop's code needs of a supervisord (AsyncSupervisor, or a test double)."""
+
+    async def pid(self) -> int: ...
+    async def info(self, name: str) -> ProcessInfo: ...
+    async def all_info(self) -> dict[str, ProcessInfo]: ...
+    async def start(self, name: str) -> None: ...
+    async def stop(self, name: str) -> None: ...
+    async def reload(self) -> tuple[list[str], list[str], list[str]]: ...
+    async def add_group(self, name: str) -> None: ...
+    async def remove_group(self, name: str) -> None: ...
+
+
+class AsyncSupervisor:
+    """A client for one supervisord that never blocks the event loop; errors name the socket."""
 
     def __init__(self, socket_path: Path, timeout: float = 10.0) -> None:
         self.socket_path = socket_path
-        transport = SupervisorTransport(None, None, f"unix://{socket_path}")
-        self._proxy = xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
-        self._timeout = timeout
+        self.timeout = timeout
+
+    async def call(self, method: str, *args: Any) -> Any:
+        """One XML-RPC call on its own connection, within this client's timeout."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                reader, writer = await asyncio.open_unix_connection(str(self.socket_path))
+                try:
+                    writer.write(request(method, args))
+                    await writer.drain()
+                    raw = await reader.read()
+                finally:
+                    writer.close()
+        except (OSError, TimeoutError) as exc:
+            raise _unreachable(self.socket_path, exc) from None
+        return response(method, args, raw, self.socket_path)
+
+    async def pid(self) -> int:
+        """supervisord's own pid (also a liveness check of the daemon)."""
+        return int(await self.call("supervisor.getPID"))
+
+    async def info(self, name: str) -> ProcessInfo:
+        """One program's state."""
+        return _info(await self.call("supervisor.getProcessInfo", name))
+
+    async def all_info(self) -> dict[str, ProcessInfo]:
+        """Every program's state by name."""
+        return {i.name: i for i in map(_info, await self.call("supervisor.getAllProcessInfo"))}
+
+    async def start(self, name: str) -> None:
+        """Spawn a program without waiting: readiness is probed by the orchestrator."""
+        await self.call("supervisor.startProcess", name, False)
+
+    async def stop(self, name: str) -> None:
+        """Ask supervisord to stop a program (SIGTERM to its group) without waiting."""
+        try:
+            await self.call("supervisor.stopProcess", name, False)
+        except SupervisorFault as fault:
+            if fault.code != NOT_RUNNING:
+                raise
+
+    async def reload(self) -> tuple[list[str], list[str], list[str]]:
+        """Re-read the config file: (added, changed, removed) group names."""
+        added, changed, removed = (await self.call("supervisor.reloadConfig"))[0]
+        return list(added), list(changed), list(removed)
+
+    async def add_group(self, name: str) -> None:
+        """Activate a group added to the config."""
+        await self.call("supervisor.addProcessGroup", name)
+
+    async def remove_group(self, name: str) -> None:
+        """Drop a group (its process must be stopped)."""
+        await self.call("supervisor.removeProcessGroup", name)
+
+
+class Supervisor:
+    """The same client for synchronous callers (the command line): a timeout per connection."""
+
+    def __init__(self, socket_path: Path, timeout: float = 10.0) -> None:
+        self.socket_path = socket_path
+        self.timeout = timeout
+
+    def asynchronous(self) -> AsyncSupervisor:
+        """The event loop's client of the same supervisord."""
+        return AsyncSupervisor(self.socket_path, self.timeout)
 
     def _call(self, method: str, *args: Any) -> Any:
-        previous = socket.getdefaulttimeout()
-        socket.setdefaulttimeout(self._timeout)
         try:
-            return getattr(self._proxy, method)(*args)
-        except xmlrpc.client.Fault as fault:
-            raise SupervisorFault(fault.faultCode, f"supervisord: {method}{args!r}: "
-                                  f"{fault.faultString}") from None
-        except (OSError, http.client.HTTPException, xmlrpc.client.ProtocolError) as exc:
-            raise SupervisorUnreachable(
-                f"supervisord does not answer on {self.socket_path} ({exc})") from None
-        finally:
-            socket.setdefaulttimeout(previous)
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+                conn.settimeout(self.timeout)
+                conn.connect(str(self.socket_path))
+                conn.sendall(request(method, args))
+                chunks = []
+                while chunk := conn.recv(65536):
+                    chunks.append(chunk)
+        except OSError as exc:
+            raise _unreachable(self.socket_path, exc) from None
+        return response(method, args, b"".join(chunks), self.socket_path)
 
     def pid(self) -> int:
         """supervisord's own pid (also a liveness check of the daemon)."""

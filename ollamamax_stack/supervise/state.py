@@ -3,43 +3,29 @@
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import orjson
+
+from ollamamax_stack.supervise.machine import (
+    BROKEN,
+    NOT_UP,
+    OBSERVED,
+    Event,
+    Status,
+    check,
+)
 from ollamamax_stack.supervise.paths import RunPaths
 
 Phase = Literal["starting", "running", "stopping", "down"]
 StackState = Literal["up", "degraded", "failed", "starting", "down"]
 
-# A service's state: where it is in its life, as `status` shows it.
-READY = "ready"
-STARTING = "starting"
-RESTARTING = "restarting"  # crashed or failed liveness; waiting out its backoff or readiness
-FATAL = "fatal"  # gave up after the restart limit
-FAILED = "failed"  # did not start (exited, or missed its readiness timeout) during `up`
-UNREACHABLE = "unreachable"  # an external service that does not answer
-SKIPPED = "skipped"  # not started: a dependency failed, or its program is missing
-STOPPED = "stopped"  # stopped on request
-EXITED = "exited"  # its process is gone and nobody is restarting it
-UNRESPONSIVE = "unresponsive"  # runs, but its latest liveness probe failed
-UNSUPERVISED = "unsupervised"  # runs, but supervisord is gone: nobody would restart it
-RUNNING = "running"  # runs under a supervisord that does not answer: readiness unknown
-
-Change = Callable[["ServiceState"], None]
-
-# No process serves the service and none is on its way: a held service's ports are closed
-# (parked) so that clients are refused at once instead of waiting in a backlog nobody reads.
-UNSERVED = frozenset({FATAL, STOPPED, FAILED, SKIPPED, EXITED})
-# A service the stack needs is gone for good: the stack is failed, not merely degraded.
-BROKEN = frozenset({FATAL, FAILED})
-
-_NOT_UP = {RESTARTING, FATAL, FAILED, UNREACHABLE, SKIPPED, STOPPED, EXITED, UNRESPONSIVE,
-           UNSUPERVISED, RUNNING}
-
+# A change of one service's record: moves its state (returning the event) or only its facts.
+Change = Callable[["ServiceState"], "Event | None"]
 
 @dataclass
 class ServiceState:
@@ -51,8 +37,7 @@ class ServiceState:
     external: bool = False
     optional: bool = False
     depends_on: list[str] = field(default_factory=list)
-    state: str = STARTING
-    ready: bool = False
+    state: Status = Status.STARTING  # moved only by `move`; `seen` for what status observes
     pid: int | None = None
     restarts: int = 0
     failures: int = 0  # consecutive crashes since it was last stable
@@ -62,6 +47,27 @@ class ServiceState:
     reason: str | None = None
     # A held service's workers as supervisord has them now: name, slot, pid, state.
     workers: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ready(self) -> bool:
+        """Whether it serves (or, external, answers) now."""
+        return self.state == Status.READY
+
+    def move(self, to: Status, reason: str | None = None, *, action: str | None = None,
+             detail: str | None = None) -> Event:
+        """Move to `to` if the machine allows it; the event that says so (`detail`: the
+        event's words when they are not the state's reason)."""
+        check(self.name, self.state, to)
+        before, self.state, self.reason = self.state, to, reason
+        return Event(service=self.name, action=action or to.value, to=to.value,
+                     before=before.value, reason=detail or reason, pid=self.pid,
+                     restarts=self.restarts).stamped()
+
+    def seen(self, state: Status, reason: str | None) -> None:
+        """What `status` found the processes doing: a view of this record, never saved."""
+        if state not in OBSERVED | {Status.STOPPED}:
+            raise ValueError(f"{self.name}: {state} is a state of the machine, not a view")
+        self.state, self.reason = state, reason
 
     def as_status(self) -> dict[str, Any]:
         """The `status --json` shape of one service."""
@@ -94,41 +100,56 @@ class State:
             return "starting"
         if any(s.state in BROKEN and not s.optional for s in self.services.values()):
             return "failed"
-        if any(s.state in _NOT_UP for s in self.services.values()):
+        if any(s.state in NOT_UP for s in self.services.values()):
             return "degraded"
-        if any(s.state == STARTING for s in self.services.values()):
+        if any(s.state == Status.STARTING for s in self.services.values()):
             return "starting"
         return "up"
 
     def reasons(self) -> list[str]:
         """Why the stack is not fully up, one line per service."""
         return [f"{s.name}: {s.reason or s.state}" for s in self.services.values()
-                if s.state in _NOT_UP]
+                if s.state in NOT_UP]
 
     def as_dict(self) -> dict[str, Any]:
-        """The JSON written to state.json."""
-        return asdict(self)
+        """The JSON written to state.json (with each service's derived `ready`, for readers).
+
+        Shallow on purpose: orjson encodes the lists and dicts inside, so a write of the whole
+        file (once per change, during `up`) costs microseconds, not dataclasses.asdict's
+        deep copy."""
+        data = dict(vars(self))
+        data["services"] = {name: {**vars(entry), "ready": entry.ready}
+                            for name, entry in self.services.items()}
+        return data
 
 
 def load(paths: RunPaths) -> State:
     """The persisted state, or an empty (down) one."""
     try:
-        raw = json.loads(paths.state.read_text(encoding="utf-8"))
+        raw = orjson.loads(paths.state.read_bytes())
     except (OSError, ValueError):
         return State()
     # Fields this version does not know (a newer or older ollamamax wrote the file) are dropped.
-    fields = set(ServiceState.__dataclass_fields__)
-    services = {name: ServiceState(**{k: v for k, v in data.items() if k in fields})
-                for name, data in raw.pop("services", {}).items()}
+    services = {name: _entry(data) for name, data in raw.pop("services", {}).items()}
     known = set(State.__dataclass_fields__)
     return State(services=services, **{k: v for k, v in raw.items() if k in known})
+
+
+def _entry(data: dict[str, Any]) -> ServiceState:
+    fields = set(ServiceState.__dataclass_fields__)
+    entry = ServiceState(**{k: v for k, v in data.items() if k in fields})
+    try:
+        entry.state = Status(entry.state)
+    except ValueError:  # a state another version knew: nothing runs as far as we know
+        entry.state, entry.reason = Status.STOPPED, f"unknown state {entry.state!r}"
+    return entry
 
 
 def save(paths: RunPaths, state: State) -> None:
     """Write atomically: readers never see half a file, and a failed write leaves no file."""
     staged = paths.state.with_suffix(f".{os.getpid()}.tmp")
     try:
-        staged.write_text(json.dumps(state.as_dict(), indent=1), encoding="utf-8")
+        staged.write_bytes(orjson.dumps(state.as_dict(), option=orjson.OPT_INDENT_2))
         os.replace(staged, paths.state)
     except OSError as exc:
         try:
@@ -154,18 +175,21 @@ def locked(paths: RunPaths) -> Iterator[State]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def update_service(paths: RunPaths, name: str, change: Callable[[ServiceState], None]) -> None:
-    """Apply `change` to one service's persisted state (if the stack still knows it)."""
-    with locked(paths) as state:
-        service = state.services.get(name)
-        if service is not None:
-            change(service)
-
-
-def try_update_service(paths: RunPaths, name: str, change: Change) -> OSError | None:
-    """`update_service` for callers that must go on without the disk (down, the watcher)."""
-    try:
-        update_service(paths, name, change)
-    except OSError as exc:
-        return exc
-    return None
+def update_service(paths: RunPaths, name: str, change: Change) -> Event | None:
+    """Apply `change` to one service's persisted state (if the stack still knows it); the file
+    is rewritten only when the record changed."""
+    paths.run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with open(paths.lock, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            state = load(paths)
+            service = state.services.get(name)
+            if service is None:
+                return None
+            before = dict(vars(service))
+            event = change(service)
+            if vars(service) != before:
+                save(paths, state)
+            return event
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

@@ -16,33 +16,40 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
 
 from ollamamax_stack.handoff.slots import HOLDER_PROGRAM
 from ollamamax_stack.hostports import who
-from ollamamax_stack.registry.environ import service_environment
 from ollamamax_stack.registry.loader import load_registry
 from ollamamax_stack.registry.model import Registry, Service
 from ollamamax_stack.supervise import groups, listener, sweep
 from ollamamax_stack.supervise import holder as socket_holder
 from ollamamax_stack.supervise import state as st
+from ollamamax_stack.supervise.context import Context, publisher, recorder
 from ollamamax_stack.supervise.logs import tail
+from ollamamax_stack.supervise.machine import UNSERVED, UP, Event, Status
 from ollamamax_stack.supervise.orchestrator import Orchestrator
 from ollamamax_stack.supervise.outcome import pid_alive
 from ollamamax_stack.supervise.paths import RunPaths
 from ollamamax_stack.supervise.policy import backoff_delay, crash_count, exhausted
-from ollamamax_stack.supervise.probes import check_for
-from ollamamax_stack.supervise.rpc import ProcessInfo, Supervisor, SupervisorError
+from ollamamax_stack.supervise.probes import CheckMaker, make_check
+from ollamamax_stack.supervise.rpc import (
+    AsyncSupervisor,
+    ProcessInfo,
+    SupervisorClient,
+    SupervisorError,
+)
 from ollamamax_stack.supervise.supervisord import MODULE as SUPERVISORD_MODULE
 from ollamamax_stack.supervise.workers import held, serving_pids
 
 RECONCILE_PERIOD = 1.0
 EXTERNAL_PERIOD = 5.0
+STOP_TIMEOUT = 5.0  # the watcher's stops: SIGKILL to the group after this
 UNREACHABLE_LIMIT = 5  # RPC failures in a row after which supervisord is taken for gone
 WATCHING = ("starting", "running")  # phases in which crashes are the watcher's to handle
-UP = (st.READY, st.UNRESPONSIVE)  # states of a service that should have a live process
 
 
 def log(message: str) -> None:
@@ -61,12 +68,20 @@ def printable(text: str) -> str:
 class Watcher:
     """Watches one stack's services for as long as its supervisord lives."""
 
-    def __init__(self, registry: Registry, client: Supervisor) -> None:
+    def __init__(self, registry: Registry, client: SupervisorClient, *,
+                 checks: CheckMaker = make_check,
+                 alive: Callable[[int], bool] = pid_alive) -> None:
         self.registry = registry
         self.paths = RunPaths(registry.run_dir)
         self.client = client
-        self.orchestrator = Orchestrator(registry, client, emit=lambda n, m: log(f"{n}: {m}"))
-        self.orchestrator.best_effort = True
+        # The state and the events are best effort: a full disk is said once, never fatal.
+        self.publish = publisher(self.paths, best_effort=True, on_error=self.note_disk)
+        self.note = recorder(self.paths, self.publish, best_effort=True,
+                             on_error=self.note_disk)
+        self.alive = alive
+        self.orchestrator = Orchestrator(Context(registry, client, self.note, self.publish,
+                                                 emit=lambda n, m: log(f"{n}: {m}"),
+                                                 checks=checks, alive=alive))
         self.wake = asyncio.Event()
         self.stopping = asyncio.Event()
         self.orphaned = False  # supervisord died under us
@@ -123,36 +138,28 @@ class Watcher:
             log(f"{message}; going on without recording")
         self.disk_error = message
 
-    def note(self, name: str, change: st.Change) -> None:
-        """Record a change of a service's state; a full disk is said once, never fatal."""
-        error = st.try_update_service(self.paths, name, change)
-        if error is not None:
-            self.note_disk(error)
-        else:
-            self.disk_error = None
-
     async def reconcile(self) -> None:
         """Restart what crashed, resume restarts a previous watcher left, start liveness probes."""
         state = st.load(self.paths)
         if state.phase not in WATCHING:
             return
-        infos = self.client.all_info()
+        infos = await self.client.all_info()
         for name, entry in state.services.items():
             service = self.registry.services.get(name)
             if service is None or service.external or name in self.busy:
                 continue
-            alive = _serving(service, infos) is not None
+            alive = _serving(service, infos, self.alive) is not None
             if entry.state in UP and not alive:
                 # A held service's workers each have their own group: never end a live one's.
                 self._recover(service, None, None if held(service) else entry.pid, count=True)
-            elif entry.state == st.RESTARTING:
+            elif entry.state == Status.RESTARTING:
                 log(f"{name}: resuming its restart ({entry.reason or 'crashed'})")
                 self._recover(service, entry.reason, entry.pid, count=False)
             elif entry.state in UP and service.liveness and name not in self.liveness:
                 task = asyncio.create_task(self._live(service))
                 task.add_done_callback(functools.partial(_said, name))
                 self.liveness[name] = task
-            elif entry.state in st.UNSERVED and held(service):
+            elif entry.state in UNSERVED and held(service):
                 # Again each round: a restarted holder binds every port anew.
                 await self._park(service, wait=False)
         if time.monotonic() - self.last_external > EXTERNAL_PERIOD:
@@ -168,15 +175,11 @@ class Watcher:
             if outcome.ready != entry.ready:
                 log(f"{name}: {'reachable again' if outcome.ready else outcome.reason}")
 
-                def change(e: st.ServiceState, ready: bool = outcome.ready,
-                           reason: str | None = outcome.reason) -> None:
-                    e.ready, e.state = ready, st.READY if ready else st.UNREACHABLE
-                    e.reason = None if ready else reason
+                self.note(name, _reachable(outcome.ready, outcome.reason))
 
-                self.note(name, change)
-
-    def _recover(self, service: Service, why: str | None, pid: int | None, count: bool) -> None:
-        task = asyncio.create_task(self._restart(service, why, pid, count))
+    def _recover(self, service: Service, why: str | None, pid: int | None, count: bool,
+                 stop: bool = False) -> None:
+        task = asyncio.create_task(self._restart(service, why, pid, count, stop))
         self.busy[service.name] = task
         task.add_done_callback(lambda _: self.busy.pop(service.name, None))
         task.add_done_callback(functools.partial(_said, service.name))
@@ -186,18 +189,23 @@ class Watcher:
         state = st.load(self.paths)
         entry = state.services.get(name)
         return (self.stopping.is_set() or state.phase not in WATCHING or entry is None
-                or entry.state in (st.STOPPED, st.FATAL))
+                or entry.state in (Status.STOPPED, Status.FATAL))
 
     async def _restart(self, service: Service, why: str | None, pid: int | None,
-                       count: bool) -> None:
+                       count: bool, stop: bool = False) -> None:
         """Restart with doubling backoff until ready again, or give up at the limit."""
         name, policy = service.name, service.restart
         entry = st.load(self.paths).services.get(name)
         if entry is None:
             return
         failures = crash_count(entry, policy, time.time()) if count else max(entry.failures, 1)
+        if stop:  # it still runs (unresponsive): as long as it takes, while others are watched
+            self.note(name, _crashed(why or "unresponsive", failures))
+            await self.orchestrator.stop([name], timeout=STOP_TIMEOUT, requested=False)
         if why is None:
             why = await self.orchestrator.settled_exit(name)
+        if not stop:
+            self.note(name, _crashed(why, failures))
         while True:
             # Like systemd's KillMode=control-group: nothing of the old process may keep its port.
             ended = await asyncio.to_thread(groups.end, pid, self.paths.run_dir, name)
@@ -208,14 +216,15 @@ class Watcher:
                 reason = (f"{why}; gave up after {policy.limit} restarts "
                           f"(restart limit {policy.limit}); {cause}")
                 log(f"{name}: fatal: {reason}")
-                self.orchestrator.stop([name], timeout=5.0)  # in the loop: one RPC client
+                await self.orchestrator.stop([name], timeout=STOP_TIMEOUT, requested=False)
                 if held(service):
                     await self._park(service, wait=True)  # before `status` says fatal
                 self.note(name, _fatal(reason, failures))
                 return
             delay = backoff_delay(policy, failures)
             log(f"{name}: {why}; restart {failures}/{policy.limit} in {delay:g}s")
-            self.note(name, _restarting(why, failures))
+            self.note(name, _backoff(why, failures, f"restart {failures}/{policy.limit} in "
+                                                    f"{delay:g}s"))
             await asyncio.sleep(delay)
             if self._abandoned(name):
                 return
@@ -226,7 +235,7 @@ class Watcher:
                 self.note(name, _recovered(outcome.pid, outcome.ready_ms))
                 return
             why, pid = outcome.reason or "not ready", outcome.pid
-            self.orchestrator.stop([name], timeout=5.0)  # in the loop: one RPC client
+            await self.orchestrator.stop([name], timeout=STOP_TIMEOUT, requested=False)
             failures += 1
 
     async def _park(self, service: Service, wait: bool) -> None:
@@ -250,9 +259,8 @@ class Watcher:
         probe = service.liveness
         assert probe is not None
         name = service.name
-        check = check_for(self.registry, service, probe,
-                          service_environment(self.registry, service),
-                          self.paths.log(name), attempt_timeout=min(probe.period, 2.0))
+        check = self.orchestrator.ctx.checks(self.registry, service, probe, None,
+                                             min(probe.period, 2.0))
         missed = 0
         try:
             while not self.stopping.is_set():
@@ -261,7 +269,7 @@ class Watcher:
                 if entry is None or entry.state not in UP or name in self.busy:
                     return
                 if await check():
-                    if entry.state == st.UNRESPONSIVE:
+                    if entry.state == Status.UNRESPONSIVE:
                         log(f"{name}: liveness probe passed again after {missed} miss(es)")
                         self.note(name, _responsive)
                     missed = 0
@@ -273,15 +281,14 @@ class Watcher:
                     continue
                 why = f"liveness probe failed {probe.failures} times in a row"
                 log(f"{name}: {why}")
-                self.note(name, _restarting(why, entry.failures))
-                self.orchestrator.stop([name], timeout=5.0)  # in the loop: one RPC client
-                self._recover(service, why, entry.pid, count=True)
+                self._recover(service, why, entry.pid, count=True, stop=True)
                 return
         finally:
             self.liveness.pop(name, None)
 
 
-def _serving(service: Service, infos: dict[str, ProcessInfo]) -> dict[str, int] | None:
+def _serving(service: Service, infos: dict[str, ProcessInfo],
+             alive: Callable[[int], bool]) -> dict[str, int] | None:
     """program -> pid of each live process serving the service; None when one is down."""
     if held(service):
         pids = serving_pids(service, infos)
@@ -289,7 +296,7 @@ def _serving(service: Service, infos: dict[str, ProcessInfo]) -> dict[str, int] 
         info = infos.get(service.name)
         pids = {service.name: info.pid} if info is not None and info.running and (
             info.pid is not None) else None
-    if pids is None or not all(pid_alive(pid) for pid in pids.values()):
+    if pids is None or not all(alive(pid) for pid in pids.values()):
         return None
     return pids
 
@@ -317,43 +324,64 @@ def end_orphans(run_dir: Path) -> None:
     sweep.end(orphans, timeout=2.0)
 
 
-def _restarting(why: str, failures: int) -> st.Change:
-    def change(entry: st.ServiceState) -> None:
-        entry.state, entry.ready, entry.reason, entry.failures = st.RESTARTING, False, why, failures
+def _crashed(why: str, failures: int) -> st.Change:
+    def change(entry: st.ServiceState) -> Event:
+        entry.failures = failures
+        return entry.move(Status.RESTARTING, why, action="crash")
+
+    return change
+
+
+def _backoff(why: str, failures: int, wait: str) -> st.Change:
+    def change(entry: st.ServiceState) -> Event:
+        entry.failures = failures
+        return entry.move(Status.RESTARTING, why, action="backoff", detail=f"{why}; {wait}")
 
     return change
 
 
 def _unresponsive(why: str) -> st.Change:
-    def change(entry: st.ServiceState) -> None:
-        if entry.state in UP:
-            entry.state, entry.ready, entry.reason = st.UNRESPONSIVE, False, why
+    def change(entry: st.ServiceState) -> Event | None:
+        if entry.state not in UP:
+            return None
+        return entry.move(Status.UNRESPONSIVE, why, action="liveness")
 
     return change
 
 
-def _responsive(entry: st.ServiceState) -> None:
-    if entry.state == st.UNRESPONSIVE:
-        entry.state, entry.ready, entry.reason = st.READY, True, None
+def _responsive(entry: st.ServiceState) -> Event | None:
+    if entry.state != Status.UNRESPONSIVE:
+        return None
+    return entry.move(Status.READY, action="responsive", detail="liveness probe passed again")
 
 
 def _recovered(pid: int | None, ready_ms: int | None) -> st.Change:
-    def change(entry: st.ServiceState) -> None:
-        entry.state, entry.ready, entry.reason, entry.pid = st.READY, True, None, pid
-        entry.ready_ms, entry.ready_at = ready_ms, time.time()
+    def change(entry: st.ServiceState) -> Event:
+        entry.pid, entry.ready_ms, entry.ready_at = pid, ready_ms, time.time()
+        return entry.move(Status.READY, detail=f"again after {ready_ms} ms")
 
     return change
 
 
-def _starting_again(entry: st.ServiceState) -> None:
+def _starting_again(entry: st.ServiceState) -> Event:
     entry.restarts += 1
     entry.started_at = time.time()
+    return entry.move(Status.RESTARTING, entry.reason, action="restart")
 
 
 def _fatal(reason: str, failures: int) -> st.Change:
-    def change(entry: st.ServiceState) -> None:
-        entry.state, entry.ready, entry.reason, entry.pid = st.FATAL, False, reason, None
-        entry.failures = failures
+    def change(entry: st.ServiceState) -> Event:
+        entry.pid, entry.failures = None, failures
+        return entry.move(Status.FATAL, reason, action="fatal")
+
+    return change
+
+
+def _reachable(ready: bool, reason: str | None) -> st.Change:
+    def change(entry: st.ServiceState) -> Event:
+        if ready:
+            return entry.move(Status.READY, action="reachable")
+        return entry.move(Status.UNREACHABLE, reason)
 
     return change
 
@@ -373,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     registry = load_registry(args.config, offset=args.offset, profile=args.profile,
                              run_dir=args.run_dir)
-    client = Supervisor(RunPaths(registry.run_dir).socket)
+    client = AsyncSupervisor(RunPaths(registry.run_dir).socket)
     log(f"watching {registry.run_dir} (pid {os.getpid()})")
     asyncio.run(Watcher(registry, client).run())
     return 0

@@ -8,34 +8,25 @@ says it is ready, and only then the old slot gets SIGTERM and drains.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import signal
 import time
-from typing import TYPE_CHECKING
 
 from ollamamax_stack.errors import EXIT_UNAVAILABLE
-from ollamamax_stack.handoff.paths import probe_prefix, probe_socket
 from ollamamax_stack.handoff.slots import (
     Slot,
     parse_program,
     slots,
     worker_count,
 )
-from ollamamax_stack.registry.environ import service_environment
-from ollamamax_stack.registry.model import Probe, Registry, Service
+from ollamamax_stack.registry.model import Service
+from ollamamax_stack.supervise.context import Context
 from ollamamax_stack.supervise.logs import tail
-from ollamamax_stack.supervise.outcome import Outcome, ended, pid_alive
-from ollamamax_stack.supervise.probes import Check, check_for, wait_until
-from ollamamax_stack.supervise.rpc import (
-    ALREADY_STARTED,
-    BAD_NAME,
-    ProcessInfo,
-    Supervisor,
-    SupervisorFault,
-)
-
-if TYPE_CHECKING:
-    from ollamamax_stack.supervise.orchestrator import Orchestrator
+from ollamamax_stack.supervise.machine import Event, WorkerStatus
+from ollamamax_stack.supervise.outcome import Outcome, ended
+from ollamamax_stack.supervise.probes import wait_until
+from ollamamax_stack.supervise.rpc import ALREADY_STARTED, BAD_NAME, ProcessInfo, SupervisorFault
 
 SERVING = {"STARTING", "RUNNING", "BACKOFF"}  # STOPPING is a draining old slot, not the worker
 DRAIN_GRACE = 5.0  # beyond the service's drain timeout before a draining slot is killed
@@ -71,71 +62,23 @@ def serving_pids(service: Service, infos: dict[str, ProcessInfo]) -> dict[str, i
     return {info.name: info.pid for info in running.values() if info.pid is not None}
 
 
-async def probe_http_unix(path: str, url_path: str, timeout: float) -> bool:
-    """Whether GET url_path on a process's own probe socket answers 2xx."""
-    try:
-        reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(path), timeout)
-    except (TimeoutError, OSError):
-        return False
-    try:
-        writer.write(f"GET {url_path} HTTP/1.0\r\nHost: localhost\r\nUser-Agent: ollamamax-probe"
-                     "\r\nConnection: close\r\n\r\n".encode())
-        await writer.drain()
-        line = await asyncio.wait_for(reader.readline(), timeout)
-    except (TimeoutError, OSError):
-        return False
-    finally:
-        writer.close()
-    parts = line.split()
-    return len(parts) >= 2 and parts[1].isdigit() and 200 <= int(parts[1]) < 300
-
-
-async def probe_unix(path: str, timeout: float) -> bool:
-    """Whether a process's own probe socket accepts a connection."""
-    try:
-        _, writer = await asyncio.wait_for(asyncio.open_unix_connection(path), timeout)
-    except (TimeoutError, OSError):
-        return False
-    writer.close()
-    return True
-
-
-def slot_check(registry: Registry, service: Service, probe: Probe, slot: str,
-               attempt_timeout: float) -> Check:
-    """A probe of one slot's process: http and tcp on its own socket, exec and log as usual."""
-    port_name = probe.port or next(iter(service.port_map))
-    path = str(probe_socket(probe_prefix(registry.run_dir, slot, service.port_map), port_name))
-    if probe.kind == "http":
-        url_path = probe.http or "/"
-        return lambda: probe_http_unix(path, url_path, attempt_timeout)
-    if probe.kind == "tcp":
-        return lambda: probe_unix(path, attempt_timeout)
-    env = service_environment(registry, service)
-    return check_for(registry, service, probe, env, registry.run_dir / "logs" /
-                     f"{service.name}.log", attempt_timeout)
-
-
 class Workers:
     """Starts, stops and rolls the slots of held services through one supervisord."""
 
-    def __init__(self, orchestrator: Orchestrator) -> None:
-        self.orchestrator = orchestrator
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.client = ctx.client
 
-    @property
-    def client(self) -> Supervisor:
-        """The orchestrator's supervisord client (it may be replaced after a launch)."""
-        return self.orchestrator.client
-
-    def _exited(self, service: Service, program: str, pid: int | None) -> str | None:
-        if pid is not None and pid_alive(pid):
+    async def _exited(self, service: Service, program: str, pid: int | None) -> str | None:
+        if pid is not None and self.ctx.alive(pid):
             return None
-        info = self.client.info(program)
+        info = await self.client.info(program)
         if info.state in SERVING and info.pid is not None and info.pid != pid:
             return None
         if info.state in SERVING:
             return None  # supervisord has not reaped it yet: next time
         if info.exitstatus == EXIT_UNAVAILABLE:
-            said = [line.strip() for line in tail(self.orchestrator.paths.log(service.name), 5)
+            said = [line.strip() for line in tail(self.ctx.paths.log(service.name), 5)
                     if line.strip()]
             return f"is unavailable here: {said[-1] if said else 'a program it needs is missing'}"
         return f"{ended(info)} before it was ready"
@@ -143,27 +86,36 @@ class Workers:
     async def start_slot(self, service: Service, slot: Slot) -> Outcome:
         """Start one slot and wait until its own process is ready (or exits, or times out)."""
         probe = service.readiness
-        timeout = self.orchestrator.timeout or probe.timeout
-        check = slot_check(self.orchestrator.registry, service, probe, slot.program,
-                           min(1.0, timeout))
+        timeout = self.ctx.timeout or probe.timeout
+        check = self.ctx.checks(self.ctx.registry, service, probe, slot.program,
+                                min(1.0, timeout))
         started = time.monotonic()
         try:
-            self.client.start(slot.program)
+            await self.client.start(slot.program)
         except SupervisorFault as fault:
             if fault.code != ALREADY_STARTED:
                 return Outcome(False, f"supervisord could not start {slot.program}: {fault}")
-        pid = self.client.info(slot.program).pid
+        pid = (await self.client.info(slot.program)).pid
+        self._said(slot, "start", WorkerStatus.STARTING, pid=pid)
         why = await wait_until(check, timeout, probe.period,
-                               lambda: self._exited(service, slot.program, pid))
+                               functools.partial(self._exited, service, slot.program, pid))
         if why is not None:
-            info = self.client.info(slot.program)
+            info = await self.client.info(slot.program)
             unavailable = info.state not in SERVING and info.exitstatus == EXIT_UNAVAILABLE
+            self._said(slot, "failed", WorkerStatus.DOWN, why, pid)
             return Outcome(False, why, pid=pid, unavailable=unavailable)
-        return Outcome(True, ready_ms=round((time.monotonic() - started) * 1000), pid=pid)
+        ready_ms = round((time.monotonic() - started) * 1000)
+        self._said(slot, "ready", WorkerStatus.SERVING, f"after {ready_ms} ms", pid)
+        return Outcome(True, ready_ms=ready_ms, pid=pid)
+
+    def _said(self, slot: Slot, action: str, to: WorkerStatus, reason: str | None = None,
+              pid: int | None = None) -> None:
+        self.ctx.publish(Event(service=slot.service, action=action, to=to.value, reason=reason,
+                               pid=pid, worker=slot.worker_name, slot=slot.program))
 
     async def bring_up(self, service: Service) -> Outcome:
         """Start every worker that has no serving slot, in parallel; ready when all are."""
-        infos = self.client.all_info()
+        infos = await self.client.all_info()
         running = active(service, infos)
         starting = []
         for worker in range(worker_count(service)):
@@ -180,27 +132,27 @@ class Workers:
                 reason = outcome.reason if worker_count(service) == 1 else (
                     f"worker {slot.worker_name}: {outcome.reason}")
                 return Outcome(False, reason, pid=outcome.pid, unavailable=outcome.unavailable)
-        first = active(service, self.client.all_info()).get(0)
+        first = active(service, await self.client.all_info()).get(0)
         ready_ms = max((o.ready_ms or 0 for o in outcomes), default=0)
         return Outcome(True, ready_ms=ready_ms, pid=first.pid if first else None)
 
-    def refresh(self, program: str) -> None:
+    async def refresh(self, program: str) -> None:
         """Give a stopped slot the definition of the current config file (after `reload`)."""
-        _, changed, removed = self.client.reload()
-        info = self.client.all_info().get(program)
+        _, changed, removed = await self.client.reload()
+        info = (await self.client.all_info()).get(program)
         if info is not None and info.state in SERVING | {"STOPPING"}:
             return
         if program in changed or program in removed:
-            self.client.remove_group(program)
+            await self.client.remove_group(program)
         if program in changed:
-            self.client.add_group(program)
+            await self.client.add_group(program)
 
     async def wait_stopped(self, program: str, timeout: float) -> None:
         """Wait until a stopping slot has ended; SIGKILL its group after `timeout`."""
         deadline = time.monotonic() + timeout
         while True:
             try:
-                info = self.client.info(program)
+                info = await self.client.info(program)
             except SupervisorFault as fault:
                 if fault.code == BAD_NAME:
                     return
@@ -218,32 +170,28 @@ class Workers:
     async def roll(self, service: Service, workers: list[int] | None = None,
                    drain: float = 10.0) -> Outcome:
         """Restart workers one at a time: the idle slot ready first, then the old one drains."""
-        emit = self.orchestrator.emit
         draining: list[str] = []
         last: Outcome = Outcome(True, ready_ms=0)
         for worker in workers if workers is not None else range(worker_count(service)):
-            current = active(service, self.client.all_info()).get(worker)
+            current = active(service, await self.client.all_info()).get(worker)
             slot = parse_program(current.name) if current else None
             spare = slot.other if slot else Slot(service.name, worker, "a")
             await self.wait_stopped(spare.program, drain + DRAIN_GRACE)
-            self.refresh(spare.program)
-            emit(service.name, f"worker {spare.worker_name}: starting {spare.program}")
+            await self.refresh(spare.program)
             last = await self.start_slot(service, spare)
             if not last.ready:
-                self.client.stop(spare.program)
+                await self.client.stop(spare.program)
                 await self.wait_stopped(spare.program, DRAIN_GRACE)
                 where = f"worker {spare.worker_name} ({spare.program})"
                 return Outcome(False, f"{where} {last.reason}; the old process still serves",
                                pid=current.pid if current else None)
-            emit(service.name, f"worker {spare.worker_name}: {spare.program} ready after "
-                               f"{last.ready_ms} ms" + (f"; draining {current.name}"
-                                                        if current else ""))
             if current is not None:
-                self.client.stop(current.name)
+                await self.client.stop(current.name)
                 draining.append(current.name)
+                if (old := parse_program(current.name)) is not None:
+                    self._said(old, "drain", WorkerStatus.DRAINING, pid=current.pid)
         for program in draining:
             await self.wait_stopped(program, drain + DRAIN_GRACE)
-            self.refresh(program)
-        first = active(service, self.client.all_info()).get(0)
+            await self.refresh(program)
+        first = active(service, await self.client.all_info()).get(0)
         return Outcome(True, ready_ms=last.ready_ms, pid=first.pid if first else None)
-

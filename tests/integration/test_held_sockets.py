@@ -22,9 +22,10 @@ import pytest
 
 from ollamamax_stack.handoff.paths import holder_socket, probe_prefix, probe_socket
 from ollamamax_stack.supervise import state as st
+from ollamamax_stack.supervise.machine import Status
 from ollamamax_stack.supervise.paths import RunPaths
+from ollamamax_stack.supervise.probes import probe_http_unix
 from ollamamax_stack.supervise.rpc import Supervisor
-from ollamamax_stack.supervise.workers import probe_http_unix
 from tests.chat_load import ChatLoad
 from tests.fixtures.stacks.harness import ROOT, STACKS, Stack
 
@@ -73,7 +74,7 @@ class HeldStack(Stack):
     def ready_state(self) -> bool:
         """Whether the stack's state calls the gateway ready."""
         entry = st.load(RunPaths(self.run_dir)).services.get("gateway")
-        return entry is not None and entry.state == st.READY
+        return entry is not None and entry.state == Status.READY
 
 
 @pytest.fixture(scope="module")

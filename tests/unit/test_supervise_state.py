@@ -7,29 +7,30 @@ from pathlib import Path
 from ollamamax_stack.supervise import state as st
 from ollamamax_stack.supervise.listener import parse
 from ollamamax_stack.supervise.logs import Follower, tail
+from ollamamax_stack.supervise.machine import Status
 from ollamamax_stack.supervise.paths import RunPaths
 
 
-def _state(*states: str, phase: st.Phase = "running") -> st.State:
+def _state(*states: Status, phase: st.Phase = "running") -> st.State:
     services = {f"s{i}": st.ServiceState(name=f"s{i}", ports={"main": 1000 + i}, url="u",
-                                         state=s, ready=s == st.READY)
+                                         state=s)
                 for i, s in enumerate(states)}
     return st.State(phase=phase, services=services)
 
 
 def test_the_stack_is_up_only_when_every_service_is_ready() -> None:
-    assert _state(st.READY, st.READY).stack() == "up"
+    assert _state(Status.READY, Status.READY).stack() == "up"
     # A service the stack needs gave up (fatal) or never started: failed, not degraded.
-    assert _state(st.READY, st.FATAL).stack() == "failed"
-    assert _state(st.READY, st.FAILED).stack() == "failed"
-    optional = _state(st.READY, st.FATAL)
+    assert _state(Status.READY, Status.FATAL).stack() == "failed"
+    assert _state(Status.READY, Status.FAILED).stack() == "failed"
+    optional = _state(Status.READY, Status.FATAL)
     optional.services["s1"].optional = True
     assert optional.stack() == "degraded"
-    assert _state(st.READY, st.UNREACHABLE).stack() == "degraded"
-    assert _state(st.READY, st.STARTING).stack() == "starting"
-    assert _state(st.READY, phase="starting").stack() == "starting"
-    assert _state(st.READY, phase="down").stack() == "down"
-    assert _state(st.READY, st.STOPPED).reasons() == ["s1: stopped"]
+    assert _state(Status.READY, Status.UNREACHABLE).stack() == "degraded"
+    assert _state(Status.READY, Status.STARTING).stack() == "starting"
+    assert _state(Status.READY, phase="starting").stack() == "starting"
+    assert _state(Status.READY, phase="down").stack() == "down"
+    assert _state(Status.READY, Status.STOPPED).reasons() == ["s1: stopped"]
 
 
 def test_state_round_trips_through_the_run_dir(tmp_path: Path) -> None:
