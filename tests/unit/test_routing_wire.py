@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -374,6 +375,168 @@ def test_a_wait_that_began_after_the_watchdog_was_set_still_times_out() -> None:
         done, _ = await asyncio.wait([reading], timeout=10)
         assert reading in done, "the wait never timed out"
         assert isinstance(reading.exception(), TimeoutError)
+        server.close()
+
+    asyncio.run(run())
+
+
+def test_the_client_defaults_and_its_timeouts_reach_each_node_link() -> None:
+    client = WireClient()
+    assert (client.connect_timeout, client.read_timeout) == (3.0, 300.0)
+
+    async def run() -> None:
+        server, url = await serve(lambda r, w: read_request(r))  # headers never come
+        client = WireClient(connect_timeout=1.5, read_timeout=0.2)
+        with pytest.raises(TimeoutError):
+            await client.post(url, "/x", b"{}")
+        assert client._links[url].connect_timeout == 1.5
+        server.close()
+
+    asyncio.run(run())
+
+
+def test_connect_errors_say_why_in_words() -> None:
+    async def run() -> None:
+        server, url = await serve(lambda r, w: asyncio.sleep(0))
+        port = server.sockets[0].getsockname()[1]
+        server.close()
+        await server.wait_closed()
+        with pytest.raises(ConnectError) as caught:
+            await NodeLink(url, 5).post("/x", b"{}", None)
+        assert caught.value.reason == (
+            f"cannot connect: connect call failed ('127.0.0.1', {port})")
+
+    asyncio.run(run())
+
+
+def test_a_connect_that_gets_no_answer_times_out_after_the_connect_timeout() -> None:
+    # A listening socket whose accept queue is full drops new SYNs: the connect hangs.
+    full = socket.socket()
+    full.bind(("127.0.0.1", 0))
+    full.listen(0)
+    port = full.getsockname()[1]
+    fillers = []
+    for _ in range(4):
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(("127.0.0.1", port))
+        fillers.append(filler)
+
+    async def run() -> None:
+        with pytest.raises(ConnectError) as caught:
+            await NodeLink(f"http://127.0.0.1:{port}", 0.25).post("/x", b"{}", None)
+        assert caught.value.reason == "cannot connect: no answer within 0.25s"
+
+    try:
+        asyncio.run(run())
+    finally:
+        for sock in (*fillers, full):
+            sock.close()
+
+
+def test_https_speaks_tls_to_the_node() -> None:
+    seen = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append(await reader.read(3))  # a TLS ClientHello, not "POST"
+        writer.close()
+
+    async def run() -> None:
+        server, url = await serve(handler)
+        with pytest.raises(ConnectError, match="^cannot connect: "):
+            await WireClient().post(url.replace("http:", "https:"), "/x", b"{}")
+        server.close()
+
+    asyncio.run(run())
+    assert seen and seen[0][:1] == b"\x16"  # the TLS handshake record type
+
+
+def test_an_idle_connection_the_node_closed_is_skipped_for_a_live_one() -> None:
+    connections = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(writer)
+        second = len(connections) == 2
+        while True:
+            try:
+                await read_request(reader)
+            except asyncio.IncompleteReadError:
+                return
+            writer.write(answer(b"{}"))
+            if second:  # answers, then hangs up without saying so
+                await writer.drain()
+                writer.close()
+                return
+
+    async def run() -> None:
+        server, url = await serve(handler)
+        link = NodeLink(url, 5)
+        first = await link.post("/x", b"{}", 5)
+        second = await link.post("/x", b"{}", 5)  # the first is busy: a second connection
+        assert await first.read() == b"{}" == await second.read()
+        await asyncio.sleep(0.1)  # the second's hang-up arrives before it is given back
+        first.release()
+        second.release()
+        again = await link.post("/x", b"{}", 5)
+        assert await again.read() == b"{}"
+        again.release()
+        assert len(connections) == 2  # the live idle connection, not a third one
+        link.close()
+        server.close()
+
+    asyncio.run(run())
+
+
+def test_a_closed_idle_connection_is_forgotten() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(answer(b"{}"))
+        await writer.drain()
+        await asyncio.sleep(0.1)
+        writer.close()
+
+    async def run() -> None:
+        server, url = await serve(handler)
+        link = NodeLink(url, 5)
+        resp = await link.post("/x", b"{}", 5)
+        assert await resp.read() == b"{}"
+        resp.release()
+        assert len(link._idle) == 1
+        for _ in range(100):
+            if not link._idle:
+                break
+            await asyncio.sleep(0.05)
+        assert link._idle == []
+        server.close()
+
+    asyncio.run(run())
+
+
+def test_drain_gives_up_after_its_timeout_and_on_a_broken_answer() -> None:
+    async def stalling(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n{}\n\r\n")
+        await writer.drain()
+        await asyncio.sleep(30)
+
+    async def dropping(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n{}\n\r\n")
+        await writer.drain()
+        writer.transport.abort()
+
+    async def run() -> None:
+        server, url = await serve(stalling)
+        resp = await WireClient().post(url, "/x", b"{}")
+        draining = asyncio.ensure_future(resp.drain(0.3))
+        done, _ = await asyncio.wait([draining], timeout=10)
+        assert draining in done and draining.exception() is None and not resp.done
+        resp.close()
+        server.close()
+        server, url = await serve(dropping)
+        resp = await WireClient().post(url, "/x", b"{}")
+        await resp.drain(10)
+        assert not resp.done
         server.close()
 
     asyncio.run(run())
