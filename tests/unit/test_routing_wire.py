@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import struct
 from collections.abc import Awaitable, Callable
+from typing import Any, cast
 
 import pytest
 
-from ollamamax_stack.services.routing.wire import ConnectError, NodeLink, WireClient, WireError
+from ollamamax_stack.services.routing.wire import (
+    HIGH_WATER,
+    ConnectError,
+    NodeLink,
+    Response,
+    WireClient,
+    WireError,
+)
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -537,6 +546,81 @@ def test_drain_gives_up_after_its_timeout_and_on_a_broken_answer() -> None:
         resp = await WireClient().post(url, "/x", b"{}")
         await resp.drain(10)
         assert not resp.done
+        server.close()
+
+    asyncio.run(run())
+
+
+def test_an_unread_answer_stops_being_read_from_the_node() -> None:
+    body = b"x" * (32 * 1024 * 1024)  # far more than the socket buffers hold
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        await writer.drain()
+
+    async def run() -> None:
+        server, url = await serve(handler)
+        resp = await WireClient().post(url, "/x", b"{}")
+        await asyncio.sleep(0.5)  # nobody reads: the client holds a bounded part of it
+        assert 0 < resp._buffered <= 2 * HIGH_WATER
+        assert await resp.read() == body
+        resp.release()
+        server.close()
+
+    asyncio.run(run())
+
+
+def test_a_reset_by_the_node_says_so() -> None:
+    async def resetting(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        await writer.drain()
+        await asyncio.sleep(0.1)
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()  # linger 0: an RST, not a FIN
+
+    async def run() -> None:
+        server, url = await serve(resetting)
+        resp = await WireClient().post(url, "/x", b"{}")
+        with pytest.raises(WireError, match="reset by peer"):
+            await resp.read()
+        server.close()
+
+    asyncio.run(run())
+
+
+def test_the_watchdog_leaves_a_wait_that_ended_alone() -> None:
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        resp = Response(cast(Any, None), 0.1)
+        resp._since = loop.time() - 1  # long overdue...
+        resp._watch()  # ...but nobody waits
+        resp._waiter = loop.create_future()
+        resp._waiter.set_result(None)  # ...or the wait has just been woken
+        resp._watch()
+        assert resp._waiter.result() is None and resp._timer is None
+
+    asyncio.run(run())
+
+
+def test_hanging_up_logs_no_error() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n{}\n\r\n")
+        await writer.drain()
+        await asyncio.sleep(5)
+
+    async def run() -> None:
+        errors: list[dict[str, Any]] = []
+        asyncio.get_running_loop().set_exception_handler(lambda loop, context: errors.append(
+            context))
+        server, url = await serve(handler)
+        resp = await WireClient().post(url, "/x", b"{}")
+        resp.close()
+        await asyncio.sleep(0.1)  # the connection's loss is reported
+        assert errors == []
         server.close()
 
     asyncio.run(run())

@@ -114,7 +114,7 @@ class Response:
             return  # not waiting now: the next wait starts the watchdog again
         loop = asyncio.get_running_loop()
         due = self._since + self._timeout
-        if loop.time() >= due:
+        if loop.time() >= due:  # `>`: at the very due time it looks once more, then expires
             waiter.set_exception(TimeoutError())
         else:
             self._timer = loop.call_at(due, self._watch)
@@ -163,7 +163,7 @@ class Response:
 
     async def lines(self) -> AsyncIterator[bytes]:
         """The body line by line (each with its newline; the last one maybe without)."""
-        rest = b""
+        rest = b""  # (mutmut: None, and `start = None` below, read the same: falsy, slice 0)
         async for chunk in self.iter_any():
             if rest:
                 chunk = rest + chunk
@@ -260,6 +260,7 @@ class _Connection(asyncio.Protocol):
         return self.response
 
     def pause(self) -> None:
+        # (mutmut: `or` pauses a paused transport again: pause_reading is idempotent)
         if not self.paused and self.transport is not None:
             self.paused = True
             self.transport.pause_reading()
@@ -296,7 +297,7 @@ class NodeLink:
         self._idle: list[_Connection] = []
 
     def park(self, conn: _Connection) -> None:
-        if len(self._idle) < IDLE_PER_NODE:
+        if len(self._idle) < IDLE_PER_NODE:  # `<=`: one idle connection more, harmless
             self._idle.append(conn)
         else:
             conn.abort()
