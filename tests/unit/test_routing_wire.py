@@ -452,8 +452,10 @@ def test_https_speaks_tls_to_the_node() -> None:
 
     async def run() -> None:
         server, url = await serve(handler)
-        with pytest.raises(ConnectError, match="^cannot connect: "):
+        with pytest.raises(ConnectError) as caught:
             await WireClient().post(url.replace("http:", "https:"), "/x", b"{}")
+        # An error without words (the handshake's reset) is named by its type.
+        assert caught.value.reason == "cannot connect: connectionreseterror"
         server.close()
 
     asyncio.run(run())
@@ -562,9 +564,16 @@ def test_an_unread_answer_stops_being_read_from_the_node() -> None:
     async def run() -> None:
         server, url = await serve(handler)
         resp = await WireClient().post(url, "/x", b"{}")
-        await asyncio.sleep(0.5)  # nobody reads: the client holds a bounded part of it
-        assert 0 < resp._buffered <= 2 * HIGH_WATER
-        assert await resp.read() == body
+        got = []
+        for _ in range(2):
+            await asyncio.sleep(0.5)  # nobody reads: the client holds a bounded part of it
+            assert 0 < sum(len(chunk) for chunk in resp._chunks) <= 2 * HIGH_WATER
+            async for chunk in resp.iter_any():  # reading again resumes it, for a while
+                got.append(chunk)
+                if sum(map(len, got)) > 4 * 1024 * 1024:
+                    break
+        got.append(await resp.read())
+        assert b"".join(got) == body
         resp.release()
         server.close()
 
@@ -621,6 +630,57 @@ def test_hanging_up_logs_no_error() -> None:
         resp.close()
         await asyncio.sleep(0.1)  # the connection's loss is reported
         assert errors == []
+        server.close()
+
+    asyncio.run(run())
+
+
+def test_a_kept_alive_connection_closed_as_the_request_went_is_retried_on_a_new_one() -> None:
+    requests = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                requests.append(await read_request(reader))
+            except asyncio.IncompleteReadError:
+                return
+            if len(requests) == 2:  # its keep-alive ran out as the request came: no answer
+                writer.close()
+                return
+            writer.write(answer(b'{"n":%d}' % len(requests)))
+
+    async def run() -> None:
+        server, url = await serve(handler)
+        client = WireClient()
+        resp = await client.post(url, "/x", b"{}")
+        assert await resp.read() == b'{"n":1}'
+        resp.release()
+        resp = await client.post(url, "/x", b"{}")  # no byte came back: one more try
+        assert await resp.read() == b'{"n":3}'
+        resp.release()
+        client.close()
+        server.close()
+
+    asyncio.run(run())
+
+
+def test_the_read_timeout_holds_on_a_reused_connection_too() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(answer(b"{}"))
+        await read_request(reader)
+        await asyncio.sleep(30)  # the second request on this connection: no answer
+
+    async def run() -> None:
+        server, url = await serve(handler)
+        client = WireClient(read_timeout=0.3)
+        resp = await client.post(url, "/x", b"{}")
+        assert await resp.read() == b"{}"
+        resp.release()
+        asking = asyncio.ensure_future(client.post(url, "/x", b"{}"))
+        done, _ = await asyncio.wait([asking], timeout=10)
+        assert asking in done, "the wait never timed out"
+        assert isinstance(asking.exception(), TimeoutError)
         server.close()
 
     asyncio.run(run())
