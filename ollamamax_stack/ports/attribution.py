@@ -32,9 +32,10 @@ class Attribution:
 
 def image_name(image: str) -> str:
     """`docker.io/library/redis:7-alpine@sha256:...` -> `redis`; registry host and tag dropped."""
-    ref = image.strip().split("@", 1)[0]
+    ref = image.strip().split("@", 1)[0]  # [0]: the same for any maxsplit (mutants equivalent)
     head, _, last = ref.rpartition("/")
-    last = last.split(":", 1)[0]
+    last = last.split(":", 1)[0]  # [0]: the same for any maxsplit
+    # `if p` drops the empty part a "/last" would give: `head or True` is equivalent.
     parts = [p for p in (f"{head}/{last}" if head else last).lower().split("/") if p]
     if len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost"):
         parts = parts[1:]
@@ -44,6 +45,7 @@ def image_name(image: str) -> str:
 
 
 def _stems(service: Service) -> set[str]:
+    # [-1] of rsplit("/") is the last component whatever the maxsplit (mutants equivalent).
     return {service.name, *(image_name(i).rsplit("/", 1)[-1] for i in service.images)}
 
 
@@ -51,21 +53,21 @@ def _image_fits(image: str, service: Service) -> bool:
     """Whether an image may be the service: one of its images, or named like one (`redismod`
     is a redis; `mariadb` is no postgres)."""
     name = image_name(image)
-    last = name.rsplit("/", 1)[-1]
+    last = name.rsplit("/", 1)[-1]  # any maxsplit: the same last component
     return name in {image_name(i) for i in service.images} or any(
         stem in last for stem in _stems(service))
 
 
 def _names_another_product(image: str, service: Service) -> bool:
     """Whether an image is a known product that the service is not (`mysql` under postgres)."""
-    last = image_name(image).rsplit("/", 1)[-1]
+    last = image_name(image).rsplit("/", 1)[-1]  # any maxsplit: the same last component
     products = products_in(last)
     return bool(products) and not any(stem in p or p in stem
                                       for p in products for stem in _stems(service))
 
 
 def _scheme(scheme: str) -> str:
-    base = scheme.split("+", 1)[0].lower()
+    base = scheme.split("+", 1)[0].lower()  # [0]: the same for any maxsplit
     return _SCHEME_ALIASES.get(base, base)
 
 
@@ -117,7 +119,7 @@ class ServiceIndex:
         try:
             top = resolved.relative_to(self.registry.root.resolve()).parts
         except ValueError:
-            top = ()
+            top = ()  # or None: alike unless an entry is empty ("." names no file anyway)
         shown = Path(where).parts if where else ()
         for entry, service in self.config_files:
             if len(entry) > 1 and parts[-len(entry):] == entry or entry in (top, shown):

@@ -72,7 +72,7 @@ def _own_service(command: str | None) -> str | None:
     if not command or "serve" not in command:
         return None  # most commands: no need to split them
     try:
-        words = shlex.split(command or "")
+        words = shlex.split(command or "")  # (mutmut: `or` never read: command is set here)
     except ValueError:
         return None
     return words[2] if len(words) >= 3 and words[:2] == ["ollamamax", "serve"] else None

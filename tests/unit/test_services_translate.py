@@ -8,7 +8,7 @@ import struct
 import pytest
 
 from ollamamax_stack.services.common.errors import ApiError
-from ollamamax_stack.services.gateway import responses, tools, translate
+from ollamamax_stack.services.gateway import content, responses, tools, translate
 from ollamamax_stack.services.gateway.images import PublicOnly, Refused
 
 
@@ -353,3 +353,154 @@ def test_text_completion_streams_and_usage_chunks() -> None:
     assert usage["object"] == "chat.completion.chunk" and usage["model"] == "m"
     assert usage["usage"] == {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
     assert translate.finish_reason({}) == "stop"
+
+
+FORCED = {"type": "function", "function": {"name": "f"}}
+
+
+@pytest.mark.parametrize(("extra", "param", "message"), [
+    ({"response_format": {"type": "json_schema", "json_schema": {"name": "s"}}},
+     "response_format", "'response_format.json_schema.schema' must be a JSON schema object"),
+    ({"response_format": {"type": "xml"}}, "response_format",
+     "'response_format.type' must be text, json_object or json_schema (what Ollama's format "
+     "can express)"),
+    ({"reasoning_effort": "max"}, "reasoning_effort",
+     "'reasoning_effort' must be one of low, medium, high, none (what Ollama's think takes)"),
+    ({"reasoning": {"effort": "max"}}, "reasoning",
+     "'reasoning' must be one of low, medium, high, none (what Ollama's think takes)"),
+    ({"logit_bias": {"1": 2}}, "logit_bias", "'logit_bias' is not supported: Ollama has no "
+                                             "logit bias"),
+    ({"modalities": ["text", "audio"]}, "modalities", "'modalities': Ollama answers text only"),
+    ({"tools": [TOOL], "tool_choice": FORCED, "response_format": {"type": "json_object"}},
+     "tool_choice", "a forced 'tool_choice' cannot be combined with 'response_format': Ollama "
+                    "forces a call through its format"),
+    ({"top_logprobs": 2}, "top_logprobs", "'top_logprobs' needs 'logprobs': true"),
+    ({"top_logprobs": 0}, "top_logprobs", "'top_logprobs' needs 'logprobs': true"),
+    ({"messages": [{"role": "assistant", "content": None, "tool_calls": [{"id": "c", "function": {
+        "name": "f", "arguments": "{"}}]}]}, "messages[0].tool_calls[0].function.arguments",
+     "messages[0].tool_calls[0].function.arguments must be JSON text"),
+])
+def test_bad_extras_name_the_parameter_and_say_why(extra: dict[str, object], param: str,
+                                                   message: str) -> None:
+    with pytest.raises(ApiError) as caught:
+        translate.chat_request({"model": "m", "messages": HI, **extra})
+    assert (caught.value.status, caught.value.param, caught.value.message) == (
+        400, param, message)
+
+
+def test_text_modality_tools_and_parallel_calls_reach_the_node_and_the_answer() -> None:
+    assert translate.chat_request({"model": "m", "messages": HI, "modalities": ["text"]}) == (
+        translate.chat_request({"model": "m", "messages": HI}))
+    with_tools = {"model": "m", "messages": HI, "tools": [{**TOOL, "strict": True}]}
+    plan = translate.chat_plan(with_tools)
+    assert plan.upstream["tools"] == [{"type": "function", "function": TOOL["function"]}]
+    assert plan.single_call is False
+    assert translate.chat_plan({**with_tools, "parallel_tool_calls": True}).single_call is False
+    single = translate.chat_plan({**with_tools, "parallel_tool_calls": False})
+    assert single.single_call is True
+    answer = {"message": {"content": "", "tool_calls": [
+        {"id": "a", "function": {"name": "f", "arguments": {}}},
+        {"id": "b", "function": {"name": "f", "arguments": {"x": 1}}}]}}
+    ids = [[c["id"] for c in translate.chat_completion("m", answer, p)["choices"][0]["message"][
+        "tool_calls"]] for p in (single, plan, None)]
+    assert ids == [["a"], ["a", "b"], ["a", "b"]]
+
+
+def test_a_developer_message_is_a_system_message_and_images_wait_for_their_fetch() -> None:
+    assert translate.messages_of({"messages": [{"role": "developer", "content": "x"}]}) == [
+        {"role": "system", "content": "x"}]
+    parts = [{"type": "text", "text": "look"},
+             {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]
+    fetches: list[content.ImageFetch] = []
+    asked = {"messages": [{"role": "user", "content": parts}]}
+    assert translate.messages_of(asked)[0]["content"] == "look"  # no list given: one of its own
+    translate.messages_of(asked, fetches)
+    assert len(fetches) == 1
+
+
+@pytest.mark.parametrize(("extra", "param", "message"), [
+    ({"echo": True}, "echo", "'echo' is not supported on /v1/completions"),
+    ({"echo": 1}, "echo", "'echo' is not supported on /v1/completions"),
+    ({"logit_bias": {"1": 2}}, "logit_bias", "'logit_bias' is not supported on /v1/completions"),
+    ({"logprobs": True}, "logprobs", "'logprobs' must be an integer from 0 to 20"),
+    ({"logprobs": 1.0}, "logprobs", "'logprobs' must be an integer from 0 to 20"),
+    ({"logprobs": -1}, "logprobs", "'logprobs' must be an integer from 0 to 20"),
+    ({"logprobs": 21}, "logprobs", "'logprobs' must be an integer from 0 to 20"),
+    ({"best_of": 2}, "best_of", "only best_of=1 is supported"),
+])
+def test_bad_completion_requests_name_the_parameter(extra: dict[str, object], param: str,
+                                                    message: str) -> None:
+    with pytest.raises(ApiError) as caught:
+        translate.completion_request({"model": "m", "prompt": "p", **extra})
+    assert (caught.value.status, caught.value.param, caught.value.message) == (
+        400, param, message)
+
+
+def test_completion_logprobs_and_what_needs_no_saying() -> None:
+    def extra(**fields: object) -> dict[str, object]:
+        out = translate.completion_request({"model": "m", "prompt": "p", **fields})
+        return {k: v for k, v in out.items() if k not in ("model", "prompt", "stream", "options")}
+    assert extra(echo=False, logit_bias=None, best_of=1) == {}
+    assert extra(echo=0) == {}
+    assert extra(logprobs=0) == {"logprobs": True}
+    assert extra(logprobs=20) == {"logprobs": True, "top_logprobs": 20}
+    assert extra(logprobs=1) == {"logprobs": True, "top_logprobs": 1}
+
+
+NODE_LOGPROBS = [{"token": "ab", "logprob": -1.0, "bytes": [97, 98], "top_logprobs": [
+                     {"token": "ab", "logprob": -1.0, "bytes": [97, 98]},
+                     {"token": "x", "logprob": -2.0}]},
+                 {"top_logprobs": [{}]}]
+
+
+def test_chat_logprobs_carry_tokens_bytes_and_alternatives_with_defaults() -> None:
+    plan = translate.chat_plan({"model": "m", "messages": HI, "logprobs": True})
+    assert translate.logprobs_of({"logprobs": NODE_LOGPROBS}, plan) == {"content": [
+        {"token": "ab", "logprob": -1.0, "bytes": [97, 98], "top_logprobs": [
+            {"token": "ab", "logprob": -1.0, "bytes": [97, 98]},
+            {"token": "x", "logprob": -2.0, "bytes": None}]},
+        {"token": "", "logprob": 0.0, "bytes": None, "top_logprobs": [
+            {"token": "", "logprob": 0.0, "bytes": None}]}]}
+    with pytest.raises(ApiError) as caught:
+        translate.logprobs_of({}, plan)
+    assert caught.value.message == translate.LOGPROBS_MISSING
+    assert translate.logprobs_of({"logprobs": NODE_LOGPROBS}, None) is None
+
+
+def test_completion_logprobs_have_text_offsets_from_where_the_text_starts() -> None:
+    assert translate.completion_logprobs({"logprobs": NODE_LOGPROBS}, 3) == {
+        "tokens": ["ab", ""], "token_logprobs": [-1.0, 0.0],
+        "top_logprobs": [{"ab": -1.0, "x": -2.0}, {"": 0.0}], "text_offset": [3, 5]}
+    assert translate.completion_logprobs({"logprobs": NODE_LOGPROBS[:1]})["text_offset"] == [0]
+    with pytest.raises(ApiError) as caught:
+        translate.completion_logprobs({})
+    assert (caught.value.param, caught.value.message) == ("logprobs", translate.LOGPROBS_MISSING)
+    answer = {"response": "ab", "logprobs": NODE_LOGPROBS[:1]}
+    assert translate.text_completion("m", answer, logprobs=True)["choices"][0]["logprobs"][
+        "tokens"] == ["ab"]
+    assert translate.text_completion("m", answer)["choices"][0]["logprobs"] is None
+
+
+def test_stream_deltas_and_tool_call_chunks() -> None:
+    maker = translate.ChunkMaker("m")
+    first = maker.delta({"reasoning_content": "t"})
+    assert (first["object"], first["model"], first["id"]) == (
+        "chat.completion.chunk", "m", maker.id)
+    assert first["choices"] == [{"index": 0, "delta": {"reasoning_content": "t",
+                                                       "role": "assistant"},
+                                 "finish_reason": None, "logprobs": None}]
+    later = maker.delta({"content": "x"}, {"content": []}, "stop")
+    assert later["choices"] == [{"index": 0, "delta": {"content": "x"}, "finish_reason": "stop",
+                                 "logprobs": {"content": []}}]
+    calls = [{"id": "a", "function": {"name": "f", "arguments": {"x": 1}}},
+             {"id": "b", "function": {"name": "g", "arguments": "{}"}}]
+    fresh = translate.ChunkMaker("m")
+    chunk = fresh.tool_calls(calls, single=False)
+    assert chunk["choices"] == [{"index": 0, "finish_reason": None, "logprobs": None, "delta": {
+        "role": "assistant", "tool_calls": [
+            {"index": 0, "id": "a", "type": "function",
+             "function": {"name": "f", "arguments": '{"x":1}'}},
+            {"index": 1, "id": "b", "type": "function",
+             "function": {"name": "g", "arguments": "{}"}}]}}]
+    assert [c["id"] for c in fresh.tool_calls(calls, single=True)["choices"][0]["delta"][
+        "tool_calls"]] == ["a"]

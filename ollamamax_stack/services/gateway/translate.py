@@ -47,7 +47,7 @@ def model_of(body: dict[str, Any]) -> str:
 
 def stream_of(body: dict[str, Any]) -> bool:
     """Whether to answer with server-sent events."""
-    value = body.get("stream", False)
+    value = body.get("stream", False)  # a default None: returns False all the same
     if value is None:
         return False
     if not isinstance(value, bool):
@@ -120,7 +120,8 @@ def messages_of(body: dict[str, Any],
             raise bad(f"messages[{index}].role must be one of {', '.join(ROLES)}",
                       f"messages[{index}].role")
         text = message.get("content")
-        if type(text) is str and len(message) == 2:  # the plain case, kept lean
+        # The plain case, kept lean: _message gives the same dict (so skipping it is equivalent).
+        if type(text) is str and len(message) == 2:
             out.append({"role": "system" if role == "developer" else role, "content": text})
         else:
             out.append(_message(message, role, text, index, pending, names))
@@ -424,7 +425,7 @@ class ChunkMaker:
         self.model = model
         self.chat = chat
         self.created = int(time.time())
-        self.sent_role = False
+        self.sent_role = False  # None would do: only its falsiness is read
 
     def _event(self, choice: dict[str, Any]) -> dict[str, Any]:
         return {"id": self.id, "object": "chat.completion.chunk" if self.chat
@@ -464,7 +465,7 @@ class ChunkMaker:
 
     def usage(self, answer: dict[str, Any]) -> dict[str, Any]:
         """The final chunk of `include_usage`: no choices, only usage."""
-        event = self._event({})
+        event = self._event({})  # its choices are replaced below: any argument would do
         event["choices"] = []
         event["usage"] = usage(answer)
         return event

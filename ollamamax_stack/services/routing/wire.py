@@ -39,7 +39,8 @@ class Response:
 
     def __init__(self, conn: _Connection, timeout: float | None) -> None:
         # (mutmut: None for False and "" for None below are falsy alike; `_since` is set
-        # before it is read; `keep_alive` is set by the headers before anyone reads it)
+        # before it is read; `keep_alive` is set by the headers before anyone reads it; a
+        # `_buffered` one off only moves when reading pauses, as in _feed)
         self._conn = conn
         self._timeout = timeout
         self.status = 0
@@ -100,6 +101,7 @@ class Response:
         if self._timeout is not None:
             self._since = loop.time()
             if self._timer is None:
+                # (mutmut: `-` makes the watchdog look at once, find it early, and look again)
                 self._timer = loop.call_at(self._since + self._timeout, self._watch)
         try:
             await self._waiter
@@ -114,7 +116,7 @@ class Response:
             return  # not waiting now: the next wait starts the watchdog again
         loop = asyncio.get_running_loop()
         due = self._since + self._timeout
-        if loop.time() >= due:
+        if loop.time() >= due:  # `>`: at the very due time it looks once more, then expires
             waiter.set_exception(TimeoutError())
         else:
             self._timer = loop.call_at(due, self._watch)
@@ -127,6 +129,7 @@ class Response:
     def _take(self) -> bytes:
         data = self._chunks.popleft()
         self._buffered -= len(data)
+        # (mutmut: `<`, `/` or a fifth move when reading resumes, not what is read)
         if self._buffered <= HIGH_WATER // 4:
             self._conn.resume()
         return data
@@ -163,7 +166,7 @@ class Response:
 
     async def lines(self) -> AsyncIterator[bytes]:
         """The body line by line (each with its newline; the last one maybe without)."""
-        rest = b""
+        rest = b""  # (mutmut: None, and `start = None` below, read the same: falsy, slice 0)
         async for chunk in self.iter_any():
             if rest:
                 chunk = rest + chunk
@@ -199,8 +202,8 @@ class _Connection(asyncio.Protocol):
     """One keep-alive connection to a node: one request at a time."""
 
     def __init__(self, link: NodeLink) -> None:
-        # (mutmut: None/""/False swaps here are falsy alike; `received` and `transport` are
-        # set before they are read, by send() and connection_made())
+        # (mutmut: None/""/False swaps here are falsy alike; `received`, `response` and
+        # `transport` are set before they are read, by send() and connection_made())
         self.link = link
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
@@ -212,7 +215,7 @@ class _Connection(asyncio.Protocol):
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are no asyncio.Transport subclasses, but they behave as one.
-        self.transport = cast(asyncio.Transport, transport)
+        self.transport = cast(asyncio.Transport, transport)  # (mutmut: cast does nothing)
 
     def data_received(self, data: bytes) -> None:
         self.received = True
@@ -255,16 +258,18 @@ class _Connection(asyncio.Protocol):
     def send(self, request: bytes, timeout: float | None) -> Response:
         assert self.transport is not None
         self.response = Response(self, timeout)
-        self.received = False
+        self.received = False  # (mutmut: None is falsy alike)
         self.transport.write(request)
         return self.response
 
     def pause(self) -> None:
+        # (mutmut: `or` pauses a paused transport again: pause_reading is idempotent)
         if not self.paused and self.transport is not None:
             self.paused = True
             self.transport.pause_reading()
 
     def resume(self) -> None:
+        # (mutmut: `or`s resume a transport not paused, or closed: a no-op; None is falsy too)
         if self.paused and self.transport is not None and not self.lost:
             self.paused = False
             self.transport.resume_reading()
@@ -296,7 +301,7 @@ class NodeLink:
         self._idle: list[_Connection] = []
 
     def park(self, conn: _Connection) -> None:
-        if len(self._idle) < IDLE_PER_NODE:
+        if len(self._idle) < IDLE_PER_NODE:  # `<=`: one idle connection more, harmless
             self._idle.append(conn)
         else:
             conn.abort()
