@@ -11,15 +11,13 @@ from __future__ import annotations
 import http.client
 import os
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
 
 from ollamamax_stack.supervise.paths import RunPaths
 from ollamamax_stack.supervise.rpc import Supervisor
-from tests.fixtures.stacks.harness import ROOT, STACKS, Stack
+from tests.fixtures.stacks.harness import Stack, held_config, running_with_fake_ollama
 
 pytestmark = pytest.mark.timeout(240)
 LIMIT = 2
@@ -30,28 +28,18 @@ CLIENT_TIMEOUT = 1.0
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("held-fatal")
-    config = tmp / "ports.toml"
-    text = (STACKS / "held" / "ports.toml").read_text().replace(
-        'root = "../../../.."', f'root = "{ROOT}"')
-    # A small restart limit and a long stable window: a few kills in a row end it fatal.
-    text = text.replace("restart = { limit = 1000, backoff = 0.05, max_backoff = 0.1, stable = 1 }",
-                        f"restart = {{ limit = {LIMIT}, backoff = 0.05, max_backoff = 0.1, "
-                        "stable = 600 }")
-    assert f"limit = {LIMIT}," in text
-    config.write_text(text)
-    made = Stack("held", tmp / "run", config)
-    fake = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.ollama", "--port",
-         str(made.registry.services["ollama"].primary_port)], cwd=ROOT,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        done = made.cli("up", "-d", env={"OLLAMAMAX_HEALTH_INTERVAL": "0.2"})
-        assert done.returncode == 0, done.stdout + done.stderr
+
+    def fatal_soon(text: str) -> str:
+        # A small restart limit and a long stable window: a few kills in a row end it fatal.
+        edited = text.replace(
+            "restart = { limit = 1000, backoff = 0.05, max_backoff = 0.1, stable = 1 }",
+            f"restart = {{ limit = {LIMIT}, backoff = 0.05, max_backoff = 0.1, stable = 600 }}")
+        assert f"limit = {LIMIT}," in edited
+        return edited
+
+    made = Stack("held", tmp / "run", held_config(tmp, fatal_soon))
+    with running_with_fake_ollama(made, env={"OLLAMAMAX_HEALTH_INTERVAL": "0.2"}):
         yield made
-    finally:
-        made.cleanup()
-        fake.terminate()
-        fake.wait(10)
 
 
 def health(stack: Stack) -> int | str:

@@ -13,7 +13,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
@@ -27,7 +26,7 @@ from ollamamax_stack.supervise.paths import RunPaths
 from ollamamax_stack.supervise.probes import probe_http_unix
 from ollamamax_stack.supervise.rpc import Supervisor
 from tests.chat_load import ChatLoad
-from tests.fixtures.stacks.harness import ROOT, STACKS, Stack
+from tests.fixtures.stacks.harness import Stack, held_config, running_with_fake_ollama
 
 pytestmark = pytest.mark.timeout(240)
 KILLS = 20
@@ -80,23 +79,9 @@ class HeldStack(Stack):
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HeldStack]:
     tmp = tmp_path_factory.mktemp("held")
-    config = tmp / "ports.toml"
-    config.write_text((STACKS / "held" / "ports.toml").read_text().replace(
-        'root = "../../../.."', f'root = "{ROOT}"'))
-    made = HeldStack("held", tmp / "run", config)
-    ollama = made.registry.services["ollama"].primary_port
-    made.fake = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.ollama", "--port", str(ollama),
-         "--token-delay", TOKEN_DELAY], cwd=ROOT, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL)
-    try:
-        done = made.cli("up", "-d", env=FAST)
-        assert done.returncode == 0, done.stdout + done.stderr
+    made = HeldStack("held", tmp / "run", held_config(tmp))
+    with running_with_fake_ollama(made, "--token-delay", TOKEN_DELAY, env=FAST):
         yield made
-    finally:
-        made.cleanup()
-        made.fake.terminate()
-        made.fake.wait(10)
 
 
 def _load(stack: HeldStack) -> ChatLoad:

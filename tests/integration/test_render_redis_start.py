@@ -25,6 +25,7 @@ from ollamamax_stack.render.compose import render_compose
 from ollamamax_stack.services.common.redis_link import RedisLink
 from tests.integration.services_procs import REGISTRY, registry_ports, wait_until
 from tests.portbase import free_offset
+from tests.system import missing_program
 
 pytestmark = pytest.mark.timeout(60)
 SECRET = "/run/secrets/redis.password"
@@ -49,7 +50,7 @@ class Rendered:
 @pytest.fixture
 def redis_as_rendered(tmp_path: Path) -> Iterator[Rendered]:
     if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed (Debian package redis-server)")
+        missing_program("redis-server", "redis-server")
     registry = load_registry(REGISTRY, profile="full", offset=free_offset(registry_ports()))
     port = registry.services["redis"].primary_port
     service = yaml.safe_load(render_compose(registry)["docker-compose.yml"])["services"]["redis"]

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -15,29 +13,16 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.stacks.harness import ROOT, STACKS, Stack
+from tests.fixtures.stacks.harness import Stack, held_config, running_with_fake_ollama
 
 pytestmark = pytest.mark.timeout(240)
 
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
-    config = tmp_path / "ports.toml"
-    config.write_text((STACKS / "held" / "ports.toml").read_text().replace(
-        'root = "../../../.."', f'root = "{ROOT}"'))
-    made = Stack("held", tmp_path / "run", config)
-    fake = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.ollama", "--port",
-         str(made.registry.services["ollama"].primary_port)], cwd=ROOT,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        done = made.cli("up", "-d")
-        assert done.returncode == 0, done.stdout + done.stderr
+    made = Stack("held", tmp_path / "run", held_config(tmp_path))
+    with running_with_fake_ollama(made):
         yield made
-    finally:
-        made.cleanup()
-        fake.terminate()
-        fake.wait(10)
 
 
 def _lines(path: Path) -> list[dict[str, Any]]:
