@@ -11,8 +11,8 @@ from websockets.exceptions import InvalidStatus, WebSocketException
 from websockets.sync.client import ClientConnection, connect
 
 from ollamamax_stack.registry.model import Registry
+from ollamamax_stack.services.common.settings import FRONT_ENDS
 
-FRONT_ENDS = ("gateway", "hub", "fallback")  # the order clients fall back in
 OPEN_TIMEOUT = 3.0
 TOKEN_ENV = "OLLAMAMAX_TOKEN"  # the credential, never on the command line (`ps` shows it)
 LEGACY_TOKEN_ENV = "OLLAMAMAX_API_KEY"
