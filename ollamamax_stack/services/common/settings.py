@@ -17,6 +17,7 @@ from ollamamax_stack.registry.model import Registry
 DEFAULT_HOST = "127.0.0.1"
 # The services that serve the chat page, in the order its clients fall back (port document).
 FRONT_ENDS = ("gateway", "hub", "fallback")
+CHAT_PATH = "/chat"  # the WebSocket of the hub's protocol, on every front end
 LOOPBACK_NAMES = ("127.0.0.1", "localhost")
 
 
@@ -133,3 +134,9 @@ def page_origins(env: Mapping[str, str]) -> list[str]:
         port = f":{parts.port}" if parts.port else ""
         origins.extend(f"{parts.scheme}://{host}{port}" for host in hosts)
     return origins
+
+
+def chat_url(base: str) -> str:
+    """The `/chat` WebSocket URL of a front end's base URL."""
+    return (base.replace("http://", "ws://", 1).replace("https://", "wss://", 1).rstrip("/")
+            + CHAT_PATH)

@@ -7,8 +7,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from ollamamax_stack.services.common.settings import ServiceSettings
-from ollamamax_stack.services.hub.client import chat_endpoints
+from ollamamax_stack.services.common.settings import FRONT_ENDS, ServiceSettings, chat_url
 
 STATIC = Path(__file__).with_name("static")
 PAGE_PREFIX = "/page"
@@ -17,7 +16,7 @@ NO_STORE = {"Cache-Control": "no-store"}  # a page of an old offset must not lin
 
 def endpoints_module(settings: ServiceSettings) -> str:
     """The front ends' `/chat` URLs in fallback order, as `render frontend` writes them."""
-    found = chat_endpoints(None, settings.env)
+    found = [(name, chat_url(url)) for name in FRONT_ENDS if (url := settings.url_of(name))]
     api_base = settings.url_of("gateway") or ""
     return "\n".join([
         f"// Served by {settings.name} from the stack's registry (--offset applied).",
