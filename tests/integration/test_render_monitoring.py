@@ -75,6 +75,17 @@ def test_grafana_provisioning_has_a_datasource_a_provider_and_a_row_per_service(
                       "in flight per node", "restarts (10m)"}
 
 
+def test_the_committed_dashboards_and_rules_are_current() -> None:
+    registry = load_registry(REGISTRY, profile="full")
+    deploy = REGISTRY.parents[1] / "deploy"
+    for name, text in render_grafana(registry).items():
+        assert (deploy / "grafana" / name).read_text() == text, (
+            f"deploy/grafana/{name} is stale: ollamamax --profile full render grafana "
+            "--out deploy/grafana")
+    assert (deploy / "alerts.yml").read_text() == render_alerts(registry)["alerts.yml"], (
+        "deploy/alerts.yml is stale: ollamamax --profile full render alerts --out deploy")
+
+
 def query(port: int, expr: str) -> list[dict[str, Any]]:
     url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
     with urllib.request.urlopen(url, timeout=10) as reply:
