@@ -32,6 +32,7 @@ export class Failover extends EventTarget {
     this.index = -1;
     this.generation = 0;       // a socket of an older generation is closed on purpose
     this.probing = false;
+    this.quiet = false;        // every endpoint was said to be down: do not repeat it each round
     this.prober = setInterval(() => this.probePrimary(), PROBE_EVERY_MS);
   }
 
@@ -53,14 +54,16 @@ export class Failover extends EventTarget {
         return;
       } catch (error) {
         if (generation !== this.generation) return;
-        this.emit("notice", { text: `${url} did not answer (${error.message})` });
+        if (!this.quiet) this.emit("notice", { text: `${url} did not answer (${error.message})` });
       }
     }
+    this.quiet = true;
     this.emit("down", {});
     setTimeout(() => { if (generation === this.generation) this.connect(0); }, RETRY_ALL_MS);
   }
 
   adopt(index, ws, greeting, generation) {
+    this.quiet = false;
     this.ws = ws;
     this.index = index;
     ws.onmessage = (event) => this.emit("message", { message: JSON.parse(event.data) });
