@@ -21,6 +21,7 @@ from ollamamax_stack.handoff.slots import (
     worker_count,
 )
 from ollamamax_stack.registry.model import Service
+from ollamamax_stack.supervise import state as st
 from ollamamax_stack.supervise.context import Context
 from ollamamax_stack.supervise.logs import tail
 from ollamamax_stack.supervise.machine import Event, WorkerStatus
@@ -112,8 +113,10 @@ class Workers:
 
     def _said(self, slot: Slot, action: str, to: WorkerStatus, reason: str | None = None,
               pid: int | None = None) -> None:
+        entry = st.peek(self.ctx.paths).services.get(slot.service)  # its restart count
         self.ctx.publish(Event(service=slot.service, action=action, to=to.value, reason=reason,
-                               pid=pid, worker=slot.worker_name, slot=slot.program))
+                               pid=pid, restarts=entry.restarts if entry else 0,
+                               worker=slot.worker_name, slot=slot.program))
 
     async def bring_up(self, service: Service) -> Outcome:
         """Start every worker that has no serving slot, in parallel; ready when all are."""
