@@ -46,13 +46,14 @@ class SharedRateLimiter:
                                            client=client)
         return int(count), int(ttl_ms)
 
-    async def hit(self, caller: str) -> Decision:
+    async def hit(self, caller: str, limit: int | None = None) -> Decision:
         """Count one request of `caller` in the shared window (the local one if redis fails)."""
+        limit = self.limit if limit is None else limit
         counted = await self.link.run(lambda client: self._hit(client, caller))
         if counted is None:
-            return await self._local.hit(caller)
+            return await self._local.hit(caller, limit)
         count, ttl_ms = counted
-        return Decision(count <= self.limit, max(self.limit - count, 0), ttl_ms / 1000)
+        return Decision(count <= limit, max(limit - count, 0), ttl_ms / 1000)
 
 
 def rate_limiter(auth: Authenticator, limit: int) -> RateLimiter:

@@ -10,8 +10,9 @@ from typing import Any
 import orjson
 from aiohttp import WSMsgType, web
 
-from ollamamax_stack.services.common.auth import PRINCIPAL, Principal
+from ollamamax_stack.services.common.auth import PRINCIPAL, Authenticator, Principal
 from ollamamax_stack.services.common.errors import ApiError
+from ollamamax_stack.services.common.keys import AUTH
 from ollamamax_stack.services.hub import protocol
 from ollamamax_stack.services.hub.keys import HUB
 from ollamamax_stack.services.hub.state import Hub
@@ -22,10 +23,12 @@ EXTRAS = ("tools", "format", "think")  # checked by protocol.check_extras, sent 
 class Connection:
     """A client's socket and the chats running on it."""
 
-    def __init__(self, hub: Hub, ws: web.WebSocketResponse, principal: Principal | None) -> None:
+    def __init__(self, hub: Hub, ws: web.WebSocketResponse, principal: Principal | None,
+                 auth: Authenticator) -> None:
         self.hub = hub
         self.ws = ws
         self.principal = principal
+        self.auth = auth  # asked again at each chat: a key revoked meanwhile stops this socket
         self.chats: dict[Any, asyncio.Task[None]] = {}
         self._send_lock = asyncio.Lock()
 
@@ -70,6 +73,10 @@ class Connection:
             raise protocol.ProtocolError(protocol.UNAUTHORIZED,
                                          "your token has expired: reconnect with a new one",
                                          chat_id)
+        refused = self.auth.refusal(principal) if principal is not None else None
+        if refused is not None:
+            raise protocol.ProtocolError(protocol.UNAUTHORIZED, f"{refused}: reconnect with a "
+                                                                "valid key", chat_id)
         if chat_id in self.chats:
             raise protocol.ProtocolError(protocol.DUPLICATE_ID,
                                          f"a chat with id {chat_id!r} is still running", chat_id)
@@ -142,7 +149,7 @@ async def chat_socket(request: web.Request) -> web.WebSocketResponse:
     # aiohttp's own cap sits above ours, so a large message gets a protocol error, not a drop.
     ws = web.WebSocketResponse(heartbeat=30, max_msg_size=hub.max_message * 4 + 65536)
     await ws.prepare(request)
-    connection = Connection(hub, ws, request.get(PRINCIPAL))
+    connection = Connection(hub, ws, request.get(PRINCIPAL), request.app[AUTH])
     hub.connections.add(connection)
     hub.metrics.connections.inc()
     hub.watcher.subscribers.add(connection.push_nodes)
