@@ -114,7 +114,7 @@ class Authenticator:
         entry = self._api_key(credential)
         if entry is not None:
             return Principal(subject=entry.name, method="api_key", role=entry.role)
-        stored = self.stored.lookup(credential) if self.stored is not None else None
+        stored = await self.stored.find(credential) if self.stored is not None else None
         if stored is not None:
             self._check_stored(stored, "API key")
             assert self.stored is not None

@@ -3,8 +3,11 @@
 Every POLL seconds one query reads the store's change counter (a one-row primary-key read);
 only when it moved are all keys read again. A request never waits on the database: its key is
 a dict lookup by sha256, expiry is checked against the copy's `expires_at` at that instant, and
-a revocation reaches every service within POLL plus one reload. Last use is kept in memory and
-written in one batch every `OLLAMAMAX_KEYS_LAST_USED_EVERY` seconds (60) and at shutdown.
+a revocation reaches every service within POLL plus one reload. A key this copy does not know
+(created a moment ago) makes it read the store at once: one read for every such request in
+flight, at most every CATCH_UP seconds, so a flood of made-up keys costs a read per CATCH_UP.
+Last use is kept in memory and written in one batch every `OLLAMAMAX_KEYS_LAST_USED_EVERY`
+seconds (60) and at shutdown.
 """
 
 from __future__ import annotations
@@ -20,12 +23,13 @@ from typing import Any
 from aiohttp import web
 
 from ollamamax_stack.keystore.locate import StoreLocation, open_store
-from ollamamax_stack.keystore.model import ACTIVE, StoredKey, digest
+from ollamamax_stack.keystore.model import ACTIVE, PREFIX, StoredKey, digest
 from ollamamax_stack.keystore.store import KeyStore
 
 log = logging.getLogger("ollamamax.services")
 POLL = 0.25  # seconds between reads of the change counter: the bound on a revocation's delay
 LAST_USED_EVERY = 60.0
+CATCH_UP = 0.05  # the shortest time between two reads for unknown keys
 
 
 class StoredKeys:
@@ -45,6 +49,8 @@ class StoredKeys:
         self._error: str | None = None
         self.loaded_at: float | None = None
         self._apps = 0
+        self._read_at = 0.0  # monotonic time of the last read of the counter
+        self._catching: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._lock = threading.Lock()  # the follower's thread and the last flush at shutdown
 
@@ -57,6 +63,25 @@ class StoredKeys:
     def lookup(self, credential: str) -> StoredKey | None:
         """The stored key this credential is, whatever its state."""
         return self._by_digest.get(digest(credential))
+
+    async def find(self, credential: str) -> StoredKey | None:
+        """`lookup`, after reading the store first when an `omx_` key is not in the copy."""
+        found = self.lookup(credential)
+        if found is None and credential.startswith(PREFIX) and self._task is not None:
+            await self._catch_up()
+            found = self.lookup(credential)
+        return found
+
+    async def _catch_up(self) -> None:
+        if self._catching is None:
+            if time.monotonic() - self._read_at < CATCH_UP:
+                return
+            self._catching = asyncio.get_running_loop().create_task(self._step())
+            self._catching.add_done_callback(self._caught_up)
+        await asyncio.shield(self._catching)
+
+    def _caught_up(self, task: asyncio.Task[None]) -> None:
+        self._catching = None
 
     def named(self, name: str) -> StoredKey | None:
         """The stored key called `name`."""
@@ -82,6 +107,7 @@ class StoredKeys:
         if self._store is None:
             self._store = open_store(self.location)
         counter = self._store.counter()
+        self._read_at = time.monotonic()
         if counter != self._counter:
             keys = self._store.keys()
             self._by_digest = {k.digest: k for k in keys}
