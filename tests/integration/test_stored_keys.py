@@ -8,6 +8,7 @@ import json
 import time
 from collections.abc import Iterator
 
+import ollama
 import openai
 import pytest
 import websockets
@@ -87,13 +88,36 @@ def test_an_expired_key_is_refused_by_every_service(stack: Stack) -> None:
     assert status == 401 and body["error"]["code"] == "key_expired", body
 
 
-def test_a_keys_rate_limit_is_enforced_and_its_tokens_follow_it(stack: Stack) -> None:
+def test_a_keys_rate_limit_is_enforced_by_every_service(stack: Stack) -> None:
     key = created_key(stack.argv(), "limited", "--rate-limit", "3")
     client = openai.OpenAI(base_url=stack.url("gateway") + "/v1", api_key=key, max_retries=0)
     for _ in range(3):
         assert client.models.list().data
     with pytest.raises(openai.RateLimitError, match="rate limit of 3 requests per minute"):
         client.models.list()
+    # Without redis each service counts its own minute (README "Keys in a store").
+    inference = ollama.Client(host=stack.url("inference"),
+                              headers={"Authorization": f"Bearer {key}"})
+    for _ in range(3):
+        assert inference.list().models
+    with pytest.raises(ollama.ResponseError) as limited:
+        inference.list()
+    assert limited.value.status_code == 429
+
+    async def chats() -> list[str]:
+        async with websockets.connect(stack.ws("hub"), additional_headers={
+                "Authorization": f"Bearer {key}"}) as ws:
+            assert json.loads(await ws.recv())["type"] == "nodes"
+            ends = []
+            for chat_id in range(4):
+                await ws.send(json.dumps({"type": "chat", "id": chat_id, "model": "llama3.2",
+                                          "messages": [{"role": "user", "content": "hi"}]}))
+                while (reply := json.loads(await ws.recv()))["type"] not in ("done", "error"):
+                    pass
+                ends.append(reply.get("code", reply["type"]))
+            return ends
+
+    assert asyncio.run(chats()) == ["done", "done", "done", "rate_limit_exceeded"]
     # Another key is not limited by it (the stack has no limit of its own here).
     assert all(gateway_accepts(stack.url("gateway"), ENV_KEY) for _ in range(5))
 

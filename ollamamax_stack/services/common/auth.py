@@ -141,7 +141,7 @@ class Authenticator:
         key = claims.get("key")
         rate_limit = None
         if isinstance(key, str):
-            traded = self.stored.named(key) if self.stored is not None else None
+            traded = await self.stored.find_named(key) if self.stored is not None else None
             if traded is None:
                 raise ApiError(401, f"the token's API key {key!r} is not in the key store",
                                "token_revoked")

@@ -72,6 +72,15 @@ class StoredKeys:
             found = self.lookup(credential)
         return found
 
+    async def find_named(self, name: str) -> StoredKey | None:
+        """`named`, after reading the store first when the copy has no such key (a token of a
+        key created a moment ago, traded at another service)."""
+        found = self.named(name)
+        if found is None and self._task is not None:
+            await self._catch_up()
+            found = self.named(name)
+        return found
+
     async def _catch_up(self) -> None:
         if self._catching is None:
             if time.monotonic() - self._read_at < CATCH_UP:

@@ -63,7 +63,20 @@ class Connection:
             if task is not None:
                 task.cancel()
         else:
+            await self.within_limit(message["id"])
             self.start_chat(message)
+
+    async def within_limit(self, chat_id: Any) -> None:
+        """Count a chat against its key's own `--rate-limit`; refuse it past the minute's."""
+        principal = self.principal
+        if principal is None or not principal.rate_limit:
+            return
+        decision = await self.hub.limiter.hit(principal.subject, principal.rate_limit)
+        if not decision.allowed:
+            raise protocol.ProtocolError(
+                protocol.RATE_LIMITED, f"rate limit of {principal.rate_limit} requests per "
+                                       f"minute reached; retry in {decision.reset_after:.0f}s",
+                chat_id)
 
     def start_chat(self, message: dict[str, Any]) -> None:
         """Run a chat in its own task so others on this socket go on meanwhile."""

@@ -36,7 +36,7 @@ class RateLimiter(Protocol):
 
 
 class MemoryRateLimiter:
-    """Windows kept in this process: enough for one gateway."""
+    """Windows kept in this process: one budget per process (per service, per worker)."""
 
     name = "memory"
 

@@ -1,4 +1,4 @@
-"""Rate-limit windows in redis, one budget for every gateway; in memory while redis is down."""
+"""Rate-limit windows in redis, one budget for every service; in memory while redis is down."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
 from ollamamax_stack.services.common.auth import Authenticator
+from ollamamax_stack.services.common.rate_limits import Decision, MemoryRateLimiter, RateLimiter
 from ollamamax_stack.services.common.redis_link import RedisLink
 from ollamamax_stack.services.common.redis_revocation import SharedRevocationStore
-from ollamamax_stack.services.gateway.limits import Decision, MemoryRateLimiter, RateLimiter
 
 # Count one hit; the first hit of a window starts its expiry (as the memory limiter does).
 # Atomic in redis, so two gateways can never both take the last request of a window.
