@@ -82,14 +82,14 @@ class Connection:
         """Run a chat in its own task so others on this socket go on meanwhile."""
         chat_id = message["id"]
         principal = self.principal
-        if principal is not None and principal.expires_at and principal.expires_at < time.time():
-            raise protocol.ProtocolError(protocol.UNAUTHORIZED,
-                                         "your token has expired: reconnect with a new one",
-                                         chat_id)
         refused = self.auth.refusal(principal) if principal is not None else None
         if refused is not None:
             raise protocol.ProtocolError(protocol.UNAUTHORIZED, f"{refused}: reconnect with a "
                                                                 "valid key", chat_id)
+        if principal is not None and principal.expires_at and principal.expires_at < time.time():
+            raise protocol.ProtocolError(protocol.UNAUTHORIZED,
+                                         "your token has expired: reconnect with a new one",
+                                         chat_id)
         if chat_id in self.chats:
             raise protocol.ProtocolError(protocol.DUPLICATE_ID,
                                          f"a chat with id {chat_id!r} is still running", chat_id)
