@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import ollama
 import pytest
 
 from ollamamax_stack.registry import load_registry
@@ -13,6 +14,8 @@ from tests.integration.key_clients import (
     accepted_by,
     created_key,
     gateway_accepts,
+    hub_accepts,
+    inference_accepts,
     listed,
     revoked,
     seconds_until_refused,
@@ -62,6 +65,14 @@ def test_keys_in_the_full_profiles_postgres_are_followed_by_every_service(
         time.sleep(0.05)
     taken = seconds_until_refused(urls, brief, since)
     print(f"[postgresql] expired key refused after (s): {taken}")
+    # With redis, a key's --rate-limit is one budget across the services.
+    limited = created_key(base, "limited", "--rate-limit", "3")
+    assert gateway_accepts(urls["gateway"], limited) and hub_accepts(urls["hub"], limited)
+    assert inference_accepts(urls["inference"], limited)
+    with pytest.raises(ollama.ResponseError) as refused:
+        ollama.Client(host=urls["inference"],
+                      headers={"Authorization": f"Bearer {limited}"}).list()
+    assert refused.value.status_code == 429
     states = {name: entry["state"] for name, entry in listed(base).items()}
-    assert states == {"alice": "revoked", "brief": "expired"}
+    assert states == {"alice": "revoked", "brief": "expired", "limited": "active"}
     assert gateway_accepts(urls["gateway"], ENV_KEY)
