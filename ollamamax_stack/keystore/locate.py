@@ -41,19 +41,13 @@ def locate(env: Mapping[str, str], run_dir: Path) -> StoreLocation:
 def open_store(location: StoreLocation, connect_timeout: float = 3.0) -> KeyStore:
     """The store at `location`, migrated; a KeyStoreError naming it when it cannot be opened."""
     backend: Backend
-    try:
-        if location.kind == "postgresql":
-            from ollamamax_stack.keystore.postgres import PostgresBackend  # psycopg: only here
-            assert location.url is not None and location.password_file is not None
-            backend = PostgresBackend(location.url, location.password_file, connect_timeout)
-        else:
-            assert location.path is not None
-            backend = SqliteBackend(location.path)
-    except KeyStoreError:
-        raise
-    except Exception as exc:  # sqlite3.Error, psycopg.Error, OSError: all say why in one line
-        raise KeyStoreError(f"cannot open the key store ({location.describe()}): "
-                            f"{_first_line(exc)}") from None
+    if location.kind == "postgresql":
+        from ollamamax_stack.keystore.postgres import PostgresBackend  # psycopg: only here
+        assert location.url is not None and location.password_file is not None
+        backend = PostgresBackend(location.url, location.password_file, connect_timeout)
+    else:
+        assert location.path is not None
+        backend = SqliteBackend(location.path)
     try:
         return KeyStore(backend)
     except backend.errors as exc:

@@ -32,12 +32,18 @@ class PostgresBackend:
         try:
             password = password_file.read_text().strip()
         except OSError as exc:
-            raise KeyStoreError(f"cannot read the PostgreSQL password file {password_file}: "
+            raise KeyStoreError(f"cannot read the PostgreSQL password file {password_file} "
+                                f"(written when the full profile first starts): "
                                 f"{exc.strerror}") from None
-        self._db = psycopg.connect(host=parts.hostname, port=parts.port or 5432, user=USER,
-                                   password=password, dbname=DATABASE, autocommit=True,
-                                   connect_timeout=max(1, int(connect_timeout)),
-                                   application_name="ollamamax-keys")
+        try:
+            self._db = psycopg.connect(host=parts.hostname, port=parts.port or 5432, user=USER,
+                                       password=password, dbname=DATABASE, autocommit=True,
+                                       connect_timeout=max(1, int(connect_timeout)),
+                                       application_name="ollamamax-keys")
+        except psycopg.Error as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "refused"
+            raise KeyStoreError(f"cannot open the key store (postgresql {self.where}): "
+                                f"{reason}") from None
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """Run one statement (`?` becomes psycopg's `%s`); its rows."""

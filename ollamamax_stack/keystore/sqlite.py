@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ollamamax_stack.keystore.backend import Row
+from ollamamax_stack.keystore.model import KeyStoreError
 
 FILE_NAME = "keys.sqlite"
 
@@ -28,16 +29,20 @@ class SqliteBackend:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.where = str(path)
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        path.touch(mode=0o600, exist_ok=True)
-        # Autocommit; transactions are explicit (BEGIN IMMEDIATE takes the write lock first).
-        self._db = sqlite3.connect(path, timeout=5, isolation_level=None,
-                                   check_same_thread=False)
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            path.touch(mode=0o600, exist_ok=True)
+            # Autocommit; transactions are explicit (BEGIN IMMEDIATE takes the write lock).
+            self._db = sqlite3.connect(path, timeout=5, isolation_level=None,
+                                       check_same_thread=False)
+        except (OSError, sqlite3.Error) as exc:
+            raise KeyStoreError(f"cannot open the key store (sqlite {path}): "
+                                f"{getattr(exc, 'strerror', None) or exc}") from None
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
-        except sqlite3.Error:
+        except sqlite3.Error as exc:
             self._db.close()
-            raise
+            raise KeyStoreError(f"cannot open the key store (sqlite {path}): {exc}") from None
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """Run one statement; its rows."""
