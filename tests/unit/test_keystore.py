@@ -184,6 +184,15 @@ def test_the_store_unreadable_keeps_auth_closed(tmp_path: Path) -> None:
         stored.refresh()
     assert auth.enabled  # never read: unknown is closed
 
+    async def run() -> None:
+        with pytest.raises(ApiError, match="missing credentials"):
+            await auth.authenticate(None)
+        with pytest.raises(ApiError, match="key store \\(sqlite .*\\) cannot be read") as raised:
+            await auth.authenticate("omx_maybe-in-the-store")
+        assert raised.value.status == 503
+
+    asyncio.run(run())
+
 
 def test_a_hash_of_another_stores_format_is_not_a_key(tmp_path: Path) -> None:
     auth, stored = authenticator(tmp_path)

@@ -123,6 +123,7 @@ class Authenticator:
                              expires_at=stored.expires_at, rate_limit=stored.rate_limit,
                              key=stored.name)
         if credential.count(".") != 2:
+            self._store_unread()
             raise ApiError(401, "invalid API key", "invalid_api_key")
         try:
             claims = jwt.decode(credential, self.secret, algorithms=[ALGORITHM],
@@ -150,6 +151,13 @@ class Authenticator:
         return Principal(subject=str(claims["sub"]), method="jwt",
                          expires_at=float(claims["exp"]), token_id=jti, role=str(role),
                          rate_limit=rate_limit, key=key if isinstance(key, str) else None)
+
+    def _store_unread(self) -> None:
+        """A 503 while the key store was never read (PostgreSQL not up): the key may be in it."""
+        if self.stored is not None and self.stored.unread:
+            raise ApiError(503, f"the key store ({self.stored.location.describe()}) cannot be "
+                                f"read yet: {self.stored.error or 'starting'}",
+                           "key_store_unavailable")
 
     @staticmethod
     def _check_stored(stored: StoredKey, what: str) -> None:

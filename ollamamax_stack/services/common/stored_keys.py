@@ -58,7 +58,17 @@ class StoredKeys:
     def holds_keys(self) -> bool:
         """Whether auth must be on for the store: it has a key (even a revoked one), or it has
         not been read yet (unknown is closed, never open)."""
-        return self._counter is None or bool(self._by_name)
+        return self.unread or bool(self._by_name)
+
+    @property
+    def unread(self) -> bool:
+        """Whether the store was never read (its keys are unknown)."""
+        return self._counter is None
+
+    @property
+    def error(self) -> str | None:
+        """Why the last read failed, if it did."""
+        return self._error
 
     def lookup(self, credential: str) -> StoredKey | None:
         """The stored key this credential is, whatever its state."""
