@@ -56,7 +56,7 @@ def test_keys_in_the_full_profiles_postgres_are_followed_by_every_service(
     taken = seconds_until_refused(urls, key, since)
     print(f"\n[postgresql] revoked key refused after (s): {taken}")
 
-    brief = created_key(base, "brief", "--expires", "6s")
+    brief = created_key(base, "brief", "--expires", "10s")
     assert accepted_by(urls, brief) == dict.fromkeys(urls, True)
     expires_at = listed(base)["brief"]["expires_at"]
     assert isinstance(expires_at, float)

@@ -73,7 +73,7 @@ def test_a_created_key_works_everywhere_and_revoked_is_refused_within_a_second(
 
 
 def test_an_expired_key_is_refused_by_every_service(stack: Stack) -> None:
-    key = created_key(stack.argv(), "brief", "--expires", "6s")
+    key = created_key(stack.argv(), "brief", "--expires", "10s")
     assert accepted_by(urls(stack), key) == dict.fromkeys(urls(stack), True)
     expires_at = listed(stack.argv())["brief"]["expires_at"]
     assert isinstance(expires_at, float)
