@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from ollamamax_stack import __version__
-from ollamamax_stack.commands import launch, ports, serve, stack
+from ollamamax_stack.commands import keys, launch, ports, serve, stack
 from ollamamax_stack.commands import render as render_command
 from ollamamax_stack.commands import systemd as systemd_command
 from ollamamax_stack.commands.common import GlobalOptions
@@ -56,6 +56,7 @@ stack.register(app)
 ports.register(app)
 render_command.register(app)
 systemd_command.register(app)
+keys.register(app)
 serve.register(app)
 launch.register(app)
 app.command()(version)

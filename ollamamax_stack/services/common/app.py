@@ -8,6 +8,7 @@ from aiohttp import web
 
 from ollamamax_stack.handoff.client import SLOT_ENV
 from ollamamax_stack.handoff.slots import parse_program
+from ollamamax_stack.keystore.locate import locate
 from ollamamax_stack.services.common.apikeys import read_keys
 from ollamamax_stack.services.common.auth import Authenticator, auth_middleware
 from ollamamax_stack.services.common.capacity import connection_cap, websocket_cap
@@ -37,6 +38,7 @@ from ollamamax_stack.services.common.secret import ensure_secret, secret_path
 from ollamamax_stack.services.common.serving import SERVER_NAME
 from ollamamax_stack.services.common.settings import ServiceSettings
 from ollamamax_stack.services.common.sqlite_revocation import open_revocations
+from ollamamax_stack.services.common.stored_keys import LAST_USED_EVERY, StoredKeys
 
 DEFAULT_BODY_LIMIT = 4 * 1024 * 1024
 METRICS_PATH = "/metrics"
@@ -47,8 +49,11 @@ def make_authenticator(settings: ServiceSettings) -> Authenticator:
     secret = ensure_secret(secret_path(settings.env, settings.run_dir))
     link = redis_link(settings)
     local = open_revocations(settings.run_dir)
+    stored = StoredKeys(locate(settings.env, settings.run_dir),
+                        settings.number("OLLAMAMAX_KEYS_LAST_USED_EVERY", LAST_USED_EVERY))
     return Authenticator(read_keys(settings.env), secret, settings.name,
-                         SharedRevocationStore(link, local) if link else local, trusted=local)
+                         SharedRevocationStore(link, local) if link else local, trusted=local,
+                         stored=stored)
 
 
 def worker_name(settings: ServiceSettings) -> str:
@@ -89,6 +94,9 @@ def base_app(settings: ServiceSettings, *, authenticator: Authenticator,
     app[ERROR_SHAPE] = error_shape
     revocations = authenticator.revocations
     app[HEALTH_EXTRA] = {"store": lambda: revocations.name}
+    if authenticator.stored is not None:
+        app[HEALTH_EXTRA]["keys"] = authenticator.stored.health
+        app.cleanup_ctx.append(authenticator.stored.lifecycle)
     if isinstance(revocations, SharedRevocationStore):
         app[HEALTH_EXTRA]["redis"] = revocations.link.health
         app.cleanup_ctx.append(revocations.link.lifecycle)

@@ -12,10 +12,12 @@ import jwt
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from ollamamax_stack.keystore.model import ACTIVE, REVOKED, StoredKey
 from ollamamax_stack.services.common.apikeys import ADMIN, ADMIN_KEYS_ENV, USER, ApiKey
 from ollamamax_stack.services.common.errors import ApiError
 from ollamamax_stack.services.common.keys import AUTH
 from ollamamax_stack.services.common.revocation import MemoryRevocationStore, RevocationStore
+from ollamamax_stack.services.common.stored_keys import StoredKeys
 
 ISSUER = "ollamamax"
 AUDIENCE = "ollamamax-stack"
@@ -34,6 +36,8 @@ class Principal:
     expires_at: float | None = None
     token_id: str | None = None
     role: str = USER
+    rate_limit: int | None = None  # a stored key's own requests per minute
+    key: str | None = None  # the stored key (its name) behind this principal
 
 
 PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal")
@@ -45,8 +49,10 @@ class Authenticator:
 
     def __init__(self, keys: dict[str, ApiKey], secret: bytes, service: str,
                  revocations: RevocationStore | None = None,
-                 trusted: RevocationStore | None = None) -> None:
+                 trusted: RevocationStore | None = None,
+                 stored: StoredKeys | None = None) -> None:
         self.keys = keys
+        self.stored = stored
         self.secret = secret
         self.service = service
         self.revocations: RevocationStore = revocations or MemoryRevocationStore()
@@ -56,22 +62,26 @@ class Authenticator:
 
     @property
     def enabled(self) -> bool:
-        """Whether credentials are required (some API key is configured)."""
-        return bool(self.keys)
+        """Whether credentials are required (some API key is configured, or stored)."""
+        return bool(self.keys) or (self.stored is not None and self.stored.holds_keys)
 
     @property
     def mode(self) -> str:
         """`api_keys` when auth is on, `off` otherwise (shown by /health)."""
         return "api_keys" if self.enabled else "off"
 
-    def issue(self, subject: str, ttl: float = DEFAULT_TTL,
-              role: str = USER) -> tuple[str, float]:
-        """A signed JWT for `subject` in `role` and its expiry (epoch seconds)."""
+    def issue(self, subject: str, ttl: float = DEFAULT_TTL, role: str = USER,
+              key: str | None = None) -> tuple[str, float]:
+        """A signed JWT for `subject` in `role` and its expiry (epoch seconds).
+
+        `key` names the stored key it was traded for: revoking that key refuses the token too."""
         now = time.time()
         expires = now + ttl
         claims: dict[str, Any] = {"sub": subject, "iss": ISSUER, "aud": AUDIENCE,
                                   "iat": int(now), "exp": int(expires),
                                   "jti": uuid.uuid4().hex, "role": role}
+        if key is not None:
+            claims["key"] = key
         return jwt.encode(claims, self.secret, algorithm=ALGORITHM), float(int(expires))
 
     def service_token(self) -> str:
@@ -81,8 +91,12 @@ class Authenticator:
         return self._service_token[0]
 
     def upstream_headers(self) -> dict[str, str]:
-        """Headers for calls to other services of the stack."""
-        return {"Authorization": f"Bearer {self.service_token()}"} if self.enabled else {}
+        """Headers for calls to other services of the stack.
+
+        Sent whenever keys may exist (a store is followed): auth turns on stack-wide when the
+        first key is created, and this service may notice a moment before or after the other."""
+        wanted = self.enabled or self.stored is not None
+        return {"Authorization": f"Bearer {self.service_token()}"} if wanted else {}
 
     def _api_key(self, credential: str) -> ApiKey | None:
         for key, entry in self.keys.items():
@@ -100,7 +114,16 @@ class Authenticator:
         entry = self._api_key(credential)
         if entry is not None:
             return Principal(subject=entry.name, method="api_key", role=entry.role)
+        stored = await self.stored.find(credential) if self.stored is not None else None
+        if stored is not None:
+            self._check_stored(stored, "API key")
+            assert self.stored is not None
+            self.stored.used(stored)
+            return Principal(subject=stored.name, method="api_key", role=stored.role,
+                             expires_at=stored.expires_at, rate_limit=stored.rate_limit,
+                             key=stored.name)
         if credential.count(".") != 2:
+            self._store_unread()
             raise ApiError(401, "invalid API key", "invalid_api_key")
         try:
             claims = jwt.decode(credential, self.secret, algorithms=[ALGORITHM],
@@ -116,8 +139,47 @@ class Authenticator:
         store = self.trusted if role == SERVICE else self.revocations
         if isinstance(jti, str) and await store.is_revoked(jti):
             raise ApiError(401, "token has been revoked", "token_revoked")
+        key = claims.get("key")
+        rate_limit = None
+        if isinstance(key, str):
+            traded = await self.stored.find_named(key) if self.stored is not None else None
+            if traded is None:
+                raise ApiError(401, f"the token's API key {key!r} is not in the key store",
+                               "token_revoked")
+            self._check_stored(traded, "the token's API key")
+            rate_limit = traded.rate_limit
         return Principal(subject=str(claims["sub"]), method="jwt",
-                         expires_at=float(claims["exp"]), token_id=jti, role=str(role))
+                         expires_at=float(claims["exp"]), token_id=jti, role=str(role),
+                         rate_limit=rate_limit, key=key if isinstance(key, str) else None)
+
+    def _store_unread(self) -> None:
+        """A 503 while the key store was never read (PostgreSQL not up): the key may be in it."""
+        if self.stored is not None and self.stored.unread:
+            raise ApiError(503, f"the key store ({self.stored.location.describe()}) cannot be "
+                                f"read yet: {self.stored.error or 'starting'}",
+                           "key_store_unavailable")
+
+    @staticmethod
+    def _check_stored(stored: StoredKey, what: str) -> None:
+        state = stored.state(time.time())
+        if state == REVOKED:
+            raise ApiError(401, f"{what} {stored.name!r} has been revoked", "key_revoked")
+        if state != ACTIVE:
+            raise ApiError(401, f"{what} {stored.name!r} has expired", "key_expired")
+
+    def refusal(self, principal: Principal) -> str | None:
+        """Why a principal let in earlier would be refused now (its stored key revoked or
+        expired), for long-lived connections; None while it still holds."""
+        if principal.key is None or self.stored is None:
+            return None
+        stored = self.stored.named(principal.key)
+        if stored is None:
+            return f"the API key {principal.key!r} is no longer in the key store"
+        try:
+            self._check_stored(stored, "the API key")
+        except ApiError as exc:
+            return exc.message
+        return None
 
     def claims_of(self, token: str) -> dict[str, Any]:
         """The verified claims of a token this stack signed (expiry not required to be ahead)."""

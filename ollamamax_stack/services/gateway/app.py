@@ -10,14 +10,14 @@ from aiohttp import web
 from ollamamax_stack.services.common.app import base_app
 from ollamamax_stack.services.common.auth import Authenticator
 from ollamamax_stack.services.common.keys import HEALTH_EXTRA
+from ollamamax_stack.services.common.rate_limits import rate_limit_middleware
+from ollamamax_stack.services.common.redis_limits import rate_limiter
 from ollamamax_stack.services.common.settings import ServiceSettings
 from ollamamax_stack.services.common.validation import request_validation
 from ollamamax_stack.services.gateway import auth_api, docs, openai_api, responses_api
 from ollamamax_stack.services.gateway.errors import openai_shape
 from ollamamax_stack.services.gateway.images import ImageFetcher
 from ollamamax_stack.services.gateway.keys import IMAGES, INFERENCE, LIMITER
-from ollamamax_stack.services.gateway.limits import rate_limit_middleware
-from ollamamax_stack.services.gateway.redis_limits import rate_limiter
 from ollamamax_stack.services.gateway.requests import MODELS as REQUESTS
 from ollamamax_stack.services.hub.app import attach_client, inference_client
 from ollamamax_stack.services.hub.mount import CHAT_PATH, mount_chat
@@ -44,6 +44,6 @@ def create_app(settings: ServiceSettings, auth: Authenticator) -> web.Applicatio
     responses_api.add_routes(app)
     auth_api.add_routes(app)
     docs.add_routes(app)
-    mount_chat(app, settings, client)
+    mount_chat(app, settings, client, limiter)
     page.add_routes(app, settings)
     return app

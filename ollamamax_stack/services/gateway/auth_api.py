@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from aiohttp import web
 
 from ollamamax_stack.services.common.auth import (
@@ -32,7 +34,10 @@ async def issue_token(request: web.Request) -> web.Response:
     ttl = body.get("expires_in", DEFAULT_TTL)
     if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not 0 < ttl <= MAX_TTL:
         raise ApiError(400, f"'expires_in' must be seconds in (0, {MAX_TTL}]", param="expires_in")
-    token, expires = auth.issue(principal.subject, float(ttl), role=principal.role)
+    if principal.expires_at is not None:  # a stored key's token ends when the key does
+        ttl = max(1.0, min(float(ttl), principal.expires_at - time.time()))
+    token, expires = auth.issue(principal.subject, float(ttl), role=principal.role,
+                                key=principal.key)
     return web.json_response({"access_token": token, "token_type": "bearer",
                               "expires_in": int(ttl), "expires_at": int(expires),
                               "subject": principal.subject, "role": principal.role})
@@ -57,8 +62,8 @@ async def revoke(request: web.Request) -> web.Response:
         await request.app[AUTH].revocations.revoke(str(claims["jti"]), float(claims["exp"]))
         return web.json_response({"revoked": claims["jti"]})
     if principal.method != "jwt" or principal.token_id is None:
-        raise ApiError(400, "only a token (JWT) can be revoked; API keys are removed from "
-                            "the keys file")
+        raise ApiError(400, "only a token (JWT) can be revoked; API keys are revoked with "
+                            "`ollamamax keys revoke NAME` or removed from the keys file")
     await request.app[AUTH].revocations.revoke(principal.token_id, principal.expires_at or 0.0)
     return web.json_response({"revoked": principal.token_id})
 

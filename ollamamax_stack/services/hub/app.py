@@ -10,6 +10,7 @@ from ollamamax_stack.errors import UsageError
 from ollamamax_stack.services.common.app import base_app
 from ollamamax_stack.services.common.auth import Authenticator
 from ollamamax_stack.services.common.keys import HEALTH_EXTRA, METRICS
+from ollamamax_stack.services.common.redis_limits import rate_limiter
 from ollamamax_stack.services.common.settings import ServiceSettings
 from ollamamax_stack.services.hub.mount import CHAT_PATH, mount_chat
 from ollamamax_stack.services.inference.metrics import PoolCollector
@@ -51,6 +52,7 @@ def create_app(settings: ServiceSettings, auth: Authenticator) -> web.Applicatio
     app = base_app(settings, authenticator=auth, readiness=client.readiness,
                    protected=(CHAT_PATH,), websocket_paths=(CHAT_PATH,))
     attach_client(app, client)
-    mount_chat(app, settings, client)
+    # No limit of the hub's own: only keys created with `--rate-limit` are counted here.
+    mount_chat(app, settings, client, rate_limiter(auth, 0))
     page.add_routes(app, settings)  # the chat page, also while the gateway is down
     return app

@@ -10,8 +10,9 @@ from typing import Any
 import orjson
 from aiohttp import WSMsgType, web
 
-from ollamamax_stack.services.common.auth import PRINCIPAL, Principal
+from ollamamax_stack.services.common.auth import PRINCIPAL, Authenticator, Principal
 from ollamamax_stack.services.common.errors import ApiError
+from ollamamax_stack.services.common.keys import AUTH
 from ollamamax_stack.services.hub import protocol
 from ollamamax_stack.services.hub.keys import HUB
 from ollamamax_stack.services.hub.state import Hub
@@ -22,10 +23,12 @@ EXTRAS = ("tools", "format", "think")  # checked by protocol.check_extras, sent 
 class Connection:
     """A client's socket and the chats running on it."""
 
-    def __init__(self, hub: Hub, ws: web.WebSocketResponse, principal: Principal | None) -> None:
+    def __init__(self, hub: Hub, ws: web.WebSocketResponse, principal: Principal | None,
+                 auth: Authenticator) -> None:
         self.hub = hub
         self.ws = ws
         self.principal = principal
+        self.auth = auth  # asked again at each chat: a key revoked meanwhile stops this socket
         self.chats: dict[Any, asyncio.Task[None]] = {}
         self._send_lock = asyncio.Lock()
 
@@ -60,12 +63,29 @@ class Connection:
             if task is not None:
                 task.cancel()
         else:
+            await self.within_limit(message["id"])
             self.start_chat(message)
+
+    async def within_limit(self, chat_id: Any) -> None:
+        """Count a chat against its key's own `--rate-limit`; refuse it past the minute's."""
+        principal = self.principal
+        if principal is None or not principal.rate_limit:
+            return
+        decision = await self.hub.limiter.hit(principal.subject, principal.rate_limit)
+        if not decision.allowed:
+            raise protocol.ProtocolError(
+                protocol.RATE_LIMITED, f"rate limit of {principal.rate_limit} requests per "
+                                       f"minute reached; retry in {decision.reset_after:.0f}s",
+                chat_id)
 
     def start_chat(self, message: dict[str, Any]) -> None:
         """Run a chat in its own task so others on this socket go on meanwhile."""
         chat_id = message["id"]
         principal = self.principal
+        refused = self.auth.refusal(principal) if principal is not None else None
+        if refused is not None:
+            raise protocol.ProtocolError(protocol.UNAUTHORIZED, f"{refused}: reconnect with a "
+                                                                "valid key", chat_id)
         if principal is not None and principal.expires_at and principal.expires_at < time.time():
             raise protocol.ProtocolError(protocol.UNAUTHORIZED,
                                          "your token has expired: reconnect with a new one",
@@ -142,7 +162,7 @@ async def chat_socket(request: web.Request) -> web.WebSocketResponse:
     # aiohttp's own cap sits above ours, so a large message gets a protocol error, not a drop.
     ws = web.WebSocketResponse(heartbeat=30, max_msg_size=hub.max_message * 4 + 65536)
     await ws.prepare(request)
-    connection = Connection(hub, ws, request.get(PRINCIPAL))
+    connection = Connection(hub, ws, request.get(PRINCIPAL), request.app[AUTH])
     hub.connections.add(connection)
     hub.metrics.connections.inc()
     hub.watcher.subscribers.add(connection.push_nodes)

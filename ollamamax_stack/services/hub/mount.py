@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from aiohttp import WSCloseCode, web
 
 from ollamamax_stack.services.common.keys import METRICS
+from ollamamax_stack.services.common.rate_limits import RateLimiter
 from ollamamax_stack.services.common.runner import DEFAULT_DRAIN
 from ollamamax_stack.services.common.settings import CHAT_PATH, ServiceSettings
 from ollamamax_stack.services.hub.connection import chat_socket
@@ -20,10 +21,10 @@ __all__ = ["CHAT_PATH", "mount_chat"]
 
 
 def mount_chat(app: web.Application, settings: ServiceSettings,
-               inference: InferenceClient) -> Hub:
+               inference: InferenceClient, limiter: RateLimiter) -> Hub:
     """Serve the chat protocol at /chat on `app`; the caller starts and stops `inference`."""
     hub = Hub(inference=inference, watcher=NodesWatcher(inference),
-              metrics=HubMetrics(app[METRICS].registry),
+              metrics=HubMetrics(app[METRICS].registry), limiter=limiter,
               max_message=int(settings.number("OLLAMAMAX_WS_MAX_MESSAGE", 1024 * 1024)),
               max_chats=int(settings.number("OLLAMAMAX_WS_MAX_CHATS", 32)))
     drain = settings.number("OLLAMAMAX_DRAIN_TIMEOUT", DEFAULT_DRAIN)

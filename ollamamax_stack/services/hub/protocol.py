@@ -15,6 +15,7 @@ TOO_LARGE = "message_too_large"
 UNAUTHORIZED = "unauthorized"
 DUPLICATE_ID = "duplicate_id"
 TOO_MANY = "too_many_chats"
+RATE_LIMITED = "rate_limit_exceeded"
 CLIENT_TYPES = ("chat", "nodes", "ping", "cancel")
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from ollamamax_stack.services.common.rate_limits import RateLimiter
 from ollamamax_stack.services.hub.watcher import NodesWatcher
 from ollamamax_stack.services.routing.client import InferenceClient
 
@@ -34,6 +35,7 @@ class Hub:
     inference: InferenceClient
     watcher: NodesWatcher
     metrics: HubMetrics
+    limiter: RateLimiter  # counts the chats of keys with their own `--rate-limit`
     max_message: int = 1024 * 1024
     max_chats: int = 32
     draining: bool = False

@@ -17,6 +17,8 @@ from ollamamax_stack.services.common.app import base_app
 from ollamamax_stack.services.common.auth import Authenticator
 from ollamamax_stack.services.common.health import Readiness, ServiceState, nodes_down
 from ollamamax_stack.services.common.keys import METRICS
+from ollamamax_stack.services.common.rate_limits import rate_limit_middleware
+from ollamamax_stack.services.common.redis_limits import rate_limiter
 from ollamamax_stack.services.common.runner import Listening
 from ollamamax_stack.services.common.settings import ServiceSettings
 from ollamamax_stack.services.inference import cluster_api, ollama_api, routes_api, status_page
@@ -79,6 +81,9 @@ def create_apps(settings: ServiceSettings, authenticator: Authenticator) -> list
     state = ServiceState()
     api = base_app(settings, authenticator=authenticator, readiness=readiness,
                    protected=("/api",), state=state)
+    # Keys created with `--rate-limit` are counted here too; the stack's own limit is the
+    # gateway's (the front ends' calls for the routing table must never be limited).
+    api.middlewares.append(rate_limit_middleware(rate_limiter(authenticator, 0), ("/api",)))
     api[POOL] = pool
     api[PROXY] = proxy
     api[METRICS].registry.register(PoolCollector(pool))

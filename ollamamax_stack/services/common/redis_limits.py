@@ -1,4 +1,4 @@
-"""Rate-limit windows in redis, one budget for every gateway; in memory while redis is down."""
+"""Rate-limit windows in redis, one budget for every service; in memory while redis is down."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
 from ollamamax_stack.services.common.auth import Authenticator
+from ollamamax_stack.services.common.rate_limits import Decision, MemoryRateLimiter, RateLimiter
 from ollamamax_stack.services.common.redis_link import RedisLink
 from ollamamax_stack.services.common.redis_revocation import SharedRevocationStore
-from ollamamax_stack.services.gateway.limits import Decision, MemoryRateLimiter, RateLimiter
 
 # Count one hit; the first hit of a window starts its expiry (as the memory limiter does).
 # Atomic in redis, so two gateways can never both take the last request of a window.
@@ -46,13 +46,14 @@ class SharedRateLimiter:
                                            client=client)
         return int(count), int(ttl_ms)
 
-    async def hit(self, caller: str) -> Decision:
+    async def hit(self, caller: str, limit: int | None = None) -> Decision:
         """Count one request of `caller` in the shared window (the local one if redis fails)."""
+        limit = self.limit if limit is None else limit
         counted = await self.link.run(lambda client: self._hit(client, caller))
         if counted is None:
-            return await self._local.hit(caller)
+            return await self._local.hit(caller, limit)
         count, ttl_ms = counted
-        return Decision(count <= self.limit, max(self.limit - count, 0), ttl_ms / 1000)
+        return Decision(count <= limit, max(limit - count, 0), ttl_ms / 1000)
 
 
 def rate_limiter(auth: Authenticator, limit: int) -> RateLimiter:
