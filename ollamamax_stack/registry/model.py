@@ -274,6 +274,8 @@ class Service(_Strict):
         """The env keys that name each port, by port name."""
         if isinstance(self.env_keys, dict):
             return {k: list(v) for k, v in self.env_keys.items()}
+        if not self.port_map:
+            return {}
         return {next(iter(self.port_map)): list(self.env_keys)}
 
     def probe_port(self, probe: Probe) -> int:
