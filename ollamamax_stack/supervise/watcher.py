@@ -251,8 +251,12 @@ class Watcher:
         crash restart of the same service never run at once (both go through `busy`)."""
         wanted = state.watch and state.phase == "running" and bool(self.rules.globs)
         if wanted and self.files is None:
-            roots = ", ".join(str(r) for r in self.rules.roots)
-            log(f"watching the files of {', '.join(self.rules.globs)} under {roots}")
+            for name in self.rules.globs:
+                entry = state.services.get(name)
+                globs = ", ".join(self.registry.services[name].watch)
+                log(f"{name}: watching {globs}")
+                self.publish(Event(service=name, action="watch", reason=f"watching {globs}",
+                                   to=entry.state.value if entry else "stopped").stamped())
             self.files = asyncio.create_task(self._follow_files())
             self.files.add_done_callback(functools.partial(_said, "watch"))
         elif not wanted and self.files is not None:
