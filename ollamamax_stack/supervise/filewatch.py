@@ -41,7 +41,7 @@ class WatchRules:
 
     root: Path
     run_dir: Path
-    globs: dict[str, pathspec.PathSpec[Any]]  # service -> its globs, as absolute gitwildmatch rules
+    globs: dict[str, pathspec.PathSpec[Any]]  # service -> its globs, as absolute gitignore rules
     roots: tuple[Path, ...]  # existing directories that hold every watched glob
     ignored: pathspec.PathSpec[Any]  # ALWAYS_IGNORED and the root's .gitignore, from the root
 
@@ -55,7 +55,7 @@ class WatchRules:
             if not service.watch:
                 continue
             absolute = [str(root / g) if not os.path.isabs(g) else g for g in service.watch]
-            globs[service.name] = pathspec.PathSpec.from_lines("gitwildmatch", absolute)
+            globs[service.name] = pathspec.GitIgnoreSpec.from_lines(absolute)
             for pattern in absolute:
                 base = _static_prefix(pattern)
                 while not base.is_dir() and base != base.parent:
