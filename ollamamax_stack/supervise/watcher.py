@@ -92,6 +92,7 @@ class Watcher:
         self.disk_error: str | None = None
         self.rules = WatchRules.of(registry)  # what `up --watch` rolls on a saved change
         self.files: asyncio.Task[None] | None = None  # that watch, while it is on
+        self.pending: dict[str, list[Path]] = {}  # saved while busy: rolled once it is done
 
     async def run(self) -> None:
         """Reconcile on every event and at least once a second, until told to stop."""
@@ -184,9 +185,19 @@ class Watcher:
     def _recover(self, service: Service, why: str | None, pid: int | None, count: bool,
                  stop: bool = False) -> None:
         task = asyncio.create_task(self._restart(service, why, pid, count, stop))
+        self._occupy(service, task)
+
+    def _occupy(self, service: Service, task: asyncio.Task[None]) -> None:
+        """`task` restarts or rolls the service: nothing else does until it is done."""
         self.busy[service.name] = task
-        task.add_done_callback(lambda _: self.busy.pop(service.name, None))
         task.add_done_callback(functools.partial(_said, service.name))
+        task.add_done_callback(lambda _: self._free(service))
+
+    def _free(self, service: Service) -> None:
+        self.busy.pop(service.name, None)
+        saved = self.pending.pop(service.name, None)
+        if saved and not self.stopping.is_set():
+            self._roll_changed(service, saved)
 
     def _abandoned(self, name: str) -> bool:
         """Whether a restart in progress is no longer wanted (stopped by hand, or `down`)."""
@@ -269,20 +280,18 @@ class Watcher:
                 self._roll_changed(self.registry.services[name], paths)
 
     def _roll_changed(self, service: Service, paths: list[Path]) -> None:
-        name = service.name
+        name, paths = service.name, list(dict.fromkeys(paths))
         shown = ", ".join(_shown(p, self.registry.root) for p in paths[:3]) + (
             f" and {len(paths) - 3} more" if len(paths) > 3 else "")
         entry = st.load(self.paths).services.get(name)
         if entry is None or entry.state not in UP:
             log(f"{name}: {shown} changed; not rolled: it is {entry.state if entry else 'gone'}")
             return
-        if name in self.busy:  # its restart under way starts a process that reads them anew
-            log(f"{name}: {shown} changed during its restart; the new process reads them")
+        if name in self.busy:  # its new process may have read the files before this save
+            log(f"{name}: {shown} changed during its restart or roll: rolled again after it")
+            self.pending.setdefault(name, []).extend(paths)
             return
-        task = asyncio.create_task(self._roll(service, shown, entry.state))
-        self.busy[name] = task
-        task.add_done_callback(lambda _: self.busy.pop(name, None))
-        task.add_done_callback(functools.partial(_said, name))
+        self._occupy(service, asyncio.create_task(self._roll(service, shown, entry.state)))
 
     async def _roll(self, service: Service, shown: str, now: Status) -> None:
         """Roll a held service gracefully (restart another) for a saved change; on a new
