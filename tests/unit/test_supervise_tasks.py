@@ -141,3 +141,59 @@ def test_bad_task_settings_are_refused_naming_the_key(tmp_path: Path, old: str, 
     with pytest.raises(RegistryError) as raised:
         load_registry(_write(tmp_path, STACK.replace(old, new, 1)))
     assert said in str(raised.value)
+
+
+WATCHED = """
+[stack]
+name = "watched"
+root = "."
+run_dir = "run"
+
+[services.gateway]
+port = 30301
+command = "ollamamax serve gateway"
+watch = ["src/*.py"]
+readiness = { http = "/health/ready", timeout = 0.3, period = 0.005 }
+"""
+
+
+def _watch_reasons(rig: Rig) -> list[str]:
+    return [e.reason or "" for e in rig.events("gateway") if e.action == "watch"]
+
+
+def test_a_save_rolls_a_held_service_and_a_save_during_the_roll_rolls_it_again(
+        tmp_path: Path) -> None:
+    rig = Rig(tmp_path, WATCHED)
+    saved = tmp_path / "src" / "app.py"
+
+    async def test() -> None:
+        await rig.up()
+        gateway = rig.registry.services["gateway"]
+        rig.watcher._roll_changed(gateway, [saved])
+        rig.watcher._roll_changed(gateway, [saved, saved])  # while the first roll runs
+        await rig.watch(lambda: rig.actions("gateway").count("rolled") == 2
+                        and not rig.watcher.busy, "two rolls")
+        rig.stop_watching()
+
+    asyncio.run(test())
+    assert _watch_reasons(rig) == ["src/app.py changed: rolling"] * 2
+    assert sum(rig.fake.starts.values()) == 3  # up, then one new slot per roll
+
+
+def test_a_save_whose_new_process_never_gets_ready_keeps_the_old_one(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, WATCHED)
+
+    async def test() -> None:
+        await rig.up()
+        serving = rig.entry("gateway").pid
+        rig.fake.behaviour("gateway.0b").never_ready = True  # the idle slot the roll starts
+        rig.watcher._roll_changed(rig.registry.services["gateway"], [tmp_path / "src/a.py"])
+        await rig.watch(lambda: any(r.startswith("not rolled") for r in _watch_reasons(rig)),
+                        "the failed roll")
+        rig.stop_watching()
+        assert rig.entry("gateway").pid == serving and rig.entry("gateway").ready
+        assert rig.fake.programs["gateway.0a"].state == "RUNNING"
+
+    asyncio.run(test())
+    reason = _watch_reasons(rig)[-1]
+    assert "gateway.0b" in reason and reason.endswith("the old process still serves"), reason
