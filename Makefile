@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install system-deps up down test bench bench-peers chaos lint mutants clean
+.PHONY: install system-deps up down test bench bench-peers bench-watch chaos lint mutants clean
 
 install: $(STAMP)
 
@@ -41,6 +41,10 @@ bench: install system-deps
 # and what `down` leaves (must be nothing).
 chaos: install
 	$(BIN)/python bench/chaos.py
+
+# `up --watch`: a watched save to a new process serving, against its own start-to-ready.
+bench-watch: install
+	$(BIN)/python bench/watch.py
 
 # The stack beside direct, nginx and LiteLLM (its own virtualenv under .bench/), one run.
 bench-peers: install system-deps

@@ -49,12 +49,12 @@ def print_table(registry: Registry, state: State) -> None:
         table.add_column(column)
     for entry in state.services.values():
         ports = ", ".join(str(p) if n == "main" else f"{n}={p}" for n, p in entry.ports.items())
-        ready = f"{entry.ready_ms} ms" if entry.ready and entry.ready_ms is not None else "-"
-        label = (entry.state.value if entry.state == Status.READY
-                 else f"{entry.state}: {entry.reason or ''}")
+        fine = entry.state in (Status.READY, Status.COMPLETED)  # a task that ran is as it should be
+        ready = f"{entry.ready_ms} ms" if fine and entry.ready_ms is not None else "-"
+        label = entry.state.value if fine else f"{entry.state}: {entry.reason or ''}"
         table.add_row(entry.name, label, ports, entry.url,
                       str(entry.pid) if entry.pid else ("external" if entry.external else "-"),
-                      ready, style=None if entry.ready else "yellow")
+                      ready, style=None if fine else "yellow")
         for worker in entry.workers:  # a held service's processes, one row each
             table.add_row(f"  {worker['name']}", f"{worker['state']} ({worker['slot'] or '-'})",
                           "", "", str(worker["pid"] or "-"), "",

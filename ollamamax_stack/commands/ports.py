@@ -29,6 +29,7 @@ def _listing(registry: Registry) -> list[dict[str, Any]]:
             "ports": service.port_map,
             "host": registry.bind_host(service),
             "managed": service.managed,
+            "task": service.task,
             "optional": service.optional,
             "profiles": service.profiles or ["*"],
             "active": service.in_profile(registry.profile),
@@ -58,7 +59,7 @@ def list_(
         table.add_column(column, no_wrap=column in ("service", "port(s)", "url"))
     for row in rows:
         ports = ", ".join(f"{p}" if n == "main" else f"{n}={p}" for n, p in row["ports"].items())
-        kind = "managed" if row["managed"] else "external"
+        kind = "task" if row["task"] else "managed" if row["managed"] else "external"
         if row["optional"]:
             kind += " (optional)"
         style = None if row["active"] else "dim"

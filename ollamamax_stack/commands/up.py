@@ -38,6 +38,9 @@ def up(
         False),
     keep_going: Annotated[bool, typer.Option(
         "--keep-going", help="When a service fails to start, start the rest (degraded).")] = False,
+    watch: Annotated[bool, typer.Option(
+        "--watch", help="Roll a service when a file of its `watch` globs is saved (also with -d)."
+    )] = False,
 ) -> None:
     """Start the stack (or SERVICEs and what they need) in dependency order, gated on readiness."""
     from ollamamax_stack.supervise.logs import Follower
@@ -63,7 +66,7 @@ def up(
     watching = threading.Event()  # set when our own stop begins: it prints its lines itself
     try:
         _up_and_wait(registry, names, timeout, keep_going, no_check, detach, show,
-                     stop_following, watching)
+                     stop_following, watching, watch)
     except KeyboardInterrupt:
         watching.set()
         # Anywhere from the first start to the wait: a Ctrl-C the moment the stack is up (while
@@ -84,14 +87,16 @@ def up(
 
 def _up_and_wait(registry: Registry, names: list[str], timeout: float | None, keep_going: bool,
                  no_check: bool, detach: bool, show: Show,
-                 stop_following: threading.Event, watching: threading.Event) -> None:
+                 stop_following: threading.Event, watching: threading.Event, watch: bool) -> None:
     """Start, print the table, and (in the foreground) wait until the stack is down."""
     from ollamamax_stack.notify import notify
     from ollamamax_stack.supervise import lifecycle, observe
 
+    if watch and not any(s.watch for s in registry.managed):
+        show("", "warning: --watch, but no service has `watch` globs: nothing is watched")
     try:
         result = lifecycle.up(registry, names, timeout=timeout, keep_going=keep_going,
-                              check=not no_check, emit=show)
+                              check=not no_check, emit=show, watch=watch)
     except lifecycle.PreflightFailed as failed:
         stop_following.set()
         for finding in failed.findings:
@@ -101,10 +106,14 @@ def _up_and_wait(registry: Registry, names: list[str], timeout: float | None, ke
     if not result.ok:
         stop_following.set()
         for name, lines in result.logs.items():
+            if not lines:
+                continue
             typer.echo(f"--- last {len(lines)} log lines of {name} ---", err=True)
             for line in lines:
                 typer.echo(f"{name} | {line}", err=True)
-        for name in result.failed:
+        # What failed first, then what it stopped: the cause is not lost among its effects.
+        for name in sorted(result.failed, key=lambda n: (
+                result.outcomes[n].reason or "").startswith("not started")):
             typer.echo(f"ollamamax: error: {name} {result.outcomes[name].reason}", err=True)
         if not keep_going:
             typer.echo("ollamamax: the start was stopped; everything it started was stopped",

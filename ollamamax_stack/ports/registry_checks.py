@@ -54,7 +54,7 @@ def check_registry(registry: Registry) -> list[Finding]:
                     "error", "unknown-dependency",
                     f"{service.name} depends on unknown service {dep!r}", service.name, None,
                     source))
-    cycle = find_cycle({s.name: s.depends_on for s in registry.services.values()})
+    cycle = find_cycle({s.name: list(s.depends_on) for s in registry.services.values()})
     if cycle:
         findings.append(Finding("error", "dependency-cycle",
                                 f"dependency cycle: {' -> '.join(cycle)}", cycle[0], None, source))

@@ -46,6 +46,8 @@ class _Made:
 def _stack_urls(registry: Registry) -> dict[str, str]:
     urls: dict[str, str] = {}
     for service in registry.active:
+        if not service.port_map:
+            continue  # a task without a port: nothing to reach
         urls[f"OLLAMAMAX_{env_name(service.name)}_URL"] = registry.url(service)
         if service.named_ports:
             for port_name in service.port_map:
@@ -57,7 +59,6 @@ def _stack_urls(registry: Registry) -> dict[str, str]:
 def service_environment(registry: Registry, service: Service) -> dict[str, str]:
     """`PORT`, `PORT_<NAME>`, `HOST`, stack URLs and the run directory, for one service."""
     env = {
-        "PORT": str(service.primary_port),
         "HOST": registry.bind_host(service),
         SERVICE_ENV: service.name,
         "OLLAMAMAX_STACK": registry.stack.name,
@@ -66,6 +67,8 @@ def service_environment(registry: Registry, service: Service) -> dict[str, str]:
         "OLLAMAMAX_OFFSET": str(registry.offset),
         "OLLAMAMAX_PROFILE": registry.profile,
     }
+    if service.port_map:  # a task may have none
+        env = {"PORT": str(service.primary_port), **env}
     if service.named_ports:
         for port_name, port in service.port_map.items():
             env[f"PORT_{env_name(port_name)}"] = str(port)

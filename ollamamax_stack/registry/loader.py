@@ -105,8 +105,8 @@ def _apply_offset(services: dict[str, Service], offset: int, text: str,
         if service.shift:
             if service.named_ports:
                 update["ports"] = {k: v + offset for k, v in service.ports.items()}
-            else:
-                update["port"] = (service.port or 0) + offset
+            elif service.port is not None:  # a task may have no port
+                update["port"] = service.port + offset
         shifted[name] = dataclasses.replace(service, **update)
     return shifted
 
@@ -124,7 +124,13 @@ def _check_graph(services: dict[str, Service], text: str, shown: str) -> None:
                 raise RegistryError("a service cannot depend on itself", file=shown,
                                     key=f"services.{service.name}.depends_on",
                                     line=locate(text, ("services", service.name, "depends_on")))
-    cycle = find_cycle({s.name: s.depends_on for s in services.values()})
+            if service.conditions[dep] == "completed" and not services[dep].task:
+                key = ("services", service.name, "depends_on")
+                raise RegistryError(
+                    f"{dep!r} is not a task (kind = \"task\"): it never completes; "
+                    "wait for it to be \"ready\" or \"started\"", file=shown,
+                    key=f"services.{service.name}.depends_on.{dep}", line=locate(text, key))
+    cycle = find_cycle({s.name: list(s.depends_on) for s in services.values()})
     if cycle:
         key = ("services", cycle[0], "depends_on")
         raise RegistryError(f"dependency cycle: {' -> '.join(cycle)}", file=shown,

@@ -88,6 +88,8 @@ StrictBool = Annotated[bool, Strict()]
 StrictInt = Annotated[int, Strict()]
 EnvText = Annotated[str, Check(_check_env_value)]
 Workers = Annotated[int, Strict(), Check(_check_workers)]
+# compose's service_completed_successfully, service_healthy, service_started
+Condition = Literal["completed", "ready", "started"]
 
 
 class _Strict:
@@ -182,7 +184,8 @@ class Service(_Strict):
     optional: StrictBool = False
     privileged: StrictBool = False
     shift: StrictBool = True
-    depends_on: list[str] = field(default_factory=list)
+    # A list (each must be ready), or a table of conditions: {migrate = "completed", ...}.
+    depends_on: list[str] | dict[str, Condition] = field(default_factory=list)
     readiness: Probe = field(default_factory=lambda: Probe(tcp=True))
     liveness: Probe | None = None
     restart: RestartPolicy = field(default_factory=RestartPolicy)
@@ -200,6 +203,12 @@ class Service(_Strict):
     # Processes of one service on the same (held) sockets: a number, or "auto" (one per core).
     workers: Workers | Literal["auto"] = 1
     env: dict[Annotated[str, matches(ENV_KEY_PATTERN)], EnvText] = field(default_factory=dict)
+    # -- one-shot tasks and watch-and-roll (issue 18, items 4 and 5) --------------------------
+    # "task": runs to completion (a migration); done when it exits 0, failed on any other exit.
+    kind: Literal["service", "task"] = "service"
+    # Files (globs relative to the root) whose saved change rolls the service under `up --watch`.
+    watch: list[Glob] = field(default_factory=list)
+    # -------------------------------------------------------------------------------------------
     # Decided from `command` whenever a Service is made, never read from the TOML: the name of
     # the stack's own service it runs (`ollamamax serve NAME`), else None.
     own: str | None = field(default=None, init=False)
@@ -208,8 +217,10 @@ class Service(_Strict):
         object.__setattr__(self, "own", _own_service(self.command))
         if self.port is not None and self.ports:
             raise ValueError("give either `port` or `ports`, not both")
-        if self.port is None and not self.ports:
+        if self.port is None and not self.ports and not self.task:
             raise ValueError("a service needs `port` or `ports`")
+        if self.task and (self.external or self.liveness is not None or self.workers != 1):
+            raise ValueError("a task runs once: no `external`, `liveness` or `workers`")
         names = set(self.port_map)
         if isinstance(self.env_keys, dict):
             unknown = sorted(set(self.env_keys) - names)
@@ -221,13 +232,27 @@ class Service(_Strict):
 
     @property
     def port_map(self) -> dict[str, int]:
-        """Every port by name; a single `port` is named `main`."""
-        return dict(self.ports) if self.ports else {"main": self.port or 0}
+        """Every port by name; a single `port` is named `main`; a task without one has none."""
+        if self.ports:
+            return dict(self.ports)
+        return {"main": self.port} if self.port is not None else {}
+
+    @property
+    def task(self) -> bool:
+        """Whether it runs once to completion (`kind = "task"`) instead of serving."""
+        return self.kind == "task"
+
+    @property
+    def conditions(self) -> dict[str, Condition]:
+        """What each dependency must reach first; the list form means "ready" for each."""
+        if isinstance(self.depends_on, dict):
+            return dict(self.depends_on)
+        return {name: "ready" for name in self.depends_on}
 
     @property
     def primary_port(self) -> int:
-        """The first port: the one `PORT` carries and URLs point at."""
-        return next(iter(self.port_map.values()))
+        """The first port: the one `PORT` carries and URLs point at (0 for a portless task)."""
+        return next(iter(self.port_map.values()), 0)
 
     @property
     def named_ports(self) -> bool:
@@ -249,6 +274,8 @@ class Service(_Strict):
         """The env keys that name each port, by port name."""
         if isinstance(self.env_keys, dict):
             return {k: list(v) for k, v in self.env_keys.items()}
+        if not self.port_map:
+            return {}
         return {next(iter(self.port_map)): list(self.env_keys)}
 
     def probe_port(self, probe: Probe) -> int:
@@ -323,7 +350,9 @@ class Registry:
         return {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
 
     def url(self, service: Service, port_name: str | None = None) -> str:
-        """The base URL of a service (its primary port unless a port is named)."""
+        """The base URL of a service (its primary port unless a port is named); "" without one."""
+        if not service.port_map:
+            return ""
         port = service.port_map[port_name] if port_name else service.primary_port
         host = self.connect_host(service)
         if ":" in host:

@@ -44,6 +44,8 @@ def network_environment(registry: Registry, service: Service, url_of: UrlOf,
     for password in needed_by(registry, service):
         env[password.env_key] = f"{secrets_dir}/{password.name}"
     for other in registry.active:
+        if not other.port_map:
+            continue  # a task without a port
         env[f"OLLAMAMAX_{env_name(other.name)}_URL"] = url_of(other, None)
         if other.named_ports:
             for name in other.port_map:

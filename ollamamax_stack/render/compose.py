@@ -72,26 +72,36 @@ def compose_service(registry: Registry, service: Service) -> dict[str, Any]:
     if needed := needed_by(registry, service):
         entry["secrets"] = [p.name for p in needed]
     host = registry.bind_host(service)
-    entry["ports"] = [
-        f"{host}:{port}:{service.container_port or port}" if host not in ("0.0.0.0", "")
-        else f"{port}:{service.container_port or port}"
-        for port in service.port_map.values()
-    ]
+    if service.port_map:
+        entry["ports"] = [
+            f"{host}:{port}:{service.container_port or port}" if host not in ("0.0.0.0", "")
+            else f"{port}:{service.container_port or port}"
+            for port in service.port_map.values()
+        ]
     deps = [registry.services[d] for d in service.depends_on]
     managed = [d for d in deps if d.managed and d.in_profile(registry.profile)]
     if managed:
-        entry["depends_on"] = {
-            d.name: {"condition": "service_started" if d.optional else "service_healthy"}
-            for d in managed}
+        entry["depends_on"] = {d.name: {"condition": _condition(d, service.conditions[d.name])}
+                               for d in managed}
     if any(d.external for d in deps):
         entry["extra_hosts"] = [f"{HOST_GATEWAY}:host-gateway"]
-    entry["healthcheck"] = healthcheck(service, service.readiness, secret)
+    if not service.task:  # a task is done when it exits, not when a probe answers
+        entry["healthcheck"] = healthcheck(service, service.readiness, secret)
     if service.profiles:
         entry["profiles"] = list(service.profiles)
     if reads_prometheus_config(service):
         entry["volumes"] = [f"./{PROMETHEUS_FILE}:{PROMETHEUS_CONFIG}:ro"]
-    entry["restart"] = "on-failure"
+    entry["restart"] = "no" if service.task else "on-failure"
     return entry
+
+
+def _condition(dependency: Service, condition: str) -> str:
+    """compose's depends_on condition for what the registry waits for."""
+    if dependency.task and condition != "started":
+        return "service_completed_successfully"  # a task is "ready" once it has completed
+    if condition == "started" or dependency.optional:
+        return "service_started"
+    return "service_healthy"
 
 
 def render_compose(registry: Registry) -> Rendering:

@@ -55,9 +55,8 @@ def probe(service: Service, spec: Probe, port_names: dict[str, str]) -> dict[str
     return None
 
 
-def deployment(registry: Registry, service: Service, *, namespace: str, image: str,
-               replicas: int) -> dict[str, Any]:
-    """The Deployment running one managed service."""
+def pod_spec(registry: Registry, service: Service, image: str) -> dict[str, Any]:
+    """The pod of one managed service: its container, probes, mounts."""
     names = {n: port_name("http" if n == "main" else n, f"port name {n!r} of {service.name!r}")
              for n in service.port_map}
     up = upstream(service)
@@ -75,8 +74,9 @@ def deployment(registry: Registry, service: Service, *, namespace: str, image: s
     container["env"] = [{"name": k, "value": v} for k, v in env.items()]
     container["ports"] = [{"name": names[n], "containerPort": p}
                           for n, p in service.port_map.items()]
-    startup = dict(probe(service, service.readiness, names) or {})
-    ready = probe(service, service.readiness, names)
+    # A task has no probes: its container's exit is its outcome.
+    ready = None if service.task else probe(service, service.readiness, names)
+    startup = dict(ready or {})
     if ready:
         container["readinessProbe"] = ready
         # The readiness timeout is how long a start may take before the pod is restarted.
@@ -99,6 +99,25 @@ def deployment(registry: Registry, service: Service, *, namespace: str, image: s
     if mounts:
         container["volumeMounts"] = mounts
         pod["volumes"] = volumes
+    return pod
+
+
+def job(registry: Registry, service: Service, *, namespace: str, image: str) -> dict[str, Any]:
+    """The Job running a task once (`kind = "task"`): no retry, as under `up` (its exit says)."""
+    pod = {**pod_spec(registry, service, image), "restartPolicy": "Never"}
+    return {
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": service.name, "namespace": namespace,
+                     "labels": labels(registry, service)},
+        "spec": {"backoffLimit": 0,
+                 "template": {"metadata": {"labels": labels(registry, service)}, "spec": pod}},
+    }
+
+
+def deployment(registry: Registry, service: Service, *, namespace: str, image: str,
+               replicas: int) -> dict[str, Any]:
+    """The Deployment running one managed service."""
+    pod = pod_spec(registry, service, image)
     return {
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": service.name, "namespace": namespace,
@@ -173,8 +192,11 @@ def render_k8s(registry: Registry, *, namespace: str | None = None, image: str |
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})}
     for service in registry.active:
         dns_label(service.name, "service name")
-        docs = [k8s_service(registry, service, namespace=namespace)]
-        if service.managed:
+        # A task without a port has no Service in front of it.
+        docs = [k8s_service(registry, service, namespace=namespace)] if service.port_map else []
+        if service.task:
+            docs.insert(0, job(registry, service, namespace=namespace, image=image))
+        elif service.managed:
             docs.insert(0, deployment(registry, service, namespace=namespace, image=image,
                                       replicas=replicas))
         files[f"{service.name}.yaml"] = top + _documents(*docs)

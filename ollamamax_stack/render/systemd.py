@@ -77,12 +77,13 @@ def _ms(seconds: float) -> str:
 def service_unit(registry: Registry, service: Service, *, sockets: bool, user_mode: bool) -> str:
     """The `.service` unit of one managed service."""
     active = {s.name: s for s in registry.managed}
-    requires = [unit(registry, active[d]) for d in service.depends_on
-                if d in active and not active[d].optional]
-    wants = [unit(registry, active[d]) for d in service.depends_on
-             if d in active and active[d].optional]
+    deps = {d: c for d, c in service.conditions.items() if d in active}
+    requires = [unit(registry, active[d]) for d in deps if not active[d].optional]
+    wants = [unit(registry, active[d]) for d in deps if active[d].optional]
+    # "started" (compose's service_started) is pulled in but not waited for: no After=.
+    waited = [unit(registry, active[d]) for d, c in deps.items() if c != "started"]
     socket = unit(registry, service, "socket") if sockets and own_service(service) else None
-    after = [*requires, *wants, *([socket] if socket else []), "network.target"]
+    after = [*waited, *([socket] if socket else []), "network.target"]
     dependencies = []
     if requires or socket:
         dependencies.append("Requires=" + " ".join([*requires, *([socket] if socket else [])]))
@@ -111,13 +112,16 @@ def service_unit(registry: Registry, service: Service, *, sockets: bool, user_mo
         dependencies="\n".join(dependencies),
         start_limit_interval=f"{max(60, int(service.restart.stable * 6))}s",
         start_limit_burst=max(1, service.restart.limit),
+        run_kind=template("systemd", f"kind-{service.kind}.template").substitute(
+            restart_sec=_ms(service.restart.backoff)),
         exec_start=exec_start(service),
         environment="\n".join([*(_env_line(k, v) for k, v in env.items()), _env_line(
             RUN_DIR_ENV, run_dir(registry),
             specifiers=registry.run_dir_override is None), *secrets]),
         identity="\n".join(identity),
-        restart_sec=_ms(service.restart.backoff),
-        timeout_start=f"{service.readiness.timeout:g}s", timeout_stop=f"{TIMEOUT_STOP}s",
+        # A task takes as long as it takes (a migration, a model pull), as systemd's default.
+        timeout_start="infinity" if service.task else f"{service.readiness.timeout:g}s",
+        timeout_stop=f"{TIMEOUT_STOP}s",
         extra="\n".join(extra),
     )
 

@@ -84,20 +84,22 @@ class DownResult:
 
 
 def up(registry: Registry, names: list[str], *, timeout: float | None = None,
-       keep_going: bool = False, check: bool = True, emit: Emit | None = None) -> UpResult:
-    """Bring the named services (and their dependencies) up; supervisord's watcher keeps them up."""
+       keep_going: bool = False, check: bool = True, emit: Emit | None = None,
+       watch: bool = False) -> UpResult:
+    """Bring the named services (and their dependencies) up; supervisord's watcher keeps them up
+    (and, with `watch`, rolls a service when a file of its `watch` globs is saved)."""
     paths = RunPaths(registry.run_dir)
     try:
         paths.prepare()
         with stack_lock(paths):
             return _up(registry, names, timeout=timeout, keep_going=keep_going, check=check,
-                       emit=emit)
+                       emit=emit, watch=watch)
     except OSError as exc:
         raise StackFileError(exc, str(paths.run_dir)) from None
 
 
 def _up(registry: Registry, names: list[str], *, timeout: float | None, keep_going: bool,
-        check: bool, emit: Emit | None) -> UpResult:
+        check: bool, emit: Emit | None, watch: bool) -> UpResult:
     shown = emit or (lambda name, message: None)
 
     def emitting(name: str, message: str) -> None:
@@ -138,7 +140,7 @@ def _up(registry: Registry, names: list[str], *, timeout: float | None, keep_goi
         orchestrator = Orchestrator(context(registry, client.asynchronous(), emit=emit,
                                             timeout=timeout))
         return _start(registry, orchestrator, client, names, wanted, keep_going, launched,
-                      warnings)
+                      warnings, watch)
     except (OSError, OllamamaxError):
         if launched is not None:  # nothing of a start that failed half-way stays behind
             down(registry, timeout=5.0, emit=emit)
@@ -147,7 +149,7 @@ def _up(registry: Registry, names: list[str], *, timeout: float | None, keep_goi
 
 def _start(registry: Registry, orchestrator: Orchestrator, client: Supervisor, names: list[str],
            wanted: list[str], keep_going: bool, launched: subprocess.Popen[bytes] | None,
-           warnings: list[Finding]) -> UpResult:
+           warnings: list[Finding], watch: bool) -> UpResult:
     paths = RunPaths(registry.run_dir)
     with st.locked(paths) as state:
         state.phase = "starting"
@@ -155,9 +157,11 @@ def _start(registry: Registry, orchestrator: Orchestrator, client: Supervisor, n
         state.socket = str(paths.socket)
         state.config, state.offset, state.profile = (str(registry.source), registry.offset,
                                                      registry.profile)
+        state.watch = watch or (launched is None and state.watch)  # a later `up` keeps it on
         for name in wanted:
+            # A task that completed stays so on a running stack: `restart NAME` runs it again.
             if (launched or name not in state.services
-                    or state.services[name].state != Status.READY):
+                    or state.services[name].state not in (Status.READY, Status.COMPLETED)):
                 previous = state.services.get(name)
                 entry = service_state(registry, registry.services[name])
                 if previous is not None:

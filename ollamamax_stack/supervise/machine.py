@@ -23,6 +23,7 @@ class Status(StrEnum):
     SKIPPED = "skipped"  # not started: a dependency failed, or its program is missing
     STOPPED = "stopped"  # stopped on request
     UNREACHABLE = "unreachable"  # an external service that does not answer
+    COMPLETED = "completed"  # a task (kind = "task") that ran to a clean exit: nothing to run
     # Seen, never moved to: what `status` finds when the processes disagree with the record.
     EXITED = "exited"  # its process is gone and nobody is restarting it
     UNSUPERVISED = "unsupervised"  # runs, but supervisord is gone: nobody would restart it
@@ -33,7 +34,7 @@ S = Status
 # The legal moves of the machine; a move to the same state is always legal (a new reason).
 MOVES: dict[Status, frozenset[Status]] = {
     S.STARTING: frozenset({S.READY, S.FAILED, S.SKIPPED, S.STOPPED, S.UNREACHABLE,
-                           S.RESTARTING}),
+                           S.RESTARTING, S.COMPLETED}),
     S.READY: frozenset({S.STARTING, S.UNRESPONSIVE, S.RESTARTING, S.STOPPED, S.UNREACHABLE,
                         S.SKIPPED}),
     S.UNRESPONSIVE: frozenset({S.READY, S.RESTARTING, S.STOPPED, S.STARTING, S.SKIPPED}),
@@ -43,16 +44,18 @@ MOVES: dict[Status, frozenset[Status]] = {
     S.SKIPPED: frozenset({S.STARTING, S.STOPPED}),
     S.STOPPED: frozenset({S.STARTING, S.SKIPPED}),
     S.UNREACHABLE: frozenset({S.READY, S.STARTING, S.STOPPED}),
+    # A task's end: run again by a later `up` or `restart`, stopped by `down` (no process).
+    S.COMPLETED: frozenset({S.STARTING, S.STOPPED, S.SKIPPED}),
 }
 OBSERVED = frozenset({S.EXITED, S.UNSUPERVISED, S.RUNNING})
 
 # No process serves the service and none is on its way: a held service's ports are closed
 # (parked) so that clients are refused at once instead of waiting in a backlog nobody reads.
-UNSERVED = frozenset({S.FATAL, S.STOPPED, S.FAILED, S.SKIPPED, S.EXITED})
+UNSERVED = frozenset({S.FATAL, S.STOPPED, S.FAILED, S.SKIPPED, S.EXITED, S.COMPLETED})
 # A service the stack needs is gone for good: the stack is failed, not merely degraded.
 BROKEN = frozenset({S.FATAL, S.FAILED})
-# Up, but not as it should be: the stack is degraded.
-NOT_UP = frozenset(set(Status) - {S.READY, S.STARTING})
+# Up, but not as it should be: the stack is degraded (a completed task is as it should be).
+NOT_UP = frozenset(set(Status) - {S.READY, S.STARTING, S.COMPLETED})
 # States of a service that should have a live process.
 UP = frozenset({S.READY, S.UNRESPONSIVE})
 

@@ -25,6 +25,9 @@ from ollamamax_stack.supervise.workers import Workers, held, programs_of, servin
 __all__ = ["Emit", "Orchestrator", "Outcome", "pid_alive", "service_state"]
 
 STOP_POLL = 0.02
+TASK_POLL = 0.05  # how often a running task is asked whether it has ended
+# supervisord's states of a program that has not ended yet (startsecs=0: never BACKOFF).
+NOT_ENDED = frozenset({"STARTING", "RUNNING", "BACKOFF", "STOPPING"})
 
 
 def service_state(registry: Registry, service: Service) -> st.ServiceState:
@@ -64,6 +67,8 @@ class Orchestrator:
         self.note = ctx.record
         self.deps = dependencies(self.registry)
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        # Set once a service's process is spawned (or its attempt ended): "started" waits on it.
+        self._started: dict[str, asyncio.Event] = {}
         self.workers = Workers(ctx)
 
     def targets(self, names: list[str]) -> list[str]:
@@ -110,13 +115,20 @@ class Orchestrator:
         outcome = await self._bring_up(service)
         return replace(outcome, started_at=started_at)
 
+    def _spawned(self, name: str) -> None:
+        if (started := self._started.get(name)) is not None:
+            started.set()
+
     async def _bring_up(self, service: Service) -> Outcome:
         missing = missing_executable(self.registry, service)
         if missing:
             return Outcome(False, f"its command {missing!r} is not installed (not found on PATH)",
                            unavailable=True)
+        if service.task:
+            return await self._run_task(service)
         if held(service):
             self.note(service.name, _starting(None))
+            self._spawned(service.name)
             return await self.workers.bring_up(service)
         probe = service.readiness
         timeout = self.timeout or probe.timeout
@@ -130,6 +142,7 @@ class Orchestrator:
                 return Outcome(False, self._spawn_failure(service, fault))
         pid = (await self.client.info(service.name)).pid
         self.note(service.name, _starting(pid))  # written only when the state moves
+        self._spawned(service.name)
         why = await wait_until(check, timeout, probe.period,
                                lambda: self._exited(service.name, pid), output)
         if why is not None:
@@ -137,6 +150,32 @@ class Orchestrator:
             unavailable = not info.running and info.exitstatus == EXIT_UNAVAILABLE
             return Outcome(False, why, pid=pid, unavailable=unavailable)
         return Outcome(True, ready_ms=round((time.monotonic() - started) * 1000), pid=pid)
+
+    async def _run_task(self, service: Service) -> Outcome:
+        """Run a task to its end: ready (completed) on exit 0; its exit and last line else."""
+        started = time.monotonic()
+        try:
+            await self.client.start(service.name)
+        except SupervisorFault as fault:
+            if fault.code != ALREADY_STARTED:
+                return Outcome(False, self._spawn_failure(service, fault))
+        info = await self.client.info(service.name)
+        pid = info.pid
+        self.note(service.name, _starting(pid))
+        self._spawned(service.name)
+        while info.state in NOT_ENDED:
+            if self.timeout and time.monotonic() - started > self.timeout:
+                await self.stop([service.name], timeout=5.0, requested=False)
+                return Outcome(False, f"did not complete within {self.timeout:g}s", pid=pid)
+            await asyncio.sleep(TASK_POLL)
+            info = await self.client.info(service.name)
+        ran_ms = round((time.monotonic() - started) * 1000)
+        if info.state == "EXITED" and info.exitstatus == 0:
+            return Outcome(True, ready_ms=ran_ms, pid=pid)
+        said = [line.strip() for line in tail(self.paths.log(service.name), 5) if line.strip()]
+        last = f"; its last log line: {said[-1]}" if said else "; it logged nothing"
+        return Outcome(False, f"{ended(info)}{last}", pid=pid,
+                       unavailable=info.exitstatus == EXIT_UNAVAILABLE)
 
     def _spawn_failure(self, service: Service, fault: SupervisorFault) -> str:
         if fault.code == SPAWN_ERROR:
@@ -170,6 +209,7 @@ class Orchestrator:
         """Start `names` (with dependencies): each as soon as its dependencies are ready."""
         targets = self.targets(names)
         done = {name: asyncio.Event() for name in targets}
+        self._started = {name: asyncio.Event() for name in targets}
         results: dict[str, Outcome] = {}
         self._tasks = {name: asyncio.create_task(
             self._start_one(name, done, results, keep_going)) for name in targets}
@@ -190,8 +230,10 @@ class Orchestrator:
         service = self.registry.services[name]
         try:
             for dep in self.deps[name]:
-                if dep in done:
-                    await done[dep].wait()
+                # "started": once its process is spawned; "ready" and "completed": its outcome
+                waits = self._started if service.conditions[dep] == "started" else done
+                if dep in waits:
+                    await waits[dep].wait()
             blocked = [d for d in self.deps[name] if d in results and not results[d].ready
                        and not self.registry.services[d].optional]
             if blocked:
@@ -209,11 +251,18 @@ class Orchestrator:
                 self._abort(name)
         finally:
             done[name].set()
+            self._spawned(name)  # a failed start never spawns: who waits must not hang
 
     async def _attempt(self, service: Service) -> Outcome:
         if service.external:
             outcome = await self.probe_external(service)
             failure = Status.UNREACHABLE
+        elif service.task:
+            current = st.load(self.paths).services.get(service.name)
+            if current and current.state == Status.COMPLETED:
+                return Outcome(True, ready_ms=current.ready_ms)  # ran: `restart` runs it again
+            outcome = await self.bring_up(service)
+            failure = Status.SKIPPED if outcome.unavailable else Status.FAILED
         else:
             current = st.peek(self.paths).services.get(service.name)
             was_ready, pid, ready_ms = ((current.state == Status.READY, current.pid,
@@ -228,7 +277,7 @@ class Orchestrator:
                     return Outcome(True, ready_ms=ready_ms, pid=info.pid)
             outcome = await self.bring_up(service)
             failure = Status.SKIPPED if outcome.unavailable else Status.FAILED
-        self.note(service.name, _settle(outcome, failure))
+        self.note(service.name, _settle(outcome, failure, task=service.task))
         return outcome
 
     # -- stopping ---------------------------------------------------------------------------
@@ -310,11 +359,20 @@ def _mark(state: Status, reason: str | None) -> st.Change:
     return change
 
 
-def _settle(outcome: Outcome, failure: Status) -> st.Change:
+def _settle(outcome: Outcome, failure: Status, *, task: bool = False) -> st.Change:
     def change(entry: st.ServiceState) -> Event:
         entry.pid = outcome.pid
         if outcome.started_at is not None:
             entry.started_at = outcome.started_at
+        if task:
+            entry.pid = None  # it has ended, whichever way: no process to show or to stop
+            entry.ready_ms = outcome.ready_ms
+            if outcome.ready:
+                event = entry.move(Status.COMPLETED, action="completed",
+                                   detail=f"exit 0 after {outcome.ready_ms} ms")
+            else:
+                event = entry.move(failure, outcome.reason)
+            return replace(event, pid=outcome.pid)
         if outcome.ready:
             entry.ready_ms, entry.ready_at = outcome.ready_ms, time.time()
             entry.failures = 0  # started on request (up, start): a fresh restart budget

@@ -90,6 +90,8 @@ class State:
     config: str | None = None
     offset: int = 0
     profile: str | None = None
+    # `up --watch`: the watcher rolls a service when a file of its `watch` globs is saved.
+    watch: bool = False
     services: dict[str, ServiceState] = field(default_factory=dict)
 
     def stack(self) -> StackState:

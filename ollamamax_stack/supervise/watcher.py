@@ -25,10 +25,11 @@ from ollamamax_stack.handoff.slots import HOLDER_PROGRAM
 from ollamamax_stack.hostports import who
 from ollamamax_stack.registry.loader import load_registry
 from ollamamax_stack.registry.model import Registry, Service
-from ollamamax_stack.supervise import groups, listener, sweep
+from ollamamax_stack.supervise import groups, listener, rolling, sweep
 from ollamamax_stack.supervise import holder as socket_holder
 from ollamamax_stack.supervise import state as st
 from ollamamax_stack.supervise.context import Context, publisher, recorder
+from ollamamax_stack.supervise.filewatch import WatchRules, changes
 from ollamamax_stack.supervise.logs import tail
 from ollamamax_stack.supervise.machine import UNSERVED, UP, Event, Status
 from ollamamax_stack.supervise.orchestrator import Orchestrator
@@ -89,6 +90,9 @@ class Watcher:
         self.liveness: dict[str, asyncio.Task[None]] = {}
         self.last_external = 0.0
         self.disk_error: str | None = None
+        self.rules = WatchRules.of(registry)  # what `up --watch` rolls on a saved change
+        self.files: asyncio.Task[None] | None = None  # that watch, while it is on
+        self.pending: dict[str, list[Path]] = {}  # saved while busy: rolled once it is done
 
     async def run(self) -> None:
         """Reconcile on every event and at least once a second, until told to stop."""
@@ -117,7 +121,7 @@ class Watcher:
             for waiting in waits:
                 waiting.cancel()
         events.cancel()
-        for task in [*self.busy.values(), *self.liveness.values()]:
+        for task in [*self.busy.values(), *self.liveness.values(), *filter(None, [self.files])]:
             task.cancel()
         if self.orphaned:
             await asyncio.to_thread(end_orphans, self.paths.run_dir)
@@ -141,6 +145,7 @@ class Watcher:
     async def reconcile(self) -> None:
         """Restart what crashed, resume restarts a previous watcher left, start liveness probes."""
         state = st.load(self.paths)
+        self._watch_files(state)
         if state.phase not in WATCHING:
             return
         infos = await self.client.all_info()
@@ -180,9 +185,19 @@ class Watcher:
     def _recover(self, service: Service, why: str | None, pid: int | None, count: bool,
                  stop: bool = False) -> None:
         task = asyncio.create_task(self._restart(service, why, pid, count, stop))
+        self._occupy(service, task)
+
+    def _occupy(self, service: Service, task: asyncio.Task[None]) -> None:
+        """`task` restarts or rolls the service: nothing else does until it is done."""
         self.busy[service.name] = task
-        task.add_done_callback(lambda _: self.busy.pop(service.name, None))
         task.add_done_callback(functools.partial(_said, service.name))
+        task.add_done_callback(lambda _: self._free(service))
+
+    def _free(self, service: Service) -> None:
+        self.busy.pop(service.name, None)
+        saved = self.pending.pop(service.name, None)
+        if saved and not self.stopping.is_set():
+            self._roll_changed(service, saved)
 
     def _abandoned(self, name: str) -> bool:
         """Whether a restart in progress is no longer wanted (stopped by hand, or `down`)."""
@@ -237,6 +252,66 @@ class Watcher:
             why, pid = outcome.reason or "not ready", outcome.pid
             await self.orchestrator.stop([name], timeout=STOP_TIMEOUT, requested=False)
             failures += 1
+
+    # -- watch and roll (`up --watch`) ------------------------------------------------------
+
+    def _watch_files(self, state: st.State) -> None:
+        """Watch the services' files once the stack runs with `watch` on; stop when it is off.
+
+        Here, not in the foreground `up`: `up -d --watch` works too, and a saved change and a
+        crash restart of the same service never run at once (both go through `busy`)."""
+        wanted = state.watch and state.phase == "running" and bool(self.rules.globs)
+        if wanted and self.files is None:
+            for name in self.rules.globs:
+                entry = state.services.get(name)
+                globs = ", ".join(self.registry.services[name].watch)
+                log(f"{name}: watching {globs}")
+                self.publish(Event(service=name, action="watch", reason=f"watching {globs}",
+                                   to=entry.state.value if entry else "stopped").stamped())
+            self.files = asyncio.create_task(self._follow_files())
+            self.files.add_done_callback(functools.partial(_said, "watch"))
+        elif not wanted and self.files is not None:
+            self.files.cancel()
+            self.files = None
+
+    async def _follow_files(self) -> None:
+        async for found in changes(self.rules, self.stopping):
+            for name, paths in found.items():
+                self._roll_changed(self.registry.services[name], paths)
+
+    def _roll_changed(self, service: Service, paths: list[Path]) -> None:
+        name, paths = service.name, list(dict.fromkeys(paths))
+        shown = ", ".join(_shown(p, self.registry.root) for p in paths[:3]) + (
+            f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+        entry = st.load(self.paths).services.get(name)
+        if entry is None or entry.state not in UP:
+            log(f"{name}: {shown} changed; not rolled: it is {entry.state if entry else 'gone'}")
+            return
+        if name in self.busy:  # its new process may have read the files before this save
+            log(f"{name}: {shown} changed during its restart or roll: rolled again after it")
+            self.pending.setdefault(name, []).extend(paths)
+            return
+        self._occupy(service, asyncio.create_task(self._roll(service, shown, entry.state)))
+
+    async def _roll(self, service: Service, shown: str, now: Status) -> None:
+        """Roll a held service gracefully (restart another) for a saved change; on a new
+        process that never gets ready, the old one keeps serving and the event says why."""
+        name = service.name
+        why = f"{shown} changed: " + ("rolling" if held(service) else "restarting")
+        log(f"{name}: {why}")
+        self.publish(Event(service=name, action="watch", to=now.value, reason=why).stamped())
+        if held(service):
+            outcome = await rolling.roll(self.orchestrator, service)
+        else:
+            outcome = (await rolling.restart(self.orchestrator, [name]))[name]
+        if outcome.ready:
+            log(f"{name}: rolled for {shown}: pid {outcome.pid} serves")
+            return
+        reason = f"not rolled: {outcome.reason}"
+        log(f"{name}: {reason}")
+        entry = st.load(self.paths).services.get(name)
+        self.publish(Event(service=name, action="watch", reason=reason, pid=outcome.pid,
+                           to=entry.state.value if entry else now.value).stamped())
 
     async def _park(self, service: Service, wait: bool) -> None:
         """Close a held service's ports while nobody serves it: clients are refused at once."""
@@ -299,6 +374,14 @@ def _serving(service: Service, infos: dict[str, ProcessInfo],
     if pids is None or not all(alive(pid) for pid in pids.values()):
         return None
     return pids
+
+
+def _shown(path: Path, root: Path) -> str:
+    """A changed path as the user wrote its glob: relative to the root when under it."""
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def _said(name: str, task: asyncio.Task[None]) -> None:

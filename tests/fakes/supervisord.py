@@ -38,6 +38,10 @@ class Behaviour:
     never_ready: bool = False
     healthy: bool = True  # the liveness probe passes
     stop_takes: float = 0.0  # seconds a stop takes (a process that ignores SIGTERM)
+    # A program that ends by itself (a task): this long after its start, with `exit_status`;
+    # as supervisord with startsecs=0 and autorestart=false, it goes RUNNING -> EXITED.
+    exits_after: float | None = None
+    exit_status: int = 0
 
 
 @dataclass
@@ -77,6 +81,10 @@ class FakeSupervisord:
     def _settle(self, program: Program) -> None:
         if program.state == "STOPPING" and time.monotonic() >= program.stopping_until:
             program.state, program.pid, program.stop = "STOPPED", None, time.time()
+        ends = self.behaviours.get(program.name, Behaviour()).exits_after
+        if program.state == "RUNNING" and ends is not None and time.time() >= program.start + ends:
+            program.state, program.pid, program.stop = "EXITED", None, time.time()
+            program.exitstatus = self.behaviour(program.name).exit_status
 
     def _program(self, name: str) -> Program:
         if name not in self.programs:
