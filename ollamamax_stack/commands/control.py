@@ -171,6 +171,11 @@ def run(
 
     from ollamamax_stack.registry.environ import service_environment
 
+    if command[:1] == ["--"]:  # kept by click when options after SERVICE are left unparsed
+        command = command[1:]
+    if not command:
+        raise UsageError(f"run {service}: give the command to run: "
+                         f"`ollamamax run {service} -- CMD ARGS...`")
     registry = common.registry(ctx)
     env = {**os.environ, **service_environment(registry, registry.service(service))}
     # Ctrl-C reaches CMD (same process group): it decides how to end, and we report its code.

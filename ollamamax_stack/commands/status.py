@@ -59,6 +59,7 @@ def status(
 
 def _watch(ctx: typer.Context, interval: float) -> None:
     """The table redrawn in place, CPU over each interval, until Ctrl-C (exit 0)."""
+    import signal
     import time
 
     from rich.live import Live
@@ -67,11 +68,24 @@ def _watch(ctx: typer.Context, interval: float) -> None:
     from ollamamax_stack.view.listening import ListeningCache
     from ollamamax_stack.view.sample import Sampler
 
+    # Ctrl-C (even where a background shell left SIGINT ignored) and SIGTERM end it, exit 0.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.default_int_handler)
     registry = common.registry(ctx)
     sampler, listening = Sampler(), ListeningCache()
     seen = snapshot.take(registry, sampler, listening=listening)
+    console = _console()
+    if not console.is_terminal:  # a pipe or a log file: one table after another, never redrawn
+        try:
+            while True:
+                console.print(table.render(registry.stack.name, seen))
+                console.file.flush()
+                time.sleep(interval)
+                seen = snapshot.take(registry, sampler, listening=listening)
+        except KeyboardInterrupt:
+            raise typer.Exit(0) from None
     try:
-        with Live(table.render(registry.stack.name, seen), console=_console(),
+        with Live(table.render(registry.stack.name, seen), console=console,
                   auto_refresh=False) as live:
             while True:
                 time.sleep(interval)
