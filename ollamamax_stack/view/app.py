@@ -9,38 +9,27 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable
 
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Input, Log, Static
+from textual.widgets import Footer, Input, Log, Static
 
 from ollamamax_stack.registry.model import Registry
 from ollamamax_stack.supervise import events
 from ollamamax_stack.supervise.machine import Event, Status
 from ollamamax_stack.supervise.paths import RunPaths
 from ollamamax_stack.view import actions
+from ollamamax_stack.view.grid import StackGrid
 from ollamamax_stack.view.help import HelpScreen
-from ollamamax_stack.view.listening import ListeningCache
 from ollamamax_stack.view.logpane import LogSource
 from ollamamax_stack.view.rows import Row
-from ollamamax_stack.view.sample import Sampler
-from ollamamax_stack.view.snapshot import Snapshot, take
+from ollamamax_stack.view.snapshot import Looker, Snapshot
 
-# The table's columns, narrowest useful first so 80 columns show state, port, pid and figures.
-COLUMNS = ("SERVICE", "STATE", "PORTS", "PID", "CPU", "MEM", "AGE", "RESTARTS", "READY AFTER",
-           "SLOT", "URL")
-STATE_WIDTH = 24  # a long reason is cut here; the bar above the log shows it whole
 LOG_PERIOD = 0.5
-
-
-def cells(row: Row) -> tuple[str, ...]:
-    """A row in the view's COLUMNS order."""
-    name = f"  {row.key}" if row.is_worker else row.key
-    label = row.label if len(row.label) <= STATE_WIDTH else row.label[:STATE_WIDTH - 1] + "…"
-    return (name, label, row.ports, str(row.pid) if row.pid else "-", row.cpu, row.mem,
-            row.age, row.restarts, row.ready_after, row.slot, row.url)
+BACKLOG_SECONDS = 300  # the events of the last minutes are shown when the view opens
 
 
 class TopApp(App[None]):
@@ -49,7 +38,6 @@ class TopApp(App[None]):
     TITLE = "ollamamax top"
     CSS = """
     #title { height: 1; background: $primary-background; }
-    #table { height: auto; max-height: 50%; }
     #activity { height: 4; border-top: solid $primary; }
     #logbar { height: 1; background: $primary-background; }
     #log { height: 1fr; }
@@ -73,21 +61,21 @@ class TopApp(App[None]):
         self.registry = registry
         self._load = load
         self._every = refresh_every
-        self._sampler = Sampler()
-        self._listening = ListeningCache()
+        self._looker = Looker(registry)
         self._snapshot: Snapshot | None = None
         self._rows: dict[str, Row] = {}
         self._selected: str | None = None
         self._log_source: LogSource | None = None
         self._filter = ""
         self._looking = False
+        self._again = False
+        self._opened = time.time()
         self._quitting = threading.Event()
+        self._drawn: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
         yield Static(id="title")
-        table: DataTable[str | Text] = DataTable(id="table", cursor_type="row",
-                                                 zebra_stripes=False)
-        yield table
+        yield StackGrid(id="table")
         yield Log(id="activity", max_lines=200)
         yield Static(id="logbar")
         yield Input(placeholder="filter the log (regular expression), Enter applies, "
@@ -98,56 +86,41 @@ class TopApp(App[None]):
     # -- looking at the stack ---------------------------------------------------------------
 
     async def on_mount(self) -> None:
-        table = self.query_one("#table", DataTable)
-        for column in COLUMNS:
-            table.add_column(column, key=column)
+        table = self.query_one("#table", StackGrid)
         await self._look()
         self.set_interval(self._every, self._look)
         self.set_interval(LOG_PERIOD, self._follow_log)
         threading.Thread(target=self._follow_events, name="top-events", daemon=True).start()
         table.focus()
 
-    async def _look(self) -> None:
+    async def _look(self, full: bool = False) -> None:
         if self._looking:  # a slow look (a busy host) is not stacked behind another
+            self._again = self._again or full
             return
         self._looking = True
         try:
-            seen = await asyncio.to_thread(take, self.registry, self._sampler, 0.0,
-                                           self._listening)
+            seen = await asyncio.to_thread(self._looker.look, full)
         finally:
             self._looking = False
         self._show(seen)
+        if self._again:  # an event came during the look: what it changed is not in it yet
+            self._again = False
+            await self._look(full=True)
 
     def _show(self, seen: Snapshot) -> None:
         self._snapshot = seen
-        self.query_one("#title", Static).update(Text.assemble(
+        self._update("#title", Text.assemble(
             (f" {self.registry.stack.name}: {seen.stack}", "bold"), f"   {seen.supervision}",
             "   ? help"))
-        table = self.query_one("#table", DataTable)
-        rows = {row.row_id: row for row in seen.rows}
-        if list(rows) == list(self._rows):
-            for row_id, row in rows.items():
-                old = self._rows[row_id]
-                if old != row:
-                    for column, new, before in zip(COLUMNS, _styled(row), _styled(old),
-                                                   strict=True):
-                        if new != before:
-                            table.update_cell(row_id, column, new, update_width=True)
-        else:
-            selected = self._selected
-            table.clear()
-            for row_id, row in rows.items():
-                table.add_row(*_styled(row), key=row_id)
-            if selected in rows:
-                table.move_cursor(row=list(rows).index(selected))
-        self._rows = rows
-        if self._selected not in rows and rows:
-            self._select(next(iter(rows)))
+        grid = self.query_one("#table", StackGrid)
+        grid.show(seen.rows)
+        self._rows = {row.row_id: row for row in seen.rows}
+        if self._selected not in self._rows and grid.selected is not None:
+            self._select(grid.selected.row_id)
         self._show_logbar()
 
-    def on_data_table_row_highlighted(self, message: DataTable.RowHighlighted) -> None:
-        if message.row_key.value is not None:
-            self._select(message.row_key.value)
+    def on_stack_grid_highlighted(self, message: StackGrid.Highlighted) -> None:
+        self._select(message.row.row_id)
 
     def _select(self, row_id: str) -> None:
         before = self._rows.get(self._selected or "")
@@ -183,25 +156,28 @@ class TopApp(App[None]):
         if self._filter:
             said += f"   filter: /{self._filter}/"
         said += f"   {row.key}: {row.label}"
-        self.query_one("#logbar", Static).update(Text(said, style="bold"))
+        self._update("#logbar", Text(said, style="bold"))
+
+    def _update(self, selector: str, text: Text) -> None:
+        """Redraw a line only when its text changed (a redraw is most of an idle view's CPU)."""
+        if self._drawn.get(selector) != text.markup:
+            self._drawn[selector] = text.markup
+            self.query_one(selector, Static).update(text)
 
     # -- events -----------------------------------------------------------------------------
 
     def _follow_events(self) -> None:
-        import time
-
-        for event in events.follow(self.registry.run_dir, time.time() - 300,
+        for event in events.follow(self.registry.run_dir, self._opened - BACKLOG_SECONDS,
                                    period=0.2, done=self._quitting.is_set):
             if self._quitting.is_set():
                 return
             self.call_from_thread(self._on_event, event)
 
     def _on_event(self, event: Event) -> None:
-        import time
-
         stamp = time.strftime("%H:%M:%S", time.localtime(event.time))
         self._say(f"{stamp} {event.describe()}")
-        self.run_worker(self._look(), group="look")
+        if event.time >= self._opened:  # the backlog shown at start is already in the look
+            self.run_worker(self._look(full=True), group="look")
 
     def _say(self, line: str) -> None:
         self.query_one("#activity", Log).write_line(line)
@@ -214,7 +190,7 @@ class TopApp(App[None]):
         async def acting() -> None:
             async for line in actions.run(self.registry, *command):
                 self._say(f"  {line}")
-            await self._look()
+            await self._look(full=True)
 
         self.run_worker(acting(), group="act")
 
@@ -249,7 +225,8 @@ class TopApp(App[None]):
                 self.registry = await asyncio.to_thread(self._load)
             except Exception as exc:  # noqa: BLE001 — a broken registry is said, the view stays
                 self._say(f"  the registry no longer loads: {exc}")
-            await self._look()
+            self._looker = Looker(self.registry)
+            await self._look(full=True)
 
         self.run_worker(reloading(), group="act")
 
@@ -279,7 +256,7 @@ class TopApp(App[None]):
     def _close_filter(self) -> None:
         box = self.query_one("#filter", Input)
         box.remove_class("open")
-        self.query_one("#table", DataTable).focus()
+        self.query_one("#table", StackGrid).focus()
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
@@ -287,10 +264,3 @@ class TopApp(App[None]):
     def action_quit_view(self) -> None:
         self._quitting.set()
         self.exit()
-
-
-def _styled(row: Row) -> tuple[str | Text, ...]:
-    shown = cells(row)
-    if row.healthy:
-        return shown
-    return tuple(Text(cell, style="yellow") for cell in shown)

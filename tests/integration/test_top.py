@@ -24,9 +24,10 @@ from pathlib import Path
 import psutil
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Log
+from textual.widgets import Log
 
 from ollamamax_stack.view.app import TopApp
+from ollamamax_stack.view.grid import StackGrid
 from tests.chat_load import ChatLoad
 from tests.fixtures.stacks.harness import ROOT, held_config, running_with_fake_ollama
 from tests.integration.test_held_sockets import FAST, TOKEN_DELAY, HeldStack
@@ -84,10 +85,8 @@ async def _until(pilot: Pilot[None], holds: Callable[[], bool], what: str,
 
 
 def _table_lines(app: TopApp) -> str:
-    """The table's rows as text, one line each (cells joined by spaces)."""
-    table = app.query_one("#table", DataTable)
-    return "\n".join(" ".join(str(cell) for cell in table.get_row_at(i))
-                     for i in range(table.row_count))
+    """The table's rows as text, one line each (every column)."""
+    return "\n".join(app.query_one("#table", StackGrid).lines())
 
 
 def test_pilot_r_rolls_the_gateway_under_load_and_q_leaves_the_stack_up(
