@@ -29,7 +29,7 @@ from textual.widgets import Log
 from ollamamax_stack.view.app import TopApp
 from ollamamax_stack.view.grid import StackGrid
 from tests.chat_load import ChatLoad
-from tests.fixtures.stacks.harness import ROOT, held_config, running_with_fake_ollama
+from tests.fixtures.stacks.harness import ROOT, Stack, held_config, running_with_fake_ollama
 from tests.integration.test_held_sockets import FAST, TOKEN_DELAY, HeldStack
 from tests.system import missing_program
 
@@ -65,7 +65,7 @@ def _service_line(screen: str, name: str) -> str:
     return next((line for line in screen.splitlines() if line.split()[:1] == [name]), "")
 
 
-def _lists_every_service(stack: HeldStack, screen: str) -> bool:
+def _lists_every_service(stack: Stack, screen: str) -> bool:
     """Each service on a line of its own, with its state (ready) and its port."""
     for service in stack.registry.active:
         line = _service_line(screen, service.name)
@@ -205,6 +205,36 @@ def test_tmux_top_lists_the_stack_rolls_the_gateway_and_quits_leaving_it_up(
     seen = stack.status()
     assert seen["stack"] == "up" and seen["exit"] == 0, seen
     assert _gateway_pid(stack) == after
+
+
+def test_up_tui_starts_the_stack_then_the_view_and_q_leaves_it_running(tmp_path: Path) -> None:
+    if shutil.which("tmux") is None:
+        missing_program("tmux", "tmux")
+    basic = Stack("basic", tmp_path / "run")
+    done = tmp_path / "up.exit"
+    command = (f"{shlex.join(basic.argv('up', '--tui'))}; echo $? > {shlex.quote(str(done))}; "
+               "sleep 600")
+    tmux: Tmux | None = None
+    try:
+        tmux = Tmux(tmp_path / "tmux.sock", command)
+        tmux.wait(lambda s: _lists_every_service(basic, s) and "basic: up" in s,
+                  "every service of basic ready with its port", timeout=120)
+        tmux.keys("q")
+        tmux.wait(lambda s: "the stack keeps running" in s, "up --tui's goodbye")
+        deadline = time.monotonic() + 30
+        while not done.exists():
+            assert time.monotonic() < deadline, tmux.screen()
+            time.sleep(0.1)
+        assert done.read_text().strip() == "0"
+        seen = basic.status()
+        assert seen["stack"] == "up" and seen["exit"] == 0, seen
+        down = basic.cli("down")
+        assert down.returncode == 0, down.stdout + down.stderr
+        basic.assert_clean()
+    finally:
+        if tmux is not None:
+            tmux.close()
+        basic.cleanup()
 
 
 # -- the commands beside it --------------------------------------------------------------------
