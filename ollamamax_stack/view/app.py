@@ -76,7 +76,9 @@ class TopApp(App[None]):
     def compose(self) -> ComposeResult:
         yield Static(id="title")
         yield StackGrid(id="table")
-        yield Log(id="activity", max_lines=200)
+        activity = Log(id="activity", max_lines=200)
+        activity.can_focus = False  # Tab never strands the arrows in a pane they cannot steer
+        yield activity
         yield Static(id="logbar")
         yield Input(placeholder="filter the log (regular expression), Enter applies, "
                     "Esc cancels", id="filter")
@@ -232,6 +234,9 @@ class TopApp(App[None]):
 
     def action_full_log(self) -> None:
         self.screen.toggle_class("fullscreen")
+        # Full screen, up/down scroll the log; back, they select rows again.
+        shown = "#log" if self.screen.has_class("fullscreen") else "#table"
+        self.query_one(shown).focus()
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)

@@ -171,3 +171,45 @@ def test_restart_with_no_names_takes_running_services_dependencies_first(
     assert sorted(order) == ["api", "db", "edge", "worker"]  # stubborn is stopped
     assert order.index("db") < order.index("api") < order.index("edge")
     assert order.index("worker") < order.index("edge")
+
+
+def test_top_keys_without_a_running_stack_filter_help_full_log_and_external(
+        tmp_path: Path) -> None:
+    from textual.widgets import Input, Log
+
+    from ollamamax_stack.view.app import TopApp
+    from tests.fixtures.stacks.harness import held_config
+
+    registry = load_registry(held_config(tmp_path), run_dir=tmp_path / "run")
+    (tmp_path / "run" / "logs").mkdir(parents=True)
+    (tmp_path / "run" / "logs" / "gateway.log").write_text("one\nrestart two\nthree\n")
+    st.save(RunPaths(registry.run_dir), st.State(phase="running", services={
+        s.name: service_state(registry, s) for s in registry.active}))
+
+    async def drive() -> None:
+        app = TopApp(registry, lambda: registry)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            grid = app.query_one("#table", StackGrid)
+            assert [line.split()[0] for line in grid.lines()] == ["gateway", "inference",
+                                                                   "ollama"]
+            await pilot.press("slash", "r", "s", "q", "R", "enter")  # typed, not keys
+            assert app.is_running and app.query_one("#filter", Input).value == "rsqR"
+            await pilot.press("slash", *"restart", "enter")
+            log = app.query_one("#log", Log)
+            assert [str(line) for line in log.lines] == ["restart two"]
+            activity = app.query_one("#activity", Log)
+            assert not any("$ ollamamax" in str(line) for line in activity.lines)
+            await pilot.press("question_mark")
+            assert app.screen.__class__.__name__ == "HelpScreen"
+            await pilot.press("escape")
+            assert app.screen.__class__.__name__ != "HelpScreen"
+            await pilot.press("l")
+            assert app.screen.has_class("fullscreen")
+            await pilot.press("l", "down", "down", "r")  # ollama: external
+            assert any("ollama is external" in str(line) for line in activity.lines), (
+                grid.cursor, app.focused, [str(x) for x in activity.lines])
+            await pilot.press("q")
+        assert app.return_code == 0
+
+    asyncio.run(drive())
