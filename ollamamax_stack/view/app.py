@@ -36,9 +36,10 @@ class TopApp(App[None]):
     """The live view of one running stack."""
 
     TITLE = "ollamamax top"
+    ENABLE_COMMAND_PALETTE = False  # every action is a key of the footer; no second way in
     CSS = """
     #title { height: 1; background: $primary-background; }
-    #activity { height: 4; border-top: solid $primary; }
+    #activity { height: 5; border-top: solid $primary; }
     #logbar { height: 1; background: $primary-background; }
     #log { height: 1fr; }
     #filter { display: none; }
