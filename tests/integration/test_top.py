@@ -124,6 +124,39 @@ def test_pilot_r_rolls_the_gateway_under_load_and_q_leaves_the_stack_up(
     assert seen["stack"] == "up" and seen["exit"] == 0, seen
 
 
+def test_pilot_s_stops_and_starts_the_gateway_and_R_reloads(stack: HeldStack) -> None:
+    async def drive() -> None:
+        app = TopApp(stack.registry, lambda: stack.registry)
+        async with app.run_test(size=(80, 24)) as pilot:
+            activity = app.query_one("#activity", Log)
+
+            async def act(*keys: str) -> list[str]:
+                start = len(activity.lines)
+                await pilot.press(*keys)
+                await _until(pilot, lambda: any(str(line).startswith("  exit ")
+                                                for line in activity.lines[start:]),
+                             f"the end of {keys}")
+                return [str(line) for line in activity.lines[start:]]
+
+            await _until(pilot, lambda: _lists_every_service(stack, _table_lines(app)),
+                         "every service ready")
+            said = await act("s")  # the cursor starts on the gateway
+            assert said[0] == "$ ollamamax stop gateway" and "  exit 0" in said, said
+            await _until(pilot, lambda: "stopped" in _service_line(_table_lines(app),
+                                                                   "gateway"), "stopped")
+            assert stack.service("gateway")["state"] == "stopped"
+            said = await act("s")
+            assert said[0] == "$ ollamamax start gateway" and "  exit 0" in said, said
+            await _until(pilot, lambda: "ready" in _service_line(_table_lines(app),
+                                                                 "gateway"), "ready again")
+            said = await act("R")
+            assert any("nothing changed" in line for line in said), said
+            await pilot.press("q")
+
+    asyncio.run(drive())
+    assert stack.status()["stack"] == "up"
+
+
 # -- a real terminal: tmux ---------------------------------------------------------------------
 
 class Tmux:
