@@ -32,7 +32,7 @@ test: install system-deps
 	$(BIN)/pytest -q
 
 # Start-up timing first: the gateway bench leaves CPU work behind (1,000 sockets closing).
-BENCHES := bench/ports_check.py bench/stack_up.py bench/gateway.py bench/restarts.py
+BENCHES := bench/ports_check.py bench/stack_up.py bench/gateway.py bench/restarts.py bench/top.py
 
 bench: install system-deps
 	@for b in $(BENCHES); do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -41,6 +41,9 @@ def up(
     watch: Annotated[bool, typer.Option(
         "--watch", help="Roll a service when a file of its `watch` globs is saved (also with -d)."
     )] = False,
+    tui: Annotated[bool, typer.Option(
+        "--tui", help="Once up, open the live view (`ollamamax top`); quitting it leaves the "
+        "stack running.")] = False,
 ) -> None:
     """Start the stack (or SERVICEs and what they need) in dependency order, gated on readiness."""
     from ollamamax_stack.supervise.logs import Follower
@@ -48,6 +51,8 @@ def up(
 
     registry = common.registry(ctx)
     names = list(services or [])
+    if tui:
+        _up_with_view(ctx, registry, names, timeout, keep_going, no_check, watch)
     show = line_printer([s.name for s in registry.active], registry)
     paths = RunPaths(registry.run_dir)
     follower: Follower | None = None
@@ -83,6 +88,28 @@ def up(
     show("", typer.style("supervisord died, and the services with it: the stack is down; "
                          "`ollamamax up` brings it back", fg="red"))
     raise typer.Exit(EXIT_NOT_UP)
+
+
+def _up_with_view(ctx: typer.Context, registry: Registry, names: list[str],
+                  timeout: float | None, keep_going: bool, no_check: bool,
+                  watch: bool) -> NoReturn:
+    """`up --tui`: start as `up -d` does (progress lines, the table), then the live view."""
+    from ollamamax_stack.commands.top import run_view
+
+    show = line_printer([s.name for s in registry.active], registry)
+    try:
+        _up_and_wait(registry, names, timeout, keep_going, no_check, True, show,
+                     threading.Event(), threading.Event(), watch)
+    except typer.Exit:
+        from ollamamax_stack.supervise import state as st
+        from ollamamax_stack.supervise.paths import RunPaths
+
+        if st.load(RunPaths(registry.run_dir)).phase == "down":
+            raise  # it did not start (what went wrong is printed): no view of nothing
+    run_view(registry, ctx)
+    typer.echo("the stack keeps running: `ollamamax top` to watch it again, "
+               "`ollamamax down` to stop it")
+    raise typer.Exit(EXIT_UP)
 
 
 def _up_and_wait(registry: Registry, names: list[str], timeout: float | None, keep_going: bool,

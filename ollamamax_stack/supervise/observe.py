@@ -7,6 +7,7 @@ wrapping shell). Without it, the stack's processes are found by their marks, so 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,7 +59,12 @@ class StackStatus:
     supervision: Supervision
 
 
-def status(registry: Registry) -> StackStatus:
+# ports -> the pid listening on each: one scan of the host's sockets (`groups.listening_pids`),
+# or a live view's cache of it (a scan costs tens of milliseconds on a busy host).
+Listening = Callable[[set[int]], dict[int, int]]
+
+
+def status(registry: Registry, listening: Listening = groups.listening_pids) -> StackStatus:
     """The persisted state corrected by what supervisord says, or by probing when it is gone."""
     paths = RunPaths(registry.run_dir)
     state = st.load(paths)
@@ -71,16 +77,17 @@ def status(registry: Registry) -> StackStatus:
             client = None
     if client is None:
         return _without_supervisord(registry, state)
-    _correct(registry, state, infos)
+    _correct(registry, state, infos, listening)
     watcher = infos.get(WATCHER)
     return StackStatus(state, Supervision(
         "running", supervisord, watcher.state.lower() if watcher else "absent",
         watcher.pid if watcher and watcher.running else None))
 
 
-def _correct(registry: Registry, state: st.State, infos: dict[str, ProcessInfo]) -> None:
-    listening = groups.listening_pids({p for e in state.services.values() if not e.external
-                                       for p in e.ports.values()})
+def _correct(registry: Registry, state: st.State, infos: dict[str, ProcessInfo],
+             scan: Listening) -> None:
+    listening = scan({p for e in state.services.values() if not e.external
+                      for p in e.ports.values()})
     for name, entry in state.services.items():
         service = registry.services.get(name)
         if service is not None and workers.held(service) and not entry.external:
