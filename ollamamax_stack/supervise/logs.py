@@ -82,10 +82,11 @@ class _Source:
             return data  # gone for now (a rotation in progress, a removed run dir)
         mine = os.fstat(self.handle.fileno())
         if (now.st_ino, now.st_dev) != (mine.st_ino, mine.st_dev):
-            data += self.handle.read()  # the rotated file's last lines, then the new file
+            data += self.handle.read()  # the rotated file's last lines,
+            data += self._rotated_since((mine.st_ino, mine.st_dev))  # any rotated since,
             self.handle.close()
             self.handle = None
-            if self._open():
+            if self._open():  # then the new file
                 assert self.handle is not None
                 data += self.handle.read()
         elif mine.st_size < self.handle.tell():  # truncated in place: start over
@@ -93,6 +94,24 @@ class _Source:
             self.partial = b""
             data = self.handle.read()
         return data
+
+    def _rotated_since(self, old: tuple[int, int]) -> bytes:
+        """Whole files rotated after ours (`x.log.1` when ours is `x.log.2` by now)."""
+        newer: list[bytes] = []
+        index = 1
+        while True:
+            path = self.path.with_name(f"{self.path.name}.{index}")
+            try:
+                seen = os.stat(path)
+            except OSError:
+                return b""  # ours is gone past the backups kept: nothing to tell apart
+            if (seen.st_ino, seen.st_dev) == old:
+                return b"".join(reversed(newer))
+            try:
+                newer.append(path.read_bytes())
+            except OSError:
+                return b""
+            index += 1
 
     def close(self) -> None:
         if self.handle is not None:
