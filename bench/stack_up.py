@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import signal
 import statistics
 import subprocess
@@ -147,6 +148,25 @@ def honcho(directory: Path, services: dict[str, tuple[int, float, list[str]]],
     return max(seen.values())
 
 
+def stack_cpu(directory: Path) -> dict[str, float]:
+    """CPU seconds used so far by supervisord and by the services (the fixture programs)."""
+    import json
+
+    import psutil
+
+    state = json.loads((directory / "run" / "state.json").read_text())
+    used = {"supervisord": 0.0, "services": 0.0}
+    pids = [("supervisord", state.get("supervisord_pid"))]
+    pids += [("services", entry.get("pid")) for entry in state["services"].values()]
+    for who, pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except (psutil.Error, TypeError, ValueError):
+            continue
+        used[who] += times.user + times.system
+    return used
+
+
 def restart_latency(directory: Path, offset: int, port: int) -> float:
     """kill -9 a running service; seconds until it answers ready again from a new process."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/env", timeout=5) as response:
@@ -183,9 +203,13 @@ def run(count: int, own_by_delay: dict[float, float] | None) -> dict[float, floa
             own = {name: own_by_delay[delay] for name, (_, delay, _) in services.items()}
             note = "per-delay medians of the services started alone at 12"
         b = critical_path(services, own)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         a, done = cli(directory, offset, "up", "-d")
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if done.returncode != 0:
             raise SystemExit(f"up -d failed: {done.stdout}{done.stderr}")
+        cpu = {"ollamamax up": (after.ru_utime - before.ru_utime)
+               + (after.ru_stime - before.ru_stime), **stack_cpu(directory)}
         first = next(iter(services.values()))
         restart = restart_latency(directory, offset, first[0] + offset)
         restart_own = own_by_delay[first[1]]
@@ -199,6 +223,8 @@ def run(count: int, own_by_delay: dict[float, float] | None) -> dict[float, floa
         print(f"(c) honcho start, no ordering, until all ready: {c:6.2f} s")
         print(f"(d) ollamamax down until every port is free   : {d_checked:6.2f} s")
         print(f"(a)/(b) = {a / b:.3f}   (target <= 1.15; (a)-(b) = {a - b:.2f} s)")
+        print("CPU seconds while (a) ran: " + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items())
+              + f"; {os.cpu_count()} cores x {a:.2f} s = {(os.cpu_count() or 1) * a:.1f}")
         print(f"(a)/(c) = {a / c:.3f}   (honcho starts everything at once and orders nothing)")
         print(f"restart after kill -9: {restart:.3f} s vs its own start-to-ready "
               f"{restart_own:.3f} s (ratio {restart / restart_own:.2f}; backoff 0.05 s)")

@@ -15,16 +15,24 @@ from ollamamax_stack.dependents.scrape_credentials import write_scrape_credentia
 from ollamamax_stack.notify import notify
 from ollamamax_stack.registry.model import Registry
 from ollamamax_stack.render.addresses import host_port
+from ollamamax_stack.render.alerts import FILE as ALERTS_FILE
+from ollamamax_stack.render.alerts import render_alerts
 from ollamamax_stack.render.prometheus import FILE, render_prometheus
 
 
-def write_config(registry: Registry, directory: Path, credentials: Path | None = None) -> Path:
-    """Render prometheus.yml into `directory` (replaced atomically) and return its path."""
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / FILE
-    staged = directory / f".{FILE}.tmp"
-    staged.write_text(render_prometheus(registry, credentials)[FILE], encoding="utf-8")
+def _write(path: Path, text: str) -> None:
+    staged = path.with_name(f".{path.name}.tmp")
+    staged.write_text(text, encoding="utf-8")
     os.replace(staged, path)
+
+
+def write_config(registry: Registry, directory: Path, credentials: Path | None = None) -> Path:
+    """Render prometheus.yml and the alert rules it loads into `directory` (each replaced
+    atomically, the rules first) and return the config's path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    _write(directory / ALERTS_FILE, render_alerts(registry)[ALERTS_FILE])
+    path = directory / FILE
+    _write(path, render_prometheus(registry, credentials, (ALERTS_FILE,))[FILE])
     return path
 
 

@@ -28,7 +28,22 @@ def stack_urls(registry: Registry) -> dict[str, str]:
     """`OLLAMAMAX_<SERVICE>_URL` (and `_<PORT>_URL`) for the services of the active profile.
 
     Only those: a URL of a service that is not running names a port anyone may listen on.
+    The same for every service of a registry: made once per registry (a registry is frozen),
+    not once per service (60 services: 3,600 URLs for supervisord.conf alone).
     """
+    if _Made.registry is not registry:
+        _Made.registry, _Made.urls = registry, _stack_urls(registry)
+    return dict(_Made.urls)
+
+
+class _Made:
+    """The registry whose stack URLs were made last, and those URLs."""
+
+    registry: Registry | None = None
+    urls: dict[str, str] = {}  # one slot, replaced whole
+
+
+def _stack_urls(registry: Registry) -> dict[str, str]:
     urls: dict[str, str] = {}
     for service in registry.active:
         urls[f"OLLAMAMAX_{env_name(service.name)}_URL"] = registry.url(service)

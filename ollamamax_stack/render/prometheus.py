@@ -24,9 +24,11 @@ def scraped(registry: Registry) -> list[Service]:
 
 
 def prometheus_config(registry: Registry, target_of: TargetOf,
-                      credentials_file: Path | None = None) -> str:
+                      credentials_file: Path | None = None,
+                      rule_files: tuple[str, ...] = ()) -> str:
     """The prometheus.yml text, one job per scraped service; with `credentials_file`, each job
-    sends its content as a bearer key (the stack's `/metrics` needs one when auth is on)."""
+    sends its content as a bearer key (the stack's `/metrics` needs one when auth is on);
+    `rule_files` beside the config (`render alerts`)."""
     jobs = []
     for service in scraped(registry):
         job: dict[str, object] = {
@@ -41,17 +43,20 @@ def prometheus_config(registry: Registry, target_of: TargetOf,
             "labels": {"service": service.name, "stack": registry.stack.name},
         }]
         jobs.append(job)
-    config = {
+    config: dict[str, object] = {
         "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": "15s",
                    "external_labels": {"stack": registry.stack.name}},
-        "scrape_configs": jobs,
     }
+    if rule_files:
+        config["rule_files"] = list(rule_files)
+    config["scrape_configs"] = jobs
     return header("prometheus", registry.source) + "\n" + yaml.safe_dump(
         config, sort_keys=False, default_flow_style=False)
 
 
-def render_prometheus(registry: Registry, credentials_file: Path | None = None) -> Rendering:
+def render_prometheus(registry: Registry, credentials_file: Path | None = None,
+                      rule_files: tuple[str, ...] = ()) -> Rendering:
     """prometheus.yml with loopback targets: Prometheus runs beside the stack."""
     def target_of(service: Service) -> str:
         return host_port(registry.connect_host(service), service.primary_port)
-    return {FILE: prometheus_config(registry, target_of, credentials_file)}
+    return {FILE: prometheus_config(registry, target_of, credentials_file, rule_files)}

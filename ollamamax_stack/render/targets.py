@@ -11,7 +11,8 @@ from ollamamax_stack.registry.model import Registry
 from ollamamax_stack.render.base import Rendering
 from ollamamax_stack.render.passwords import Password, passwords
 
-TARGETS = ("env", "compose", "systemd", "prometheus", "frontend", "supervisord", "k8s")
+TARGETS = ("env", "compose", "systemd", "prometheus", "alerts", "grafana", "frontend",
+           "supervisord", "k8s")
 SUPERVISORD_FILE = "supervisord.conf"
 
 
@@ -56,6 +57,12 @@ def render(target: str, registry: Registry, options: RenderOptions | None = None
     if target == "prometheus":
         from ollamamax_stack.render.prometheus import render_prometheus
         return render_prometheus(registry, options.scrape_credentials)
+    if target == "alerts":
+        from ollamamax_stack.render.alerts import render_alerts
+        return render_alerts(registry)
+    if target == "grafana":
+        from ollamamax_stack.render.grafana import render_grafana
+        return render_grafana(registry)
     if target == "frontend":
         from ollamamax_stack.render.frontend import render_frontend
         return render_frontend(registry)

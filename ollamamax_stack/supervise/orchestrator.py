@@ -18,7 +18,7 @@ from ollamamax_stack.supervise.context import Context, Emit
 from ollamamax_stack.supervise.logs import tail
 from ollamamax_stack.supervise.machine import Event, Status
 from ollamamax_stack.supervise.outcome import Outcome, ended, pid_alive
-from ollamamax_stack.supervise.probes import describe, wait_until
+from ollamamax_stack.supervise.probes import Output, describe, wait_until
 from ollamamax_stack.supervise.rpc import ALREADY_STARTED, SPAWN_ERROR, SupervisorFault
 from ollamamax_stack.supervise.workers import Workers, held, programs_of, serving_pids
 
@@ -121,6 +121,7 @@ class Orchestrator:
         probe = service.readiness
         timeout = self.timeout or probe.timeout
         check = self.ctx.checks(self.registry, service, probe, None, min(1.0, timeout))
+        output = Output(self.paths.log(service.name))  # before it can write a line
         started = time.monotonic()
         try:
             await self.client.start(service.name)
@@ -130,7 +131,7 @@ class Orchestrator:
         pid = (await self.client.info(service.name)).pid
         self.note(service.name, _starting(pid))  # written only when the state moves
         why = await wait_until(check, timeout, probe.period,
-                               lambda: self._exited(service.name, pid))
+                               lambda: self._exited(service.name, pid), output)
         if why is not None:
             info = await self.client.info(service.name)
             unavailable = not info.running and info.exitstatus == EXIT_UNAVAILABLE
@@ -214,16 +215,17 @@ class Orchestrator:
             outcome = await self.probe_external(service)
             failure = Status.UNREACHABLE
         else:
-            current = st.load(self.paths).services.get(service.name)
-            if held(service):
-                pids = serving_pids(service, await self.client.all_info())
-                if current and current.state == Status.READY and pids:
-                    return Outcome(True, ready_ms=current.ready_ms, pid=current.pid)
-            else:
+            current = st.peek(self.paths).services.get(service.name)
+            was_ready, pid, ready_ms = ((current.state == Status.READY, current.pid,
+                                         current.ready_ms) if current else (False, None, None))
+            # Already up (an `up` of a running stack): only a ready record needs asking about.
+            if was_ready and held(service):
+                if serving_pids(service, await self.client.all_info()):
+                    return Outcome(True, ready_ms=ready_ms, pid=pid)
+            elif was_ready:
                 info = await self.client.info(service.name)
-                if (current and current.state == Status.READY and info.running
-                        and info.pid == current.pid):
-                    return Outcome(True, ready_ms=current.ready_ms, pid=info.pid)  # already up
+                if info.running and info.pid == pid:
+                    return Outcome(True, ready_ms=ready_ms, pid=info.pid)
             outcome = await self.bring_up(service)
             failure = Status.SKIPPED if outcome.unavailable else Status.FAILED
         self.note(service.name, _settle(outcome, failure))

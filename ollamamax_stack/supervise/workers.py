@@ -21,11 +21,12 @@ from ollamamax_stack.handoff.slots import (
     worker_count,
 )
 from ollamamax_stack.registry.model import Service
+from ollamamax_stack.supervise import state as st
 from ollamamax_stack.supervise.context import Context
 from ollamamax_stack.supervise.logs import tail
 from ollamamax_stack.supervise.machine import Event, WorkerStatus
 from ollamamax_stack.supervise.outcome import Outcome, ended
-from ollamamax_stack.supervise.probes import wait_until
+from ollamamax_stack.supervise.probes import Output, wait_until
 from ollamamax_stack.supervise.rpc import ALREADY_STARTED, BAD_NAME, ProcessInfo, SupervisorFault
 
 SERVING = {"STARTING", "RUNNING", "BACKOFF"}  # STOPPING is a draining old slot, not the worker
@@ -89,6 +90,7 @@ class Workers:
         timeout = self.ctx.timeout or probe.timeout
         check = self.ctx.checks(self.ctx.registry, service, probe, slot.program,
                                 min(1.0, timeout))
+        output = Output(self.ctx.paths.log(service.name))  # every slot writes there
         started = time.monotonic()
         try:
             await self.client.start(slot.program)
@@ -98,7 +100,8 @@ class Workers:
         pid = (await self.client.info(slot.program)).pid
         self._said(slot, "start", WorkerStatus.STARTING, pid=pid)
         why = await wait_until(check, timeout, probe.period,
-                               functools.partial(self._exited, service, slot.program, pid))
+                               functools.partial(self._exited, service, slot.program, pid),
+                               output)
         if why is not None:
             info = await self.client.info(slot.program)
             unavailable = info.state not in SERVING and info.exitstatus == EXIT_UNAVAILABLE
@@ -110,8 +113,10 @@ class Workers:
 
     def _said(self, slot: Slot, action: str, to: WorkerStatus, reason: str | None = None,
               pid: int | None = None) -> None:
+        entry = st.peek(self.ctx.paths).services.get(slot.service)  # its restart count
         self.ctx.publish(Event(service=slot.service, action=action, to=to.value, reason=reason,
-                               pid=pid, worker=slot.worker_name, slot=slot.program))
+                               pid=pid, restarts=entry.restarts if entry else 0,
+                               worker=slot.worker_name, slot=slot.program))
 
     async def bring_up(self, service: Service) -> Outcome:
         """Start every worker that has no serving slot, in parallel; ready when all are."""

@@ -153,6 +153,11 @@ def test_full_profile_runs_real_dependents_and_keeps_postgres_data(
             break
         time.sleep(0.2)
     assert health == dict.fromkeys(own, "up")
+    # ...and loads the rules of `render alerts` beside its config.
+    _, rules = http_json(f"http://127.0.0.1:{port['prometheus']}/api/v1/rules")
+    groups = rules["data"]["groups"]  # type: ignore[index]
+    assert [g["name"] for g in groups] == ["ollamamax"], groups
+    assert len(groups[0]["rules"]) == 5, groups
 
     down = ollamamax(base, "down")
     assert down.returncode == 0, down.stderr

@@ -52,6 +52,10 @@ def test_events_show_a_killed_gateway_crash_back_off_restart_and_be_ready(
     assert "killed by a signal" in crash["reason"] and "restart 1/" in backoff["reason"]
     assert restart["restarts"] == 1 and ready["to"] == "ready" and ready["pid"] != killed
     assert [e["time"] for e in seen] == sorted(e["time"] for e in seen)
+    # The new worker's own events carry the service's restart count too.
+    workers = [e for e in _lines(out) if e["service"] == "gateway" and "worker" in e
+               and e["action"] == "ready"]
+    assert workers and workers[-1]["restarts"] == 1, workers
     # `status` reads the same truth the events tell.
     assert stack.service("gateway")["pid"] == ready["pid"]
     assert stack.service("gateway")["restarts"] == 1

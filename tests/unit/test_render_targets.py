@@ -18,6 +18,7 @@ from tests.render_project import ROOT, project_copy
 REGISTRY = ROOT / "config" / "ports.toml"
 OFFSET = 7
 RENDERABLE = [t for t in TARGETS if t != "supervisord"]
+WITH_PORTS = [t for t in RENDERABLE if t != "alerts"]  # alert rules name services, not ports
 
 
 def ports_in(text: str) -> set[int]:
@@ -27,7 +28,7 @@ def ports_in(text: str) -> set[int]:
     return {int(p) for p in re.findall(r"(?<![\d.])(\d{4,5})(?![\d.])", text)}
 
 
-@pytest.mark.parametrize("target", RENDERABLE)
+@pytest.mark.parametrize("target", WITH_PORTS)
 def test_offset_moves_every_port_of_every_file(target: str) -> None:
     plain = load_registry(REGISTRY, profile="full")
     shifted = load_registry(REGISTRY, profile="full", offset=OFFSET)

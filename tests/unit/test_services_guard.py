@@ -16,7 +16,7 @@ from ollamamax_stack.services.common.guard import (
     host_allowed,
     host_name,
 )
-from ollamamax_stack.services.common.settings import ServiceSettings
+from ollamamax_stack.services.common.settings import ServiceSettings, page_origins
 
 
 def settings(host: str = "127.0.0.1", **extra: object) -> ServiceSettings:
@@ -136,3 +136,22 @@ def test_an_origin_is_compared_whole_and_json_paths_are_path_prefixes() -> None:
         ("POST", {"Content-Type": "text/plain"}, "/X/y"),
         ("POST", {"Content-Type": "text/plain"}, "/other"),
     ], json_paths=("/X",)) == [415, 200]
+
+
+def test_the_front_ends_page_origins_by_both_loopback_names_and_no_other() -> None:
+    env = {"OLLAMAMAX_GATEWAY_URL": "http://127.0.0.1:13100",
+           "OLLAMAMAX_HUB_URL": "https://chat.lan:13101", "OLLAMAMAX_INFERENCE_URL":
+           "http://127.0.0.1:8080"}  # inference serves no page
+    assert page_origins(env) == ["http://127.0.0.1:13100", "http://localhost:13100",
+                                 "https://chat.lan:13101"]
+
+
+def test_the_page_of_another_front_end_may_open_chat_and_a_foreign_page_may_not() -> None:
+    # The hub: the gateway's page falls back to its /chat (a cross-origin socket).
+    hub = settings(page_origins=page_origins({"OLLAMAMAX_GATEWAY_URL": "http://127.0.0.1:13100"}))
+    assert statuses(hub, [
+        ("GET", {"Origin": "http://127.0.0.1:13100"}, "/chat"),
+        ("GET", {"Origin": "http://localhost:13100"}, "/chat"),
+        ("GET", {"Origin": "http://127.0.0.1:13103"}, "/chat"),
+        ("GET", {"Origin": "http://evil.example"}, "/chat"),
+    ]) == [200, 200, 403, 403]

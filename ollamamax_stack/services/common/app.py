@@ -6,6 +6,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from ollamamax_stack.handoff.client import SLOT_ENV
+from ollamamax_stack.handoff.slots import parse_program
 from ollamamax_stack.services.common.apikeys import read_keys
 from ollamamax_stack.services.common.auth import Authenticator, auth_middleware
 from ollamamax_stack.services.common.capacity import connection_cap, websocket_cap
@@ -49,6 +51,12 @@ def make_authenticator(settings: ServiceSettings) -> Authenticator:
                          SharedRevocationStore(link, local) if link else local, trusted=local)
 
 
+def worker_name(settings: ServiceSettings) -> str:
+    """`gateway:0` for the slot `gateway.0a` or `gateway.0b`; the service's name outside one."""
+    slot = parse_program(settings.get(SLOT_ENV))
+    return slot.worker_name if slot is not None else settings.name
+
+
 async def _server_header(request: web.Request, response: web.StreamResponse) -> None:
     response.headers["Server"] = SERVER_NAME  # aiohttp's default names its version
 
@@ -74,7 +82,7 @@ def base_app(settings: ServiceSettings, *, authenticator: Authenticator,
     app = web.Application(client_max_size=limit, middlewares=middlewares)
     app.on_response_prepare.append(_server_header)
     app[SETTINGS] = settings
-    app[METRICS] = HttpMetrics()
+    app[METRICS] = HttpMetrics(worker=worker_name(settings))
     app[STATE] = state or ServiceState()
     app[AUTH] = authenticator
     app[READINESS] = readiness

@@ -83,7 +83,7 @@ def browser_guard(settings: ServiceSettings, json_paths: tuple[str, ...] = ()) -
     """A middleware refusing foreign `Host`s and `Origin`s (403) and non-JSON changes (415)."""
     hosts = allowed_hosts(settings)
     wildcard = settings.host in WILDCARDS
-    origins = frozenset(_origin(o) for o in settings.cors)
+    origins = frozenset(_origin(o) for o in (*settings.cors, *settings.page_origins))
     prefixes = tuple(p.rstrip("/") + "/" for p in json_paths)
 
     known: dict[str, bool] = {}  # Host header -> allowed: clients repeat the same few

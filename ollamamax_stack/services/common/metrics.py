@@ -20,8 +20,12 @@ class HttpMetrics:
     """The request metrics every service exports, plus room for its own in `registry`."""
 
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    worker: str = ""  # `gateway:0`: a restarted worker keeps its name and gets a new start time
 
     def __post_init__(self) -> None:
+        # Prometheus counts restarts as changes of this value (`render alerts`, `render grafana`).
+        Gauge("ollamamax_process_start_time_seconds", "When this process started (Unix time).",
+              ["worker"], registry=self.registry).labels(self.worker).set(time.time())
         self.requests = Counter("http_requests_total", "HTTP requests answered.",
                                 ["route", "method", "status"], registry=self.registry)
         self.latency = Histogram("http_request_duration_seconds",

@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from ollamamax_stack import __version__
 from ollamamax_stack.errors import UsageError
@@ -14,6 +15,10 @@ from ollamamax_stack.registry.environ import env_name, service_environment
 from ollamamax_stack.registry.model import Registry
 
 DEFAULT_HOST = "127.0.0.1"
+# The services that serve the chat page, in the order its clients fall back (port document).
+FRONT_ENDS = ("gateway", "hub", "fallback")
+CHAT_PATH = "/chat"  # the WebSocket of the hub's protocol, on every front end
+LOOPBACK_NAMES = ("127.0.0.1", "localhost")
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,8 @@ class ServiceSettings:
     run_dir: Path
     cors: list[str] = field(default_factory=list)
     hosts: list[str] = field(default_factory=list)  # Host names accepted beside the local ones
+    # Where the stack's own chat page comes from: it may open /chat on every front end.
+    page_origins: list[str] = field(default_factory=list)
     version: str = __version__
 
     @property
@@ -106,4 +113,30 @@ def build_settings(service: str, port_names: list[str], registry: Registry | Non
         run_dir = Path(env[RUN_DIR_ENV])
     return ServiceSettings(name=service, host=env.get("HOST") or DEFAULT_HOST,
                            ports=_ports(env, port_names), env=env, run_dir=run_dir, cors=cors,
-                           hosts=[*hosts, *names])
+                           hosts=[*hosts, *names], page_origins=page_origins(env))
+
+
+def page_origins(env: Mapping[str, str]) -> list[str]:
+    """The origins of the front ends' URLs (`OLLAMAMAX_<FRONT END>_URL`), loopback by both names.
+
+    The page loaded from the gateway falls back to the hub's /chat: a cross-origin socket
+    that only the stack's own page may open.
+    """
+    origins: list[str] = []
+    for name in FRONT_ENDS:
+        url = env.get(f"OLLAMAMAX_{env_name(name)}_URL")
+        if not url:
+            continue
+        parts = urlsplit(url)
+        if not parts.hostname:
+            continue
+        hosts = LOOPBACK_NAMES if parts.hostname in LOOPBACK_NAMES else (parts.hostname,)
+        port = f":{parts.port}" if parts.port else ""
+        origins.extend(f"{parts.scheme}://{host}{port}" for host in hosts)
+    return origins
+
+
+def chat_url(base: str) -> str:
+    """The `/chat` WebSocket URL of a front end's base URL."""
+    return (base.replace("http://", "ws://", 1).replace("https://", "wss://", 1).rstrip("/")
+            + CHAT_PATH)

@@ -1,4 +1,4 @@
-"""The gateway: OpenAI-compatible /v1, /auth, WebSocket /chat, /openapi.json and /docs.
+"""The gateway: OpenAI-compatible /v1, /auth, WebSocket /chat, /openapi.json, /docs, the page.
 
 Ready when the inference service is ready; degraded when it is (its reasons, prefixed).
 """
@@ -21,6 +21,7 @@ from ollamamax_stack.services.gateway.redis_limits import rate_limiter
 from ollamamax_stack.services.gateway.requests import MODELS as REQUESTS
 from ollamamax_stack.services.hub.app import attach_client, inference_client
 from ollamamax_stack.services.hub.mount import CHAT_PATH, mount_chat
+from ollamamax_stack.services.page import routes as page
 
 PROTECTED = ("/v1", "/api", CHAT_PATH, "/auth/me", "/auth/revoke")
 
@@ -44,4 +45,5 @@ def create_app(settings: ServiceSettings, auth: Authenticator) -> web.Applicatio
     auth_api.add_routes(app)
     docs.add_routes(app)
     mount_chat(app, settings, client)
+    page.add_routes(app, settings)
     return app

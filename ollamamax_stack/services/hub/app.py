@@ -1,4 +1,4 @@
-"""The hub (and the fallback): WebSocket `/chat`; ready when the inference service is."""
+"""The hub (and the fallback): WebSocket `/chat` and the chat page; ready when inference is."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from ollamamax_stack.services.common.keys import HEALTH_EXTRA, METRICS
 from ollamamax_stack.services.common.settings import ServiceSettings
 from ollamamax_stack.services.hub.mount import CHAT_PATH, mount_chat
 from ollamamax_stack.services.inference.metrics import PoolCollector
+from ollamamax_stack.services.page import routes as page
 from ollamamax_stack.services.routing.client import InferenceClient
 from ollamamax_stack.services.routing.follower import WAIT
 from ollamamax_stack.services.routing.table import SUSPECT_FOR
@@ -51,4 +52,5 @@ def create_app(settings: ServiceSettings, auth: Authenticator) -> web.Applicatio
                    protected=(CHAT_PATH,), websocket_paths=(CHAT_PATH,))
     attach_client(app, client)
     mount_chat(app, settings, client)
+    page.add_routes(app, settings)  # the chat page, also while the gateway is down
     return app

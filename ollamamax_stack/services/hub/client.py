@@ -11,8 +11,8 @@ from websockets.exceptions import InvalidStatus, WebSocketException
 from websockets.sync.client import ClientConnection, connect
 
 from ollamamax_stack.registry.model import Registry
+from ollamamax_stack.services.common.settings import FRONT_ENDS, chat_url
 
-FRONT_ENDS = ("gateway", "hub", "fallback")  # the order clients fall back in
 OPEN_TIMEOUT = 3.0
 TOKEN_ENV = "OLLAMAMAX_TOKEN"  # the credential, never on the command line (`ps` shows it)
 LEGACY_TOKEN_ENV = "OLLAMAMAX_API_KEY"
@@ -31,8 +31,7 @@ def chat_endpoints(registry: Registry | None, env: Mapping[str, str]) -> list[tu
         if not url and registry is not None and name in registry.services:
             url = registry.url(registry.services[name])
         if url:
-            found.append((name, url.replace("http://", "ws://", 1)
-                          .replace("https://", "wss://", 1).rstrip("/") + "/chat"))
+            found.append((name, chat_url(url)))
     return found
 
 

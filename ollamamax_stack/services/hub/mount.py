@@ -9,14 +9,14 @@ from aiohttp import WSCloseCode, web
 
 from ollamamax_stack.services.common.keys import METRICS
 from ollamamax_stack.services.common.runner import DEFAULT_DRAIN
-from ollamamax_stack.services.common.settings import ServiceSettings
+from ollamamax_stack.services.common.settings import CHAT_PATH, ServiceSettings
 from ollamamax_stack.services.hub.connection import chat_socket
 from ollamamax_stack.services.hub.keys import HUB
 from ollamamax_stack.services.hub.state import Hub, HubMetrics
 from ollamamax_stack.services.hub.watcher import NodesWatcher
 from ollamamax_stack.services.routing.client import InferenceClient
 
-CHAT_PATH = "/chat"
+__all__ = ["CHAT_PATH", "mount_chat"]
 
 
 def mount_chat(app: web.Application, settings: ServiceSettings,

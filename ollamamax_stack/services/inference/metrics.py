@@ -11,8 +11,8 @@ from ollamamax_stack.services.routing.source import NodeSource
 
 
 class PoolCollector(Collector):
-    """Per node: up, in flight, requests, errors; plus failovers (the pool's, or a front
-    end's own over its routing table)."""
+    """Per node: up, in flight, requests, errors; per model its healthy nodes; plus failovers
+    (the pool's, or a front end's own over its routing table)."""
 
     def __init__(self, pool: NodeSource) -> None:
         self.pool = pool
@@ -36,7 +36,16 @@ class PoolCollector(Collector):
             requests.add_metric([node.id], node.requests)
             errors.add_metric([node.id], node.errors)
             models.add_metric([node.id], len(node.models))
+        healthy = GaugeMetricFamily("ollamamax_model_healthy_nodes",
+                                    "Healthy nodes that list the model (0: nobody serves it).",
+                                    labels=["model"])
+        counts: dict[str, int] = {}
+        for node in self.pool.nodes.values():
+            for model in node.models:
+                counts[model] = counts.get(model, 0) + (1 if node.healthy else 0)
+        for model, count in sorted(counts.items()):
+            healthy.add_metric([model], count)
         failovers = CounterMetricFamily("ollamamax_failovers",
                                         "Requests moved to another node before any byte.")
         failovers.add_metric([], self.pool.failovers)
-        yield from (up, in_flight, requests, errors, models, failovers)
+        yield from (up, in_flight, requests, errors, models, healthy, failovers)
