@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install system-deps up down test bench bench-peers bench-watch chaos lint mutants clean
+.PHONY: install system-deps up down test bench bench-logs bench-peers bench-watch chaos lint mutants clean
 
 install: $(STAMP)
 
@@ -32,10 +32,14 @@ test: install system-deps
 	$(BIN)/pytest -q
 
 # Start-up timing first: the gateway bench leaves CPU work behind (1,000 sockets closing).
-BENCHES := bench/ports_check.py bench/stack_up.py bench/gateway.py bench/restarts.py bench/top.py
+BENCHES := bench/ports_check.py bench/logs.py bench/stack_up.py bench/gateway.py bench/restarts.py bench/top.py
 
 bench: install system-deps
 	@for b in $(BENCHES); do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# `logs --since 1h --grep X` on 200 MB of stamped logs against `grep X` over the same files.
+bench-logs: install
+	$(BIN)/python bench/logs.py
 
 # kill -9 of services, the watcher and supervisord under client load: failures, recovery times,
 # and what `down` leaves (must be nothing).

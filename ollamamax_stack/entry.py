@@ -1,4 +1,4 @@
-"""The `ollamamax` console script: a plain `ports check` runs without loading typer."""
+"""The `ollamamax` console script: a plain `ports check` or `logs` runs without loading typer."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ import sys
 
 
 def main() -> None:
-    """Run `ports check` straight from argv when it is plain; hand everything else to typer."""
-    from ollamamax_stack.fastpath import parse
+    """Run `ports check` or `logs` straight from argv when plain; hand the rest to typer."""
+    from ollamamax_stack.fastpath import parse, parse_logs
 
     parsed = parse(sys.argv[1:], os.environ)
-    if parsed is None:
+    logs = parse_logs(sys.argv[1:], os.environ) if parsed is None else None
+    if parsed is None and logs is None:
         from ollamamax_stack.cli import main as cli_main
 
         cli_main()
@@ -23,7 +24,14 @@ def main() -> None:
     # own model needs; this short-lived process uses none. A user's explicit setting wins.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "1")
     try:
-        code = run_check(*parsed)
+        if logs is not None:
+            from ollamamax_stack.commands.common import load_registry_for
+            from ollamamax_stack.commands.logs_run import run_logs
+
+            code = run_logs(load_registry_for(logs[0]), logs[1])
+        else:
+            assert parsed is not None
+            code = run_check(*parsed)
     except OllamamaxError as exc:
         sys.stderr.write(f"ollamamax: error: {exc}\n")
         sys.exit(exc.exit_code)

@@ -1,6 +1,7 @@
-"""Start-up fast path: read `ollamamax [globals] ports check ...` from argv without typer.
+"""Start-up fast path: read `ollamamax [globals] ports check|logs ...` from argv without typer.
 
-pre-commit runs the check on every commit, so its start-up counts. Anything this parser does not
+pre-commit runs the check on every commit, so its start-up counts; `logs --grep` is meant to
+stay near `grep` itself. Anything this parser does not
 know for certain (help, `--`, an unknown option, a bad value) returns None and typer, which
 defines the command line, handles it as always; tests keep the two in step.
 """
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from ollamamax_stack.commands.check_run import CheckOptions
 from ollamamax_stack.commands.common import GlobalOptions
+from ollamamax_stack.commands.logs_run import LogsOptions
 from ollamamax_stack.markers import RUN_DIR_ENV
 
 # option -> (GlobalOptions field, environment variable), as the root callback declares them.
@@ -22,6 +24,11 @@ GLOBAL_OPTIONS = {"--config": ("config", "OLLAMAMAX_CONFIG"), "-c": ("config", "
                   "-p": ("profile", "OLLAMAMAX_PROFILE")}
 CHECK_FLAGS = {"--no-host": "no_host", "--strict": "strict", "--fix": "fix", "--diff": "diff"}
 CHECK_VALUES = {"--format": "output", "-f": "output", "--exclude": "exclude"}
+LOGS_FLAGS = {"--follow": "follow", "-f": "follow", "--timestamps": "timestamps",
+              "-t": "timestamps", "--invert": "invert", "-v": "invert",
+              "--no-prefix": "no_prefix", "--json": "as_json"}
+LOGS_VALUES = {"--lines": "lines", "-n": "lines", "--since": "since", "--until": "until",
+               "--grep": "grep", "-g": "grep"}
 
 
 def _split(arg: str) -> tuple[str, str | None]:
@@ -92,3 +99,40 @@ def parse(argv: Sequence[str], environ: Mapping[str, str]) -> tuple[GlobalOption
         else:
             return None  # --help, --, -fjson, an unknown option: typer's to answer
     return globals_, CheckOptions(files=files, output=output, exclude=exclude, **flags)
+
+
+def parse_logs(argv: Sequence[str], environ: Mapping[str, str]) -> tuple[GlobalOptions,
+                                                                          LogsOptions] | None:
+    """The options of a plain `logs` invocation, or None for typer to handle."""
+    head = _globals(argv, environ)
+    if head is None:
+        return None
+    globals_, index = head
+    if list(argv[index:index + 1]) != ["logs"]:
+        return None
+    values: dict[str, object] = {}
+    services: list[str] = []
+    rest = list(argv[index + 1:])
+    while rest:
+        arg = rest.pop(0)
+        if not arg.startswith("-") or arg == "-":
+            services.append(arg)
+            continue
+        name, value = _split(arg)
+        if name in LOGS_FLAGS and value is None:
+            values[LOGS_FLAGS[name]] = True
+        elif name in LOGS_VALUES:
+            if value is None:
+                if not rest:
+                    return None
+                value = rest.pop(0)
+            if LOGS_VALUES[name] == "lines":
+                try:
+                    values["lines"] = int(value)
+                except ValueError:
+                    return None  # typer says what is wrong with it
+            else:
+                values[LOGS_VALUES[name]] = value
+        else:
+            return None  # --help, --, -ft, an unknown option: typer's to answer
+    return globals_, LogsOptions(services=services, **values)  # type: ignore[arg-type]

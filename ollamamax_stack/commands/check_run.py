@@ -39,6 +39,10 @@ def run_check(globals_: GlobalOptions, options: CheckOptions) -> int:
     paths = [*extra_files(registry), *options.files]
     excluded = exclusions(registry, options.exclude, Path.cwd()).excluded
     findings = check_registry(registry)
+    if registry.stack.env_files or any(s.env_files for s in registry.managed):
+        from ollamamax_stack.ports.envfile_checks import check_env_files
+
+        findings += check_env_files(registry)
     if not options.no_host:
         from ollamamax_stack.ports.host_checks import check_host
 

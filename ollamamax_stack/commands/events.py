@@ -4,28 +4,12 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime
 from typing import Annotated
 
 import typer
 
 from ollamamax_stack.commands import common
-from ollamamax_stack.errors import UsageError
-
-
-def since_time(text: str, now: float) -> float:
-    """`--since`: seconds ago (`30`, `30s`, `5m`, `2h`), or an ISO time (`2026-12-03T12:00`)."""
-    units = {"s": 1, "m": 60, "h": 3600}
-    number, unit = (text[:-1], text[-1]) if text[-1:] in units else (text, "s")
-    try:
-        return now - float(number) * units[unit]
-    except ValueError:
-        pass
-    try:
-        return datetime.fromisoformat(text).timestamp()
-    except ValueError:
-        raise UsageError(f"--since {text!r}: give seconds ago (30, 5m, 2h) or an ISO time "
-                         "(2026-12-03T12:00:00)") from None
+from ollamamax_stack.commands.since import since_time
 
 
 def events(

@@ -127,7 +127,8 @@ def _up_and_wait(registry: Registry, names: list[str], timeout: float | None, ke
     except lifecycle.PreflightFailed as failed:
         stop_following.set()
         for finding in failed.findings:
-            typer.echo(f"ollamamax: error: {finding.message}", err=True)
+            where = f"{finding.where}: " if finding.line else ""  # an env file's line
+            typer.echo(f"ollamamax: error: {where}{finding.message}", err=True)
         typer.echo("ollamamax: nothing was started", err=True)
         raise typer.Exit(1) from None
     if not result.ok:

@@ -57,7 +57,14 @@ def _stack_urls(registry: Registry) -> dict[str, str]:
 
 
 def service_environment(registry: Registry, service: Service) -> dict[str, str]:
-    """`PORT`, `PORT_<NAME>`, `HOST`, stack URLs and the run directory, for one service."""
+    """The env files' keys, then `PORT`, `PORT_<NAME>`, `HOST`, stack URLs and the run directory.
+
+    What the stack sets wins over the files (a port key that disagrees is refused before `up`
+    starts anything: ports/envfile_checks.py), and the registry's `env` wins over both.
+    """
+    from ollamamax_stack.registry.envfiles import file_environment
+
+    files = {k: e.value for k, e in file_environment(registry, service).items()}
     env = {
         "HOST": registry.bind_host(service),
         SERVICE_ENV: service.name,
@@ -78,4 +85,4 @@ def service_environment(registry: Registry, service: Service) -> dict[str, str]:
         if entry is not None and entry.in_profile(registry.profile):
             env[key] = str(registry.run_dir / name)
     env.update(service.env)  # the registry's own `env` for the service has the last word
-    return env
+    return {**files, **env}

@@ -97,6 +97,56 @@ class _Strict:
     __pydantic_config__: ClassVar[dict[str, Any]] = {"extra": "forbid"}
 
 
+# --- Logs and env files (issue 18): `[stack] logs`, `env_file` in [stack] and per service ---
+LOG_MAX_BYTES_MIN = 4096  # below this a busy service would rotate on every few lines
+LOG_BACKUPS_MAX = 100
+
+
+def _check_env_path(value: str) -> str:
+    if not value.strip():
+        raise ValueError("an env file path must not be empty")
+    return _check_text(value)
+
+
+EnvPath = Annotated[str, Check(_check_env_path)]
+
+
+def _check_backups(value: int) -> int:
+    if value > LOG_BACKUPS_MAX:
+        raise ValueError(f"backups must be at most {LOG_BACKUPS_MAX}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class LogRotation(_Strict):
+    """`[stack] logs = {max_bytes, backups}`: when a service's log rotates, and how many stay."""
+
+    max_bytes: Annotated[StrictInt, at_least(LOG_MAX_BYTES_MIN)] = 10 * 1024 * 1024
+    backups: Annotated[StrictInt, at_least(0), Check(_check_backups)] = 3
+
+
+@dataclass(frozen=True)
+class EnvFile(_Strict):
+    """One env file, as compose's long form `{path = "...", required = false}`."""
+
+    path: EnvPath
+    required: StrictBool = True
+
+
+# compose's `env_file`: one path, or a list of paths and `{path, required}` tables.
+EnvFileSpec = EnvPath | EnvFile | list[EnvPath | EnvFile]
+
+
+def env_files(spec: Any) -> list[EnvFile]:
+    """The env files of an `env_file` value, in order (tables from the cache come back as dicts)."""
+    if spec is None:
+        return []
+    items = spec if isinstance(spec, list) else [spec]
+    return [item if isinstance(item, EnvFile) else
+            EnvFile(**item) if isinstance(item, dict) else EnvFile(str(item)) for item in items]
+# --- end of logs and env files ---
+
+
 @dataclass(frozen=True)
 class Probe(_Strict):
     """How to tell a service is ready (or alive): one of http, tcp, exec, log."""
@@ -157,6 +207,14 @@ class Stack(_Strict):
     run_dir: PathText = ".ollamamax"
     procfile: PathText | None = None
     drift_files: list[PathText] = field(default_factory=list)
+    # --- logs and env files (issue 18) ---
+    logs: LogRotation = field(default_factory=LogRotation)
+    env_file: EnvFileSpec | None = None
+
+    @property
+    def env_files(self) -> list[EnvFile]:
+        """The stack's env files, read for every managed service before its own."""
+        return env_files(self.env_file)
 
 
 @dataclass(frozen=True)
@@ -209,6 +267,8 @@ class Service(_Strict):
     # Files (globs relative to the root) whose saved change rolls the service under `up --watch`.
     watch: list[Glob] = field(default_factory=list)
     # -------------------------------------------------------------------------------------------
+    # --- env files (issue 18): read before `env`, which wins over them ---
+    env_file: EnvFileSpec | None = None
     # Decided from `command` whenever a Service is made, never read from the TOML: the name of
     # the stack's own service it runs (`ollamamax serve NAME`), else None.
     own: str | None = field(default=None, init=False)
@@ -229,6 +289,11 @@ class Service(_Strict):
         for probe in (self.readiness, self.liveness):
             if probe is not None and probe.port is not None and probe.port not in names:
                 raise ValueError(f"probe port {probe.port!r} is not one of {sorted(names)}")
+
+    @property
+    def env_files(self) -> list[EnvFile]:
+        """This service's own env files, in order (later ones win)."""
+        return env_files(self.env_file)
 
     @property
     def port_map(self) -> dict[str, int]:

@@ -52,6 +52,9 @@ def render_supervisord(registry: Registry) -> str:
             directory=escape(str(program.directory)),
             stopwaitsecs=STOP_WAIT_SECONDS,
             log=escape(escape(str(program.log))),  # supervisord expands log paths twice
+            # `[stack] logs`: supervisord rotates each service's log (name.log.1, .2, ...)
+            log_max_bytes=registry.stack.logs.max_bytes,
+            log_backups=registry.stack.logs.backups,
             environment=environment_line(program.environment),
         )
     text += template("supervisord", "watcher.conf").substitute(

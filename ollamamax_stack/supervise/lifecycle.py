@@ -45,7 +45,8 @@ class PreflightFailed(OllamamaxError):
 
     def __init__(self, findings: list[Finding]) -> None:
         self.findings = findings
-        lines = "; ".join(f.message for f in findings)
+        # A finding of a line in a file (an env file's port) names it: file:line: message.
+        lines = "; ".join(f"{f.where}: {f.message}" if f.line else f.message for f in findings)
         super().__init__(f"not starting: {lines}")
 
 

@@ -25,9 +25,11 @@ def preflight(registry: Registry, services: list[Service]) -> Preflight:
     Drift is shown but never blocks: a stale compose file must not stop a laptop stack.
     """
     from ollamamax_stack.ports.checks import check_drift, check_host, check_registry
+    from ollamamax_stack.ports.envfile_checks import check_env_files
 
     result = Preflight()
-    for finding in [*check_registry(registry), *check_host(registry, services)]:
+    for finding in [*check_registry(registry), *check_env_files(registry),
+                    *check_host(registry, services)]:
         if finding.code == "external-down":
             continue  # the start probes external services itself and says so in their line
         (result.errors if finding.level == "error" else result.warnings).append(finding)

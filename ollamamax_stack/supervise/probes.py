@@ -15,6 +15,7 @@ from typing import Any
 from ollamamax_stack.handoff.paths import probe_prefix, probe_socket
 from ollamamax_stack.registry.environ import service_environment
 from ollamamax_stack.registry.model import Probe, Registry, Service
+from ollamamax_stack.supervise.logstamp import text_of
 
 # Probe every `period` for this long (so readiness is seen within tens of milliseconds), then
 # every SLOW_PERIOD: a slow starter should not be hammered for minutes.
@@ -159,7 +160,8 @@ class LogWatch:
                 text = handle.read().decode(errors="replace")
         except OSError:
             return False
-        return any(self.pattern.search(line) for line in text.splitlines())
+        # On the service's own text: a `^ready` must not meet supervisord's stamp first.
+        return any(self.pattern.search(text_of(line)) for line in text.splitlines())
 
 
 def check_for(registry: Registry, service: Service, probe: Probe, env: dict[str, str],

@@ -16,8 +16,8 @@ def make_stack(tmp_path: Path) -> Iterator[Any]:
     """Make fixture stacks on free offsets; each is brought down (and swept) afterwards."""
     made: list[Stack] = []
 
-    def make(name: str, run_dir: Path | None = None) -> Stack:
-        stack = Stack(name, run_dir or tmp_path / f"run-{len(made)}")
+    def make(name: str, run_dir: Path | None = None, config: Path | None = None) -> Stack:
+        stack = Stack(name, run_dir or tmp_path / f"run-{len(made)}", config)
         made.append(stack)
         return stack
 

@@ -13,6 +13,7 @@ from ollamamax_stack import cli, fastpath
 from ollamamax_stack.commands import check_run
 from ollamamax_stack.commands.check_run import CheckOptions
 from ollamamax_stack.commands.common import GlobalOptions
+from ollamamax_stack.commands.logs_run import LogsOptions
 
 ENV = {"OLLAMAMAX_CONFIG": "", "OLLAMAMAX_RUN_DIR": "", "OLLAMAMAX_OFFSET": "",
        "OLLAMAMAX_PROFILE": ""}
@@ -77,3 +78,49 @@ def test_fast_and_typer_parse_alike(argv: list[str], env: dict[str, str],
 ])
 def test_anything_else_goes_to_typer(argv: list[str]) -> None:
     assert fastpath.parse(argv, ENV) is None
+
+
+def test_the_logs_fast_path_knows_every_option_typer_declares() -> None:
+    root: Any = typer.main.get_command(cli.app)
+    assert option_names(root.commands["logs"]) - {"--help", "-h"} == (
+        set(fastpath.LOGS_FLAGS) | set(fastpath.LOGS_VALUES))
+
+
+def typer_parse_logs(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> LogsOptions:
+    from ollamamax_stack.commands import logs
+
+    seen: list[LogsOptions] = []
+
+    def record(registry: Any, options: LogsOptions) -> int:
+        seen.append(options)
+        return 0
+
+    monkeypatch.setattr(logs, "run_logs", record)
+    result = CliRunner().invoke(cli.app, argv, env=ENV)
+    assert result.exit_code == 0, result.output
+    return seen[0]
+
+
+LOGS_CASES = [
+    ["logs"],
+    ["logs", "gateway", "hub", "-f", "-t", "--since", "10m", "--until=2026-12-03T12:00",
+     "--grep", "err(or)?", "-v", "--no-prefix", "--json", "-n", "-1"],
+    ["logs", "--follow", "--timestamps", "-g", "x", "--invert", "--lines=5", "gateway"],
+]
+
+
+@pytest.mark.parametrize("argv", LOGS_CASES)
+def test_logs_fast_and_typer_parse_alike(argv: list[str], monkeypatch: pytest.MonkeyPatch,
+                                         project_root: Path) -> None:
+    config = ["--config", str(project_root / "config" / "ports.toml")]
+    fast = fastpath.parse_logs([*config, *argv], ENV)
+    assert fast is not None
+    assert fast[1] == typer_parse_logs([*config, *argv], monkeypatch)
+
+
+@pytest.mark.parametrize("argv", [
+    ["logs", "--help"], ["logs", "-ft"], ["logs", "--", "x"], ["logs", "-n", "x"],
+    ["logs", "--grep"], ["logs", "--json=1"], ["logs", "--bogus"], ["ports", "logs"],
+])
+def test_other_logs_command_lines_go_to_typer(argv: list[str]) -> None:
+    assert fastpath.parse_logs(argv, ENV) is None

@@ -18,12 +18,13 @@ KEYS = st.sampled_from([
     "http", "tcp", "exec", "log", "timeout", "period", "profiles", "env_keys", "cors", "command",
     "host", "shift", "restart", "limit", "container_port", "stack", "services", "name", "root",
     "procfile", "drift_files", "api", "web", "main", "x",
+    "logs", "max_bytes", "backups", "env_file", "path", "required",
 ])
 SCALARS = st.one_of(
     st.integers(min_value=-(2**63), max_value=2**63 - 1), st.booleans(),
     st.floats(allow_nan=True), st.text(max_size=12),
     st.sampled_from(["api", "db", "/health", "Procfile", "full", "127.0.0.1", "a\0b", "\0", "/",
-                     "..", "/dev/null", "::1", "0.0.0.0", "[", "(?P<"]),
+                     "..", "/dev/null", "::1", "0.0.0.0", "[", "(?P<", ".env", ""]),
 )
 VALUES = st.recursive(
     SCALARS,
