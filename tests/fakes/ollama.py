@@ -32,7 +32,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes import answers, pulls
+from tests.fakes import answers, pulls, serving
 
 VERSION = "0.6.0-fake"
 MODES = ("none", "500", "drop", "hang", "refuse")
@@ -92,6 +92,7 @@ class FakeOllama:
         self.site: web.SockSite | None = None
         self.runner: web.AppRunner | None = None
         self.library = pulls.Library(args)
+        self.serving = serving.Serving(args, self)  # issue 19 bench: tests/fakes/serving.py
 
     # --- helpers -------------------------------------------------------------------------
     def tag(self, name: str) -> dict[str, Any]:
@@ -362,6 +363,7 @@ class FakeOllama:
         app.router.add_post("/api/embed", self.embed)
         app.router.add_post("/api/embeddings", self.embed)
         pulls.add_routes(app, self)  # /api/pull, /api/delete: tests/fakes/pulls.py
+        self.serving.add_to(app)  # slots, queue, warm models: tests/fakes/serving.py
         app.router.add_post("/_fake/fail", self.set_fail)
         app.router.add_get("/_fake/log", self.log)
         app.router.add_get("/_fake/bodies", self.received)
@@ -397,6 +399,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-logprobs", action="store_true",
                         help="play an Ollama that predates logprobs (ignores the field)")
     pulls.add_arguments(parser)
+    serving.add_arguments(parser)
     asyncio.run(FakeOllama(parser.parse_args(argv)).run())
 
 
