@@ -68,10 +68,12 @@ class Serving:
     async def load(self, model: str) -> float:
         """The fake's load, once per model at a time, counted when it is cold."""
         name = key(model)
+        started = time.perf_counter()
         async with self.loading.setdefault(name, asyncio.Lock()):
             if name not in self.fake.loaded:
                 self.loads[name] += 1
-            return await self._load(model)
+            await self._load(model)
+        return time.perf_counter() - started  # a wait for another request's load included
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:

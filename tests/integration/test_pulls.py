@@ -209,3 +209,27 @@ def ids_by_url(stack: Stack, *nodes: FakeNode) -> list[str]:
     _, body = http("GET", stack.url("inference") + "/api/v1/nodes")
     by_url = {n["url"]: n["id"] for n in body["nodes"]}
     return [by_url[n.url] for n in nodes]
+
+
+def test_with_keys_a_pull_or_delete_needs_an_admin_key(tmp_path: Path) -> None:
+    (a,) = fake_nodes(tmp_path, [("a", "llama3.2", [])])
+    env = {"OLLAMAMAX_API_KEYS": "sk-user-1234567890abcdef",
+           "OLLAMAMAX_ADMIN_KEYS": "sk-admin-1234567890abcdef"}
+    with running_stack(tmp_path, [a], ["inference"], env=env) as running:
+        url = running.url("inference")
+        user = ollama.Client(host=url, headers={"Authorization":
+                                                "Bearer sk-user-1234567890abcdef"})
+        with pytest.raises(ollama.ResponseError) as refused:
+            user.pull("phi3")
+        assert refused.value.status_code == 403
+        assert "needs an admin key" in refused.value.error
+        with pytest.raises(ollama.ResponseError) as anonymous:
+            ollama.Client(host=url).delete("llama3.2")
+        assert anonymous.value.status_code == 401
+        admin = ollama.Client(host=url, headers={"Authorization":
+                                                 "Bearer sk-admin-1234567890abcdef"})
+        assert admin.pull("phi3").status == "success"
+        with pytest.raises(ollama.ResponseError) as failed:
+            admin.pull("no-such-model")
+        assert f"({a.url.removeprefix('http://')})" in failed.value.error  # a key holder sees it
+        assert "phi3:latest" in node_tags(a) and "llama3.2:latest" in node_tags(a)

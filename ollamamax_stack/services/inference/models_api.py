@@ -3,9 +3,10 @@
 `/api/pull {"model", "stream"?, "insecure"?, "nodes"?: [id | URL | host:port], "replicas"?: N}`
 pulls onto every node (or those of `nodes`, or until `replicas` of them hold the model).
 Streamed, each of a node's progress objects carries `"node": <id>`; a node's pull ends with
-its `success` line, or `{"status": "failed", "node", "error_detail"}`; the last line is the
-cluster's: `{"status": "success"}`, or Ollama's `{"error": ...}` naming every node that failed
-(so the official client raises it). `stream: false` gives one object once all are done.
+its `success` line, or `{"status": "failed", "node", "error_detail": <the node's reason>}`;
+the last line is the cluster's: `{"status": "success"}`, or Ollama's `{"error": ...}` naming
+every node that failed (so the official client raises it). `stream: false` gives one object
+once all are done.
 With API keys on, pulls and deletes need an admin key: they fill or empty every node's disk.
 """
 
@@ -20,7 +21,7 @@ from aiohttp import web
 
 from ollamamax_stack.services.common.auth import require_admin
 from ollamamax_stack.services.common.errors import ApiError, authenticated, json_body
-from ollamamax_stack.services.common.keys import SETTINGS
+from ollamamax_stack.services.common.keys import AUTH, SETTINGS
 from ollamamax_stack.services.common.textsafe import hide_addresses
 from ollamamax_stack.services.inference.keys import POOL
 from ollamamax_stack.services.inference.pool import NodePool
@@ -77,7 +78,11 @@ def _replicas(body: dict[str, Any]) -> int | None:
 
 
 def _shown(request: web.Request, text: str) -> str:
-    return text if authenticated(request) else hide_addresses(text)
+    """Node addresses for key holders, and for everyone while auth is off (when anyone may
+    list the nodes anyway); hidden from anonymous callers of a stack with keys."""
+    if authenticated(request) or not request.app[AUTH].enabled:
+        return text
+    return hide_addresses(text)
 
 
 def _ndjson(line: dict[str, Any]) -> bytes:
@@ -135,7 +140,7 @@ async def _relay_outcome(request: web.Request, response: web.StreamResponse, poo
         await pool.check(outcome.node)
         return
     await response.write(_ndjson({"status": "failed", "node": outcome.node.id,
-                                  "error_detail": _shown(request, str(outcome.failure))}))
+                                  "error_detail": _shown(request, outcome.failure.reason)}))
 
 
 def _whole(request: web.Request, model: str, plan: PullPlan,
