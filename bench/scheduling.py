@@ -36,8 +36,8 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -114,6 +114,7 @@ class System:
     url: str
     openai: bool  # OpenAI's API (SSE) or Ollama's (NDJSON)
     headers: dict[str, str] = field(default_factory=dict)
+    ready: Callable[[], None] = lambda: None  # waits until it answers (LiteLLM starts slowly)
 
     def body(self, arrival: Arrival) -> dict[str, Any]:
         messages = [{"role": "user", "content": PROMPT}]
@@ -309,15 +310,18 @@ def litellm(nodes: list[FakeNode], tmp: Path, strategy: str, workers: int) -> It
                              "--num_workers", str(workers),
                              "--timeout_worker_healthcheck", "120"], folder / "litellm.log",
                  env, start_new_session=True)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        headers = {"Authorization": f"Bearer {KEY}"}
+    url = f"http://127.0.0.1:{port}"
+
+    def ready() -> None:
         try:
             wait_until(lambda: answers(url + "/health/liveliness") is not None,
-                       timeout=240, what="LiteLLM")
+                       timeout=300, what="LiteLLM")
         except AssertionError:
             raise RuntimeError(f"LiteLLM did not answer; its log:\n{proc.tail()}") from None
-        yield System(f"litellm-{strategy}", url + "/v1/chat/completions", True, headers)
+
+    try:
+        yield System(f"litellm-{strategy}", url + "/v1/chat/completions", True,
+                     {"Authorization": f"Bearer {KEY}"}, ready)
     finally:
         stop_group(proc)
 
@@ -382,21 +386,49 @@ def figures(results: list[Result], counters: list[dict[str, Any]], seconds: floa
                    lost=len(results) - len(done) - busy, seconds=seconds)
 
 
-def measure(name: str, plan: list[Arrival], tmp: Path, args: argparse.Namespace) -> Figures:
+@contextmanager
+def on_fresh_nodes(name: str, tmp: Path,
+                   args: argparse.Namespace) -> Iterator[tuple[list[FakeNode], System]]:
+    """Three fresh nodes and the system `name` over them, both stopped after."""
     folder = tmp / name
     folder.mkdir()
     nodes = start_nodes(folder)
     try:
         with system_for(name, nodes, folder, args) as system:
-            started = time.perf_counter()
-            results = asyncio.run(drive(system, plan))
-            took = time.perf_counter() - started
-            counters = [node_counters(n) for n in nodes]
+            yield nodes, system
     finally:
         for node in nodes:
             if node.proc is not None:
                 node.proc.stop()
-    return figures(results, counters, took)
+
+
+def measure(nodes: list[FakeNode], system: System, plan: list[Arrival]) -> Figures:
+    started = time.perf_counter()
+    results = asyncio.run(drive(system, plan))
+    took = time.perf_counter() - started
+    return figures(results, [node_counters(n) for n in nodes], took)
+
+
+def run_group(group: list[str], plan: list[Arrival], tmp: Path, args: argparse.Namespace,
+              notes: list[str]) -> dict[str, Figures]:
+    """Start the group's systems together (LiteLLM's two take a minute each to start), wait
+    until all answer, then measure one after the other."""
+    out: dict[str, Figures] = {}
+    with ExitStack() as held:
+        running = {}
+        for name in group:
+            running[name] = held.enter_context(on_fresh_nodes(name, tmp, args))
+        for name, (_, system) in list(running.items()):
+            try:
+                system.ready()
+            except RuntimeError as exc:
+                notes.append(f"{name} left out: {exc}")
+                del running[name]
+        for name, (nodes, system) in running.items():
+            out[name] = figures_of = measure(nodes, system, plan)
+            print(f"{name}: {figures_of.requests} requests in {figures_of.seconds:.0f} s",
+                  file=sys.stderr, flush=True)
+    return out
 
 
 def report(results: dict[str, Figures], plan: list[Arrival], phases: Phases,
@@ -422,7 +454,7 @@ def report(results: dict[str, Figures], plan: list[Arrival], phases: Phases,
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true",
-                        help="short phases (6 s, a 4 s burst, 2 s; else 12, 10, 4)")
+                        help="short phases (6 s, a 4 s burst, 2 s; else 10, 10, 3)")
     parser.add_argument("--seed", type=int, default=19)
     parser.add_argument("--litellm-workers", type=int, default=1)
     parser.add_argument("--only", default=",".join(SYSTEMS),
@@ -435,7 +467,7 @@ def main() -> None:
                          f"(known: {', '.join(SYSTEMS)})")
     if "nginx" in wanted and shutil.which("nginx") is None:
         raise SystemExit("bench/scheduling.py: nginx is not installed (make system-deps)")
-    phases = Phases(6, 4, 2) if args.quick else Phases(12, 10, 4)
+    phases = Phases(6, 4, 2) if args.quick else Phases(10, 10, 3)
     plan = arrivals(args.seed, phases)
     notes: list[str] = []
     if any(s.startswith("litellm") for s in wanted):
@@ -445,16 +477,13 @@ def main() -> None:
             wanted = [s for s in wanted if not s.startswith("litellm")]
     os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")
     results: dict[str, Figures] = {}
+    # LiteLLM's two start together (idle while the other runs); every other system alone.
+    groups = [[s for s in wanted if s.startswith("litellm")],
+              *[[s] for s in wanted if not s.startswith("litellm")]]
     with tempfile.TemporaryDirectory() as name:
-        for system in wanted:
-            try:
-                results[system] = measure(system, plan, Path(name), args)
-            except RuntimeError as exc:
-                notes.append(f"{system} left out: {exc}")
-                continue
-            f = results[system]
-            print(f"{system}: {f.requests} requests in {f.seconds:.0f} s", file=sys.stderr,
-                  flush=True)
+        for group in filter(None, groups):
+            results.update(run_group(group, plan, Path(name), args, notes))
+    results = {s: results[s] for s in SYSTEMS if s in results}
     report(results, plan, phases, notes)
 
 

@@ -126,17 +126,21 @@ async def pull(fake: FakeOllama, request: web.Request) -> web.StreamResponse:
     async def send(line: dict[str, Any]) -> None:
         await response.write((json.dumps(line) + "\n").encode())
 
-    if not known:
-        await send({"status": "pulling manifest"})
-        await send({"error": MISSING})
-        record.outcome = MISSING
-    else:
-        async for line in library.progress(model):
-            if line["status"] == "success":
-                fake.models[key(model)] = model  # listed from here on, as after a real pull
-                record.outcome = "success"
-            await send(line)
-    await response.write_eof()
+    try:
+        if not known:
+            await send({"status": "pulling manifest"})
+            await send({"error": MISSING})
+            record.outcome = MISSING
+        else:
+            async for line in library.progress(model):
+                if line["status"] == "success":
+                    fake.models[key(model)] = model  # listed from here on, as after a pull
+                    record.outcome = "success"
+                await send(line)
+        await response.write_eof()
+    except (ConnectionResetError, asyncio.CancelledError):
+        record.outcome = "cancelled"  # the caller left: Ollama stops the download
+        raise
     return response
 
 

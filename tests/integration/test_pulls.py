@@ -233,3 +233,22 @@ def test_with_keys_a_pull_or_delete_needs_an_admin_key(tmp_path: Path) -> None:
             admin.pull("no-such-model")
         assert f"({a.url.removeprefix('http://')})" in failed.value.error  # a key holder sees it
         assert "phi3:latest" in node_tags(a) and "llama3.2:latest" in node_tags(a)
+
+
+def pulls_of(node: FakeNode) -> list[str]:
+    """The outcome of each pull the stand-in was asked for."""
+    return [p["outcome"] for p in http("GET", node.url + "/_fake/pulls")[1]["pulls"]]
+
+
+def test_a_client_that_leaves_stops_the_nodes_pulls(tmp_path: Path) -> None:
+    slow = fake_nodes(tmp_path, [("a", "llama3.2", ["--pull-seconds", "60"]),
+                                 ("b", "llama3.2", ["--pull-seconds", "60"])])
+    with running_stack(tmp_path, slow, ["inference"]) as running:
+        request = urllib.request.Request(running.url("inference") + "/api/pull",
+                                         data=b'{"model": "phi3"}', method="POST",
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as resp:
+            resp.readline()  # the first progress object: the pulls run
+            wait_until(lambda: all(pulls_of(n) == ["running"] for n in slow), what="two pulls")
+        wait_until(lambda: all(pulls_of(n) == ["cancelled"] for n in slow),
+                   what="both nodes' pulls cancelled once the client left", timeout=40)
