@@ -1,7 +1,7 @@
 """Scheduling under load, one run: the stack's scheduler beside least-in-flight, nginx
 round-robin and LiteLLM's router, on the same arrivals.
 
-Three stand-in nodes (tests/fakes/ollama.py), each with 2 slots (`--slots`, Ollama's
+Three stand-in nodes (tests/fakes/ollama.py), each with 2 slots (`--num-parallel`, Ollama's
 `OLLAMA_NUM_PARALLEL`; more wait in the node's own queue), a 3 s cold load (`--load-delay`) and
 one of three models warm (`--warm`); every node can serve all three. Arrivals are Poisson at
 80 % of the nodes' capacity (6 slots / the service time), then 3x that for the burst (10 s),
@@ -18,7 +18,8 @@ stream. The same arrivals, from one seed, go to every system, each on fresh node
 
 Latency counts from each request's scheduled arrival (no coordinated omission). Printed: p50
 and p99 latency (whole, streamed), p99 time to first token, cold loads (the nodes' count),
-503s, requests that reached a node with both its slots taken, requests lost (no answer, a
+503s, the most requests a node held beyond its slots at once (in its own queue: 0 when the
+front end never sent more than the slots), requests lost (no answer, a
 broken stream, another error), and p99 as a ratio to nginx round-robin's in this run.
 
 Run: .venv/bin/python bench/scheduling.py [--quick] [--only ollamamax,nginx,...] [--seed N]
@@ -198,18 +199,18 @@ def answers(url: str, headers: dict[str, str] | None = None) -> Any:
 def start_nodes(tmp: Path) -> list[FakeNode]:
     """Three fresh stand-in nodes: 2 slots, 3 s cold load, one model warm each."""
     nodes = fake_nodes(tmp, [(f"node{i}", ",".join(MODELS),
-                              ["--slots", str(SLOTS), "--load-delay", str(LOAD_DELAY),
+                              ["--num-parallel", str(SLOTS), "--load-delay", str(LOAD_DELAY),
                                "--warm", MODELS[i], "--token-delay", str(TOKEN_DELAY)])
                              for i in range(len(MODELS))])
     return [n.start() for n in nodes]
 
 
 def node_counters(node: FakeNode) -> dict[str, Any]:
-    """The node's serving counters (tests/fakes/serving.py: `GET /_fake/serving`)."""
-    status, body = http("GET", node.url + "/_fake/serving")
+    """The node's scheduling counters (`GET /_fake/stats`: loads, busy, most_queued)."""
+    status, body = http("GET", node.url + "/_fake/stats")
     if status != 200:
-        raise SystemExit(f"bench/scheduling.py: {node.url}/_fake/serving answered {status}: "
-                         "the stand-in has no serving counters")
+        raise SystemExit(f"bench/scheduling.py: {node.url}/_fake/stats answered {status}: "
+                         "the stand-in has no scheduling counters")
     return dict(body)
 
 
@@ -358,7 +359,7 @@ class Figures:
     p99_ttft: float
     cold_loads: int
     busy: int  # 503s the client saw
-    beyond_slots: int
+    beyond_slots: int  # the most requests a node held beyond its slots at once (queued)
     lost: int
     seconds: float
 
@@ -382,7 +383,7 @@ def figures(results: list[Result], counters: list[dict[str, Any]], seconds: floa
                    p99_whole=pct(whole, 99), p99_stream=pct(streamed, 99),
                    p99_ttft=pct(ttft, 99),
                    cold_loads=sum(sum(c.get("loads", {}).values()) for c in counters),
-                   busy=busy, beyond_slots=sum(int(c.get("beyond_slots", 0)) for c in counters),
+                   busy=busy, beyond_slots=max(int(c.get("most_queued", 0)) for c in counters),
                    lost=len(results) - len(done) - busy, seconds=seconds)
 
 
@@ -440,7 +441,7 @@ def report(results: dict[str, Figures], plan: list[Arrival], phases: Phases,
           f"cold load {LOAD_DELAY:g} s\n")
     base = results.get("nginx")
     print("| system | p50 s | p99 s | p99 whole s | p99 stream s | p99 TTFT s | cold loads "
-          "| 503s | beyond slots | lost | p99 vs nginx |")
+          "| 503s | most beyond a node's slots | lost | p99 vs nginx |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, f in results.items():
         ratio = f"{f.p99 / base.p99:.2f}x" if base and base.p99 else "-"

@@ -154,7 +154,6 @@ async def delete(fake: FakeOllama, request: web.Request) -> web.Response:
     if key(model) not in fake.models:
         return _error(f"model '{model}' not found", 404)
     del fake.models[key(model)]
-    fake.loaded.pop(key(model), None)
     return web.Response()
 
 

@@ -1,16 +1,17 @@
 """A minimal stand-in for Ollama's serving limits, for bench/scheduling.py (issue 19).
 
-Kept apart from tests/fakes/ollama.py: issue-19-sched writes the faithful version (slots, queue,
-eviction, /api/ps); when it is merged, this module gives way to it and the bench reads its
-counters instead (bench/scheduling.py `node_counters`).
+Kept apart from tests/fakes/ollama.py: issue-19-sched writes the faithful version
+(tests/fakes/ollama_sched.py: slots, queue, eviction, /api/ps). This one speaks the same
+options and counters, so that when that is merged this module and its three lines in ollama.py
+go, and bench/scheduling.py runs unchanged.
 
-- `--slots N` (or `OLLAMA_NUM_PARALLEL`; 0, the default, means no limit): model requests served
-  at once; more wait, first come first served, up to `--max-queue` (`OLLAMA_MAX_QUEUE`, 512),
-  past which the node answers 503 "server busy" as Ollama does.
+- `--num-parallel N` (or `OLLAMA_NUM_PARALLEL`; 0, the default here, means no limit): requests
+  of one model served at once; more wait, first come first served, up to `--max-queue`
+  (`OLLAMA_MAX_QUEUE`, 512) waiting, past which the node answers 503 "server busy" as Ollama
+  does.
 - `--warm M1,M2`: models loaded at start; any other pays `--load-delay` once (concurrent
   requests for a model that is loading wait for that one load).
-- `GET /_fake/serving`: slots, the most requests held at once, how many arrived with every
-  slot taken, 503s, and the cold loads per model.
+- `GET /_fake/stats`: the most requests held and queued at once, 503s, cold loads per model.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ BUSY = "server busy, please try again.  maximum pending requests exceeded"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The serving options."""
-    parser.add_argument("--slots", type=int, default=int(os.environ.get("OLLAMA_NUM_PARALLEL",
-                                                                        "0")))
+    parser.add_argument("--num-parallel", type=int,
+                        default=int(os.environ.get("OLLAMA_NUM_PARALLEL", "0")))
     parser.add_argument("--max-queue", type=int,
                         default=int(os.environ.get("OLLAMA_MAX_QUEUE", "512")))
     parser.add_argument("--warm", default="", help="models loaded at start (comma-separated)")
@@ -46,16 +47,14 @@ def key(name: str) -> str:
 
 
 class Serving:
-    """Slots, the node's own queue, shared cold loads, and their counters."""
+    """Slots per model, the node's own queue, shared cold loads, and their counters."""
 
     def __init__(self, args: argparse.Namespace, fake: FakeOllama) -> None:
         self.fake = fake
-        self.slots = args.slots
+        self.num_parallel = args.num_parallel
         self.max_queue = args.max_queue
-        self.free = asyncio.Semaphore(self.slots) if self.slots > 0 else None
-        self.held = 0
-        self.max_held = 0
-        self.beyond_slots = 0  # requests that arrived with every slot taken
+        self.slots: dict[str, asyncio.Semaphore] = {}
+        self.requests = self.held = self.most_held = self.queued = self.most_queued = 0
         self.busy = 0  # 503s past the queue
         self.loads: Counter[str] = Counter()
         self.loading: dict[str, asyncio.Lock] = {}
@@ -75,33 +74,50 @@ class Serving:
             await self._load(model)
         return time.perf_counter() - started  # a wait for another request's load included
 
-    @web.middleware
-    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """Hold a slot for the whole answer (a stream included); queue or refuse past them."""
-        if request.path not in MODEL_PATHS:
-            return await handler(request)
-        if self.slots > 0 and self.held >= self.slots + self.max_queue:
-            self.busy += 1
-            return web.json_response({"error": BUSY}, status=503)
+    async def _slot(self, model: str, request: web.Request,
+                    handler: Handler) -> web.StreamResponse:
+        free = self.slots.setdefault(model, asyncio.Semaphore(self.num_parallel))
+        if free.locked():
+            if self.queued >= self.max_queue:
+                self.busy += 1
+                return web.json_response({"error": BUSY}, status=503)
+            self.queued += 1
+            self.most_queued = max(self.most_queued, self.queued)
+            try:
+                await free.acquire()
+            finally:
+                self.queued -= 1
+        else:
+            await free.acquire()
         self.held += 1
-        self.max_held = max(self.max_held, self.held)
-        if self.slots > 0 and self.held > self.slots:
-            self.beyond_slots += 1
+        self.most_held = max(self.most_held, self.held)
         try:
-            if self.free is None:
-                return await handler(request)
-            async with self.free:
-                return await handler(request)
+            return await handler(request)
         finally:
             self.held -= 1
+            free.release()
 
-    async def counters(self, request: web.Request) -> web.Response:
-        """`GET /_fake/serving`."""
-        return web.json_response({"slots": self.slots, "held": self.held,
-                                  "max_held": self.max_held, "beyond_slots": self.beyond_slots,
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Hold a slot of the model for the whole answer (a stream included)."""
+        if request.path not in MODEL_PATHS or self.num_parallel <= 0:
+            return await handler(request)
+        try:
+            model = key(str((await request.json()).get("model") or ""))
+        except (ValueError, AttributeError):
+            return await handler(request)  # the handler answers the bad body
+        self.requests += 1
+        return await self._slot(model, request, handler)
+
+    async def stats(self, request: web.Request) -> web.Response:
+        """`GET /_fake/stats` (the names of tests/fakes/ollama_sched.py's counters)."""
+        return web.json_response({"num_parallel": self.num_parallel,
+                                  "max_queue": self.max_queue, "requests": self.requests,
+                                  "held": self.held, "most_held": self.most_held,
+                                  "queued": self.queued, "most_queued": self.most_queued,
                                   "busy": self.busy, "loads": dict(self.loads)})
 
     def add_to(self, app: web.Application) -> None:
         """Mount the middleware and the counters."""
         app.middlewares.append(self.middleware)
-        app.router.add_get("/_fake/serving", self.counters)
+        app.router.add_get("/_fake/stats", self.stats)
