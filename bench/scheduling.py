@@ -2,8 +2,10 @@
 round-robin and LiteLLM's router, on the same arrivals.
 
 Three stand-in nodes (tests/fakes/ollama.py), each with 2 slots (`--num-parallel`, Ollama's
-`OLLAMA_NUM_PARALLEL`; more wait in the node's own queue), a 3 s cold load (`--load-delay`) and
-one of three models warm (`--warm`); every node can serve all three. Arrivals are Poisson at
+`OLLAMA_NUM_PARALLEL`; more wait in the node's own queue), room for one model loaded at a time
+(`--max-loaded-models 1`, a GPU that holds one: so a node serves 2 at once, and a request for
+another model evicts the loaded one and pays the 3 s cold load, `--load-delay`), and one of
+three models warm (`--warm`); every node can serve all three. Arrivals are Poisson at
 80 % of the nodes' capacity (6 slots / the service time), then 3x that for the burst (10 s),
 then 80 % again; each request asks for one of the three models at random and half of them
 stream. The same arrivals, from one seed, go to every system, each on fresh nodes:
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import os
 import random
@@ -199,7 +202,8 @@ def answers(url: str, headers: dict[str, str] | None = None) -> Any:
 def start_nodes(tmp: Path) -> list[FakeNode]:
     """Three fresh stand-in nodes: 2 slots, 3 s cold load, one model warm each."""
     nodes = fake_nodes(tmp, [(f"node{i}", ",".join(MODELS),
-                              ["--num-parallel", str(SLOTS), "--load-delay", str(LOAD_DELAY),
+                              ["--num-parallel", str(SLOTS), "--max-loaded-models", "1",
+                               "--load-delay", str(LOAD_DELAY),
                                "--warm", MODELS[i], "--token-delay", str(TOKEN_DELAY)])
                              for i in range(len(MODELS))])
     return [n.start() for n in nodes]
@@ -214,9 +218,17 @@ def node_counters(node: FakeNode) -> dict[str, Any]:
     return dict(body)
 
 
+def node_entry(node: FakeNode) -> str:
+    """The node's `OLLAMA_NODES` entry with its slots, where the stack knows slots (issue 19;
+    before it, the bare URL)."""
+    if importlib.util.find_spec("ollamamax_stack.services.routing.policy") is None:
+        return node.url
+    return f"{node.url};slots={SLOTS}"
+
+
 @contextmanager
 def ollamamax(nodes: list[FakeNode], tmp: Path, routing: str | None) -> Iterator[System]:
-    env = {"OLLAMA_NODES": ",".join(n.url for n in nodes), "OLLAMAMAX_API_KEYS": KEY}
+    env = {"OLLAMA_NODES": ",".join(node_entry(n) for n in nodes), "OLLAMAMAX_API_KEYS": KEY}
     if routing:
         env["OLLAMAMAX_ROUTING"] = routing
     stack = Stack(free_offset(registry_ports()), tmp / "run", env)

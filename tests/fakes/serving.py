@@ -10,7 +10,8 @@ go, and bench/scheduling.py runs unchanged.
   (`OLLAMA_MAX_QUEUE`, 512) waiting, past which the node answers 503 "server busy" as Ollama
   does.
 - `--warm M1,M2`: models loaded at start; any other pays `--load-delay` once (concurrent
-  requests for a model that is loading wait for that one load).
+  requests for a model that is loading wait for that one load); past `--max-loaded-models`
+  (`OLLAMA_MAX_LOADED_MODELS`; 0 here: no limit) the least recently used model is evicted.
 - `GET /_fake/stats`: the most requests held and queued at once, 503s, cold loads per model.
 """
 
@@ -39,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default=int(os.environ.get("OLLAMA_NUM_PARALLEL", "0")))
     parser.add_argument("--max-queue", type=int,
                         default=int(os.environ.get("OLLAMA_MAX_QUEUE", "512")))
+    parser.add_argument("--max-loaded-models", dest="max_loaded", type=int,
+                        default=int(os.environ.get("OLLAMA_MAX_LOADED_MODELS", "0")),
+                        help="models loaded at once, the least recently used evicted (0: any)")
     parser.add_argument("--warm", default="", help="models loaded at start (comma-separated)")
 
 
@@ -56,7 +60,10 @@ class Serving:
         self.slots: dict[str, asyncio.Semaphore] = {}
         self.requests = self.held = self.most_held = self.queued = self.most_queued = 0
         self.busy = 0  # 503s past the queue
+        self.max_loaded = args.max_loaded
         self.loads: Counter[str] = Counter()
+        self.evictions = 0
+        self.used: dict[str, float] = {}  # model -> its last use (monotonic)
         self.loading: dict[str, asyncio.Lock] = {}
         for model in (m.strip() for m in args.warm.split(",")):
             if model:
@@ -71,8 +78,18 @@ class Serving:
         async with self.loading.setdefault(name, asyncio.Lock()):
             if name not in self.fake.loaded:
                 self.loads[name] += 1
+                self._evict_for(name)
             await self._load(model)
+        self.used[name] = time.monotonic()
         return time.perf_counter() - started  # a wait for another request's load included
+
+    def _evict_for(self, name: str) -> None:
+        others = [m for m in self.fake.loaded if m != name]
+        while self.max_loaded > 0 and len(others) >= self.max_loaded:
+            oldest = min(others, key=lambda m: self.used.get(m, 0.0))
+            del self.fake.loaded[oldest]
+            others.remove(oldest)
+            self.evictions += 1
 
     async def _slot(self, model: str, request: web.Request,
                     handler: Handler) -> web.StreamResponse:
@@ -115,7 +132,9 @@ class Serving:
                                   "max_queue": self.max_queue, "requests": self.requests,
                                   "held": self.held, "most_held": self.most_held,
                                   "queued": self.queued, "most_queued": self.most_queued,
-                                  "busy": self.busy, "loads": dict(self.loads)})
+                                  "busy": self.busy, "loads": dict(self.loads),
+                                  "evictions": self.evictions,
+                                  "loaded": sorted(self.fake.loaded)})
 
     def add_to(self, app: web.Application) -> None:
         """Mount the middleware and the counters."""
