@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install system-deps up down test bench bench-logs bench-peers bench-watch chaos lint mutants clean
+.PHONY: install system-deps up down test bench bench-logs bench-peers bench-scheduling bench-watch chaos lint mutants clean
 
 install: $(STAMP)
 
@@ -53,6 +53,11 @@ bench-watch: install
 # The stack beside direct, nginx and LiteLLM (its own virtualenv under .bench/), one run.
 bench-peers: install system-deps
 	$(BIN)/python bench/peers.py
+
+# Issue 19: the scheduler beside least-in-flight, nginx round-robin and LiteLLM's router, on
+# three stand-in nodes of 2 slots under Poisson load and a burst (BENCH_ARGS=--quick: shorter).
+bench-scheduling: install system-deps
+	$(BIN)/python bench/scheduling.py $(BENCH_ARGS)
 
 # mutmut over the pure modules ([tool.mutmut] in pyproject.toml) against their unit tests;
 # prints the surviving mutants and the score. MUTANTS_JOBS=2 workers by default.

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from ollamamax_stack import __version__
-from ollamamax_stack.commands import keys, launch, ports, serve, stack
+from ollamamax_stack.commands import keys, launch, models, ports, serve, stack
 from ollamamax_stack.commands import render as render_command
 from ollamamax_stack.commands import systemd as systemd_command
 from ollamamax_stack.commands.common import GlobalOptions
@@ -54,6 +54,7 @@ def version() -> None:
 # In the order `--help` lists them: the stack first, as in the README ("The command line").
 stack.register(app)
 ports.register(app)
+models.register(app)
 render_command.register(app)
 systemd_command.register(app)
 keys.register(app)

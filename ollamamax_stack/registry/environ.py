@@ -56,6 +56,12 @@ def _stack_urls(registry: Registry) -> dict[str, str]:
     return urls
 
 
+def model_lists(registry: Registry) -> dict[str, str]:
+    """`OLLAMAMAX_<SERVICE>_MODELS` (comma-separated) for each active service with `models`."""
+    return {f"OLLAMAMAX_{env_name(s.name)}_MODELS": ",".join(s.models)
+            for s in registry.active if s.models}
+
+
 def service_environment(registry: Registry, service: Service) -> dict[str, str]:
     """The env files' keys, then `PORT`, `PORT_<NAME>`, `HOST`, stack URLs and the run directory.
 
@@ -80,6 +86,7 @@ def service_environment(registry: Registry, service: Service) -> dict[str, str]:
         for port_name, port in service.port_map.items():
             env[f"PORT_{env_name(port_name)}"] = str(port)
     env.update(stack_urls(registry))
+    env.update(model_lists(registry))
     for dependent, (key, name) in PASSWORD_FILES.items():
         entry = registry.services.get(dependent)
         if entry is not None and entry.in_profile(registry.profile):

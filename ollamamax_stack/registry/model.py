@@ -78,6 +78,11 @@ def _own_service(command: str | None) -> str | None:
     return words[2] if len(words) >= 3 and words[:2] == ["ollamamax", "serve"] else None
 
 
+# --- issue 19, pulls: `[services.ollama] models = [...]`, pulled onto every node -------------
+MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]*(:[A-Za-z0-9_][A-Za-z0-9._-]*)?$"
+ModelName = Annotated[str, matches(MODEL_NAME_PATTERN)]  # Ollama's `name[:tag]`, no spaces
+# --- end of issue 19, pulls ----------------------------------------------------------------
+
 Port = Annotated[int, Strict(), Check(_check_port)]
 Glob = Annotated[str, Check(_check_glob)]
 PathText = Annotated[str, Check(_check_text)]
@@ -269,6 +274,9 @@ class Service(_Strict):
     # -------------------------------------------------------------------------------------------
     # --- env files (issue 18): read before `env`, which wins over them ---
     env_file: EnvFileSpec | None = None
+    # Issue 19, pulls: the models an Ollama service's nodes should hold (the inference service
+    # pulls them onto each node at start and when one joins; `OLLAMAMAX_<SERVICE>_MODELS`).
+    models: list[ModelName] = field(default_factory=list)
     # Decided from `command` whenever a Service is made, never read from the TOML: the name of
     # the stack's own service it runs (`ollamamax serve NAME`), else None.
     own: str | None = field(default=None, init=False)

@@ -13,6 +13,7 @@ logprobs (the field is ignored). Control endpoints for tests:
   GET  /_fake/log    every model request: path, model, started, first/last token, cancelled
   GET  /_fake/bodies the last 500 request bodies received on /api/*, oldest first
   SIGUSR1            listen again after "refuse"
+Pulls and deletes (`--library`, `--pull-seconds`, `GET /_fake/pulls`): tests/fakes/pulls.py.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes import answers
+from tests.fakes import answers, pulls, serving
 
 VERSION = "0.6.0-fake"
 MODES = ("none", "500", "drop", "hang", "refuse")
@@ -90,6 +91,8 @@ class FakeOllama:
         self.bodies: collections.deque[dict[str, Any]] = collections.deque(maxlen=500)
         self.site: web.SockSite | None = None
         self.runner: web.AppRunner | None = None
+        self.library = pulls.Library(args)
+        self.serving = serving.Serving(args, self)  # issue 19 bench: tests/fakes/serving.py
 
     # --- helpers -------------------------------------------------------------------------
     def tag(self, name: str) -> dict[str, Any]:
@@ -310,12 +313,6 @@ class FakeOllama:
                                   "embeddings": [embedding(str(t), size) for t in inputs],
                                   "prompt_eval_count": sum(len(str(t).split()) for t in inputs)})
 
-    async def pull(self, request: web.Request) -> web.Response:
-        body = await self.body(request)
-        model = str(body.get("model", ""))
-        self.models[key(model)] = model
-        return web.json_response({"status": "success"})
-
     # --- control -------------------------------------------------------------------------
     async def set_fail(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -365,7 +362,8 @@ class FakeOllama:
         app.router.add_post("/api/generate", self.generate_like)
         app.router.add_post("/api/embed", self.embed)
         app.router.add_post("/api/embeddings", self.embed)
-        app.router.add_post("/api/pull", self.pull)
+        pulls.add_routes(app, self)  # /api/pull, /api/delete: tests/fakes/pulls.py
+        self.serving.add_to(app)  # slots, queue, warm models: tests/fakes/serving.py
         app.router.add_post("/_fake/fail", self.set_fail)
         app.router.add_get("/_fake/log", self.log)
         app.router.add_get("/_fake/bodies", self.received)
@@ -400,6 +398,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fail", choices=MODES, default="none")
     parser.add_argument("--no-logprobs", action="store_true",
                         help="play an Ollama that predates logprobs (ignores the field)")
+    pulls.add_arguments(parser)
+    serving.add_arguments(parser)
     asyncio.run(FakeOllama(parser.parse_args(argv)).run())
 
 

@@ -21,8 +21,15 @@ from ollamamax_stack.services.common.rate_limits import rate_limit_middleware
 from ollamamax_stack.services.common.redis_limits import rate_limiter
 from ollamamax_stack.services.common.runner import Listening
 from ollamamax_stack.services.common.settings import ServiceSettings
-from ollamamax_stack.services.inference import cluster_api, ollama_api, routes_api, status_page
+from ollamamax_stack.services.inference import (
+    cluster_api,
+    models_api,
+    ollama_api,
+    routes_api,
+    status_page,
+)
 from ollamamax_stack.services.inference.admission import node_policy
+from ollamamax_stack.services.inference.ensure import ModelEnsurer, wanted_models
 from ollamamax_stack.services.inference.keys import POOL, PROXY
 from ollamamax_stack.services.inference.metrics import PoolCollector
 from ollamamax_stack.services.inference.pool import NodePool, PoolError
@@ -37,8 +44,9 @@ def node_urls(settings: ServiceSettings) -> list[str]:
     return [u.strip() for u in raw.split(",") if u.strip()]
 
 
-def pool_readiness(pool: NodePool) -> Readiness:
-    """Ready once every node was checked; degraded, with reasons, when any is down."""
+def pool_readiness(pool: NodePool, ensurer: ModelEnsurer | None = None) -> Readiness:
+    """Ready once every node was checked; degraded, with reasons, when any is down (or a
+    registry model is still pulling, or failed to, onto a node)."""
     if not pool.running:
         return Readiness(ready=False, reasons=["checking the Ollama nodes for the first time"])
     down = [n for n in pool.nodes.values() if not n.healthy]
@@ -51,6 +59,9 @@ def pool_readiness(pool: NodePool) -> Readiness:
     elif not pool.healthy():
         reasons.insert(0, "no healthy Ollama node: model requests answer 503")
         summary.insert(0, reasons[0])
+    if ensurer is not None and ensurer.reasons():
+        reasons += ensurer.reasons()
+        summary.append(ensurer.summary())
     return Readiness(ready=True, degraded=bool(reasons), reasons=reasons, summary=summary)
 
 
@@ -68,13 +79,18 @@ def create_apps(settings: ServiceSettings, authenticator: Authenticator) -> list
                   connect_timeout=settings.number("OLLAMAMAX_CONNECT_TIMEOUT", 3.0),
                   read_timeout=settings.number("OLLAMAMAX_READ_TIMEOUT", 300.0))
 
+    ensurer = ModelEnsurer(pool, wanted_models(settings),
+                           read_timeout=settings.number("OLLAMAMAX_READ_TIMEOUT", 300.0))
+
     async def readiness() -> Readiness:
-        return pool_readiness(pool)
+        return pool_readiness(pool, ensurer)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await proxy.start()
         await pool.start()
+        ensurer.start()
         yield
+        await ensurer.stop()
         await pool.stop()
         await proxy.stop()
 
@@ -90,6 +106,7 @@ def create_apps(settings: ServiceSettings, authenticator: Authenticator) -> list
     api.cleanup_ctx.append(lifecycle)
     api.on_shutdown.append(lambda app: pool.release_waiters())
     ollama_api.add_routes(api)
+    models_api.add_routes(api)
     cluster_api.add_routes(api)
     routes_api.add_routes(api)
 
