@@ -402,8 +402,9 @@ class FakeOllama:
         return app
 
     async def run(self) -> None:
+        # Ollama cancels a request as soon as its client hangs up (its slot frees at once).
         self.runner = web.AppRunner(self.app(), handle_signals=False, access_log=None,
-                                    shutdown_timeout=0.5)
+                                    shutdown_timeout=0.5, handler_cancellation=True)
         await self.runner.setup()
         if self.mode != "refuse":
             await self.listen()

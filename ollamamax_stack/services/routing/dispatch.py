@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -20,6 +21,7 @@ from ollamamax_stack.services.routing.source import NodeSource
 from ollamamax_stack.services.routing.wire import ConnectError, Response, WireClient, WireError
 
 log = logging.getLogger("ollamamax.routing")
+ABANDONED_GRACE = 0.1  # seconds a cut-off request keeps its slot while the node cancels it
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,11 @@ class Dispatcher:
                 try:
                     yield node, outcome
                 finally:
+                    if lease is not None and not outcome.done:
+                        # Cut off (the client left): the node needs a moment to see the cancel;
+                        # a request sent at once would find the slot still busy there.
+                        asyncio.get_running_loop().call_later(ABANDONED_GRACE, lease.release)
+                        lease = None
                     outcome.release()
                     if scheduled and node.errors == errors:
                         node.breaker.success()  # a 4xx is the request's fault, not the node's
