@@ -141,6 +141,8 @@ class NodePool:
             node.healthy = False
         node.checked = True
         if node.healthy != was:
+            if node.healthy:
+                node.breaker.success()  # back from down: a restarted node starts afresh
             node.last_change = time.time()
             log.info("node %s (%s) is %s%s", node.id, node.url,
                      "up" if node.healthy else "down", "" if healthy else f": {error}")

@@ -92,14 +92,14 @@ class Dispatcher:
     async def _admit(self, model: str, skipped: set[str], tried: list[str]) -> Lease:
         """A slot of the best candidate not yet tried, at once or after waiting in the queue."""
         take = self.slots.take
+        scheduler = self.router
+        assert isinstance(scheduler, Scheduler)
 
         def pick() -> Lease | None:
-            nodes = self.router.candidates(model)
-            if skipped:
-                nodes = [n for n in nodes if n.id not in skipped]
-                if not nodes:
-                    raise ApiError(503, f"no node could serve model {model!r}; tried: "
-                                        f"{'; '.join(tried)}", "no_healthy_node")
+            nodes = scheduler.candidates(model, skipped)
+            if not nodes:
+                raise ApiError(503, f"no node could serve model {model!r}; tried: "
+                                    f"{'; '.join(tried)}", "no_healthy_node")
             for node in nodes:
                 lease = take(node)
                 if lease is not None:
@@ -138,6 +138,7 @@ class Dispatcher:
                         node.loading.setdefault(key, now)
                 outcome = await self._try(node, path, body)
                 if isinstance(outcome, Skip):
+                    node.loading.pop(key, None)  # it did not take the request: no load there
                     tried.append(f"{node.id} {node.url}: {outcome.reason}")
                     skipped.add(node.id)
                     self.failed(node, outcome.reason, outcome.refused)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
+from collections.abc import Collection
 
 from ollamamax_stack.services.common.errors import ApiError
 from ollamamax_stack.services.routing.node import Node, model_key
@@ -40,14 +41,19 @@ class Scheduler:
         sent = node.loading.get(key)
         return LOADING if sent is not None and now - sent < self.cold_cost else COLD
 
-    def candidates(self, model: str) -> list[Node]:
-        """Nodes that may take `model` now, best first; a 404 or 503 ApiError when none."""
+    def candidates(self, model: str, exclude: Collection[str] = ()) -> list[Node]:
+        """Nodes that may take `model` now, best first, leaving out the ids in `exclude`
+        (tried already); a 404 or 503 ApiError when none could."""
         holders = self.pool.holders(model)
         healthy = [n for n in holders if n.healthy]
         if not healthy:
             raise no_route(self.pool, model, holders)
         now = time.monotonic()
         allowed = [n for n in healthy if n.breaker.allows(now)]
+        if exclude:
+            allowed = [n for n in allowed if n.id not in exclude]
+            if not allowed:
+                return []
         if not allowed:
             raise tripped(model, healthy, now)
         key = model_key(model)

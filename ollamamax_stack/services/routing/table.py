@@ -74,11 +74,12 @@ class RouteTable:
             # The same Node object across tables keeps its in-flight count and counters.
             node = self.nodes.get(node_id) or Node(url=str(item["url"]), id=node_id)
             node.models = {model_key(str(m)): {} for m in item["models"]}
-            apply_scheduling(node, item)
             node.checked = True
             # (mutmut: the default is never read for a suspect node, which apply() reported)
             if healthy and not self._reported.get(node_id, True):
                 self._suspect.pop(node_id, None)  # the inference saw it come back
+                node.breaker.success()  # and a restarted node starts afresh
+            apply_scheduling(node, item)
             self._reported[node_id] = healthy
             node.healthy = healthy and node_id not in self._suspect
             node.last_error = None if healthy else (node.last_error or "down (inference)")
