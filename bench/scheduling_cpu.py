@@ -49,18 +49,24 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--slots", type=int, default=4, help="the node's slots (and its "
+                        "--num-parallel)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        node = fake_nodes(folder, [("fast", "llama3.2", ["--num-parallel", "4"])])[0].start()
+        node = fake_nodes(folder, [("fast", "llama3.2",
+                                         ["--num-parallel", str(args.slots)])])[0].start()
         taken: list[int] = []
         try:
-            with stack(ROOT, sys.executable, f"{node.url};slots=4", folder / "slots", taken,
+            entry = f"{node.url};slots={args.slots}"
+            with stack(ROOT, sys.executable, entry, folder / "slots", taken,
                        MODES["slots"]) as slots, \
                     stack(ROOT, sys.executable, node.url, folder / "lif", taken,
                           MODES["least-in-flight"]) as lif:
                 gateways = {"slots": slots, "least-in-flight": lif}
                 per_k: dict[str, dict[str, list[float]]] = {
+                    kind: {name: [] for name in gateways} for kind in BODIES}
+                rates: dict[str, dict[str, list[float]]] = {
                     kind: {name: [] for name in gateways} for kind in BODIES}
                 for kind, body in BODIES.items():
                     script = lua_script(folder, body)
@@ -70,15 +76,16 @@ def main() -> None:
                         order = list(gateways.items())  # alternate who goes first
                         for name, (url, pid) in order[::-1] if repeat % 2 else order:
                             before = cpu(pid)
-                            requests, _, _ = wrk(url + "/v1/chat/completions", script,
-                                                 args.seconds, args.connections)
+                            requests, rps, _ = wrk(url + "/v1/chat/completions", script,
+                                                   args.seconds, args.connections)
                             per_k[kind][name].append(1e6 * (cpu(pid) - before) / requests)
+                            rates[kind][name].append(rps)
             cost = slot_cost(folder)
         finally:
             assert node.proc is not None
             node.proc.stop()
     print(f"gateway CPU ms per 1,000 plain chat requests (wrk, {args.connections} "
-          f"connections on a node of 4 slots, {args.seconds:g}s runs, {args.repeats} "
+          f"connections on a node of {args.slots} slots, {args.seconds:g}s runs, {args.repeats} "
           "interleaved repeats, medians)")
     for kind, figures in per_k.items():
         new = statistics.median(figures["slots"])
@@ -86,7 +93,9 @@ def main() -> None:
         print(f"  {kind:<9} slots {new:7.1f}   least-in-flight {old:7.1f}   "
               f"ratio {new / old:.3f}   (runs: slots "
               f"{' '.join(f'{v:.0f}' for v in figures['slots'])}; least-in-flight "
-              f"{' '.join(f'{v:.0f}' for v in figures['least-in-flight'])})")
+              f"{' '.join(f'{v:.0f}' for v in figures['least-in-flight'])}; requests/s "
+              f"{statistics.median(rates[kind]['slots']):.0f} vs "
+              f"{statistics.median(rates[kind]['least-in-flight']):.0f})")
     print(f"one slot taken and given back (flock, run dir): {cost:.2f} us")
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -85,7 +87,7 @@ def busy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, Fake
     tmp = tmp_path_factory.mktemp("queue")
     node, = fake_nodes(tmp, [("a", "llama3.2", ["--token-delay", "0.05"])])
     env = {"OLLAMAMAX_MAX_QUEUE": "1", "OLLAMAMAX_QUEUE_TIMEOUT": "60",
-           "OLLAMA_NODES": f"{node.url};slots=1"}
+           "OLLAMA_NODES": f"{node.url};slots=1", "OLLAMAMAX_ALLOW_NODE_REGISTRATION": "1"}
     with running_stack(tmp, [node], ["inference", "gateway", "hub"], env=env) as stack:
         for service in ("gateway", "hub"):
             wait_until(lambda s=service: metric(stack.url(s), "ollamamax_node_slots",
@@ -159,6 +161,24 @@ def test_a_full_queue_answers_503_with_retry_after_in_each_apis_shape(
     assert stats(node)["most_held"] == 1  # the node never held more than its one slot
     assert metric(gateway, "ollamamax_queue_refused_total", reason="full") >= 2
     assert metric(gateway, "ollamamax_queue_wait_seconds_count") >= 1
+
+
+def test_node_options_are_checked_where_they_are_given(busy: tuple[Stack, FakeNode]) -> None:
+    stack, node = busy
+    nodes = stack.url("inference") + "/api/v1/nodes"
+    status, body = http("POST", nodes, {"url": "http://127.0.0.1:9", "slots": 0})
+    assert status == 400 and "slots must be a whole number 1-256" in body["error"]
+    status, body = http("POST", nodes, {"url": "http://127.0.0.1:9", "gpus": 2})
+    assert status == 400 and "unknown node option 'gpus'" in body["error"]
+    status, body = http("POST", nodes, {"url": "http://127.0.0.1:9", "slots": 3, "tier": 1})
+    assert status == 201 and (body["slots"], body["tier"], body["weight"]) == (3, 1, 1.0)
+    http("DELETE", f"{nodes}/{body['id']}")
+    bad = subprocess.run(stack.argv("serve", "inference"), capture_output=True, text=True,
+                         timeout=60, env={**os.environ, "OLLAMA_NODES": f"{node.url};slots=x"})
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines() == [
+        f"ollamamax: error: OLLAMA_NODES: {node.url}: slots must be a whole number 1-256, "
+        "got 'x'"]
 
 
 @pytest.fixture(scope="module")

@@ -44,6 +44,7 @@ class Waiter:
     rank: int
     seq: int
     key: str = field(compare=False)
+    what: str = field(compare=False)  # the model: waiters of a model found full wait on
     pick: Pick = field(compare=False)
     gone: Callable[[], bool] = field(compare=False)
     future: asyncio.Future[Lease] = field(compare=False)
@@ -104,23 +105,28 @@ class WaitQueue:
         rank = self._waiters[0].rank if self._waiters else 0
         rank = max(rank, self._last_rank.get(caller.key, -1) + 1)
         self._last_rank[caller.key] = rank
-        future: asyncio.Future[Lease] = asyncio.get_running_loop().create_future()
-        waiter = Waiter(rank, next(self._seq), caller.key, pick, caller.gone, future)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Lease] = loop.create_future()
+        waiter = Waiter(rank, next(self._seq), caller.key, what, pick, caller.gone, future)
         bisect.insort(self._waiters, waiter)
         started = time.monotonic()
         if self._pump is None or self._pump.done():
-            self._pump = asyncio.get_running_loop().create_task(self._run())
+            self._pump = loop.create_task(self._run())
         self._kick.set()
+        # A timer, not wait_for: no task and no shield per waiting request.
+        timer = loop.call_later(self.timeout, _expire, future)
         try:
-            lease = await asyncio.wait_for(asyncio.shield(future), self.timeout)
+            lease = await future
         except BaseException as exc:
             self._drop(waiter)
-            if isinstance(exc, TimeoutError):
+            if isinstance(exc, _Expired):
                 self.stats.timeouts += 1
                 raise QueueFull(f"every node holding {what} stayed busy for "
                                 f"{self.timeout:g}s (OLLAMAMAX_QUEUE_TIMEOUT); try again later",
                                 self._retry_after()) from None
             raise
+        finally:
+            timer.cancel()
         self._remove(waiter)
         waited = time.monotonic() - started
         self.stats.served += 1
@@ -144,6 +150,7 @@ class WaitQueue:
             future.result().release()
 
     def _turn(self) -> None:
+        full: set[str] = set()  # one try per model and turn: 500 waiters cost one look each
         for waiter in list(self._waiters):
             if waiter.future.done():
                 continue
@@ -152,17 +159,34 @@ class WaitQueue:
                 waiter.future.set_exception(ApiError(499, "the client left the queue",
                                                      "client_gone"))
                 continue
+            if waiter.what in full:
+                continue
             try:
                 lease = waiter.pick()
             except ApiError as exc:  # nothing can serve it any more (removed, tripped)
                 waiter.future.set_exception(exc)
                 continue
-            if lease is not None:
+            if lease is None:
+                full.add(waiter.what)
+            else:
                 waiter.future.set_result(lease)
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        kick = self._kick
         while self._waiters:
-            self._kick.clear()
+            kick.clear()
             self._turn()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._kick.wait(), self.poll)
+            # Woken by a slot freed here, or after `poll` for one freed by another process.
+            timer = loop.call_later(self.poll, kick.set)
+            await kick.wait()
+            timer.cancel()
+
+
+class _Expired(Exception):
+    """A waiter's time in the queue ran out."""
+
+
+def _expire(future: asyncio.Future[Lease]) -> None:
+    if not future.done():
+        future.set_exception(_Expired())
