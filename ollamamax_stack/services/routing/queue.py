@@ -37,17 +37,16 @@ class QueueFull(ApiError):
         super().__init__(503, message, "server_busy", retry_after=max(1, math.ceil(retry_after)))
 
 
-@dataclass(order=True)
+@dataclass(eq=False)  # compared by identity: leaving the queue is a C-level list.remove
 class Waiter:
-    """One request in the queue, ordered by its fair rank, then by arrival."""
+    """One request in the queue, ordered by `place`: its fair rank, then its arrival."""
 
-    rank: int
-    seq: int
-    key: str = field(compare=False)
-    what: str = field(compare=False)  # the model: waiters of a model found full wait on
-    pick: Pick = field(compare=False)
-    gone: Callable[[], bool] = field(compare=False)
-    future: asyncio.Future[Lease] = field(compare=False)
+    place: tuple[int, int]
+    key: str
+    what: str  # the model: waiters of a model found full wait for the next turn
+    pick: Pick
+    gone: Callable[[], bool]
+    future: asyncio.Future[Lease]
 
 
 @dataclass
@@ -74,7 +73,6 @@ class WaitQueue:
         self._waiters: list[Waiter] = []
         self._last_rank: dict[str, int] = {}
         self._seq = itertools.count()
-        self._kick = asyncio.Event()
         self._pump: asyncio.Task[None] | None = None
 
     @property
@@ -83,9 +81,9 @@ class WaitQueue:
         return len(self._waiters)
 
     def kick(self) -> None:
-        """A slot was freed in this process: try the waiters now."""
+        """A slot was freed in this process: hand it on now (no task switch in between)."""
         if self._waiters:
-            self._kick.set()
+            self._turn(once=True)  # one slot was freed: the first waiter that can use it
 
     def _retry_after(self) -> float:
         served = self.stats.served
@@ -102,17 +100,16 @@ class WaitQueue:
             raise QueueFull(f"every node holding {what} is busy and {self.max_size} requests "
                             "already wait (OLLAMAMAX_MAX_QUEUE); try again later",
                             self._retry_after())
-        rank = self._waiters[0].rank if self._waiters else 0
+        rank = self._waiters[0].place[0] if self._waiters else 0
         rank = max(rank, self._last_rank.get(caller.key, -1) + 1)
         self._last_rank[caller.key] = rank
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Lease] = loop.create_future()
-        waiter = Waiter(rank, next(self._seq), caller.key, what, pick, caller.gone, future)
-        bisect.insort(self._waiters, waiter)
+        waiter = Waiter((rank, next(self._seq)), caller.key, what, pick, caller.gone, future)
+        bisect.insort(self._waiters, waiter, key=_place)
         started = time.monotonic()
         if self._pump is None or self._pump.done():
             self._pump = loop.create_task(self._run())
-        self._kick.set()
         # A timer, not wait_for: no task and no shield per waiting request.
         timer = loop.call_later(self.timeout, _expire, future)
         try:
@@ -149,7 +146,7 @@ class WaitQueue:
         elif not future.cancelled() and future.exception() is None:
             future.result().release()
 
-    def _turn(self) -> None:
+    def _turn(self, once: bool = False) -> None:
         full: set[str] = set()  # one try per model and turn: 500 waiters cost one look each
         for waiter in list(self._waiters):
             if waiter.future.done():
@@ -170,17 +167,19 @@ class WaitQueue:
                 full.add(waiter.what)
             else:
                 waiter.future.set_result(lease)
+                if once:
+                    return
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        kick = self._kick
+        # Slots freed here are handed on by kick(); those another process frees are found by
+        # looking again every `poll` seconds.
         while self._waiters:
-            kick.clear()
+            await asyncio.sleep(self.poll)
             self._turn()
-            # Woken by a slot freed here, or after `poll` for one freed by another process.
-            timer = loop.call_later(self.poll, kick.set)
-            await kick.wait()
-            timer.cancel()
+
+
+def _place(waiter: Waiter) -> tuple[int, int]:
+    return waiter.place
 
 
 class _Expired(Exception):
