@@ -440,7 +440,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--load-delay", type=float, default=0.0)
     parser.add_argument("--fail", choices=MODES, default="none")
     parser.add_argument("--num-parallel", type=int, default=None,
-                        help="slots per model (else $OLLAMA_NUM_PARALLEL, 4)")
+                        help="slots per model (else $OLLAMA_NUM_PARALLEL; unset: no limit, "
+                             "where Ollama's own default is 4)")
     parser.add_argument("--max-queue", type=int, default=None,
                         help="requests waiting before 503 busy (else $OLLAMA_MAX_QUEUE, 512)")
     parser.add_argument("--max-loaded-models", dest="max_loaded", type=int, default=None,

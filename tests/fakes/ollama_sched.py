@@ -31,7 +31,9 @@ class ServerBusy(Exception):
 class Settings:
     """The node's scheduling environment (Ollama's own variable names)."""
 
-    num_parallel: int = 4
+    # Ollama's own default is 4; unset here (0: no limit) so tests and benches that predate
+    # the stand-in's slots keep their load. A test of scheduling sets it.
+    num_parallel: int = 0
     max_queue: int = 512
     max_loaded: int = 3
     load_delay: float = 0.0
@@ -39,7 +41,7 @@ class Settings:
     @classmethod
     def from_env(cls, load_delay: float) -> Settings:
         env = os.environ
-        return cls(int(env.get("OLLAMA_NUM_PARALLEL", 4)), int(env.get("OLLAMA_MAX_QUEUE", 512)),
+        return cls(int(env.get("OLLAMA_NUM_PARALLEL", 0)), int(env.get("OLLAMA_MAX_QUEUE", 512)),
                    int(env.get("OLLAMA_MAX_LOADED_MODELS", 3)), load_delay)
 
 
@@ -75,7 +77,8 @@ class Scheduler:
 
     def _semaphore(self, model: str) -> asyncio.Semaphore:
         if model not in self._slots:
-            self._slots[model] = asyncio.Semaphore(self.settings.num_parallel)
+            parallel = self.settings.num_parallel or 1 << 30  # 0: no limit
+            self._slots[model] = asyncio.Semaphore(parallel)
         return self._slots[model]
 
     @contextlib.asynccontextmanager
