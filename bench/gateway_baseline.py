@@ -47,11 +47,12 @@ def url_of(checkout: Path, offset: int, service: str) -> str:
 
 @contextlib.contextmanager
 def stack(checkout: Path, python: str, node_url: str, run_dir: Path,
-          taken: list[int]) -> Iterator[tuple[str, int]]:
-    """inference + gateway of `checkout`; yields the gateway's URL and pid."""
+          taken: list[int], extra: dict[str, str] | None = None) -> Iterator[tuple[str, int]]:
+    """inference + gateway of `checkout` (`extra` environment); yields the gateway's URL and
+    pid."""
     offset = free_offset([p + o for p in registry_ports() for o in [0, *taken]])
     taken.append(offset)
-    env = {**os.environ, **FAST, "OLLAMA_NODES": node_url}
+    env = {**os.environ, **FAST, "OLLAMA_NODES": node_url, **(extra or {})}
     procs = []
     try:
         for service in ("inference", "gateway"):

@@ -12,6 +12,11 @@ logprobs (the field is ignored). Control endpoints for tests:
   POST /_fake/fail {"mode": "none|500|drop|hang|refuse", "seconds": S?, "after": N?}
   GET  /_fake/log    every model request: path, model, started, first/last token, cancelled
   GET  /_fake/bodies the last 500 request bodies received on /api/*, oldest first
+  GET  /_fake/stats  the scheduler's counters (most requests held at once, loads, 503s busy)
+  POST /_fake/stats/reset  zero them
+Scheduling (tests/fakes/ollama_sched.py): OLLAMA_NUM_PARALLEL, OLLAMA_MAX_QUEUE and
+OLLAMA_MAX_LOADED_MODELS from the environment (or --num-parallel, --max-queue,
+--max-loaded-models); --warm MODELS are loaded at start, any other costs --load-delay once.
   SIGUSR1            listen again after "refuse"
 Pulls and deletes (`--library`, `--pull-seconds`, `GET /_fake/pulls`): tests/fakes/pulls.py.
 """
@@ -32,9 +37,11 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes import answers, pulls, serving
+from tests.fakes import answers, pulls
+from tests.fakes.ollama_sched import Scheduler, ServerBusy, Settings
 
 VERSION = "0.6.0-fake"
+SCHEDULED = ("/api/chat", "/api/generate", "/api/embed", "/api/embeddings")
 MODES = ("none", "500", "drop", "hang", "refuse")
 
 
@@ -85,14 +92,13 @@ class FakeOllama:
         self.load_delay = args.load_delay
         self.mode = args.fail
         self.drop_after = 2
-        self.loaded: dict[str, float] = {}
+        self.sched = scheduler(args)
         self.calls: list[Call] = []
         self.logprobs = not args.no_logprobs
         self.bodies: collections.deque[dict[str, Any]] = collections.deque(maxlen=500)
         self.site: web.SockSite | None = None
         self.runner: web.AppRunner | None = None
         self.library = pulls.Library(args)
-        self.serving = serving.Serving(args, self)  # issue 19 bench: tests/fakes/serving.py
 
     # --- helpers -------------------------------------------------------------------------
     def tag(self, name: str) -> dict[str, Any]:
@@ -131,11 +137,7 @@ class FakeOllama:
         return None
 
     async def load(self, model: str) -> float:
-        started = time.perf_counter()
-        if key(model) not in self.loaded and self.load_delay:
-            await asyncio.sleep(self.load_delay)
-        self.loaded[key(model)] = time.time() + 300
-        return time.perf_counter() - started
+        return await self.sched.load(key(model))
 
     def drop(self, request: web.Request) -> None:
         assert request.transport is not None
@@ -153,7 +155,7 @@ class FakeOllama:
     async def ps(self, request: web.Request) -> web.Response:
         await self.hang_if_asked()
         models = [{**self.tag(n), "expires_at": datetime.fromtimestamp(t, UTC).isoformat(),
-                   "size_vram": 0} for n, t in self.loaded.items() if t > time.time()]
+                   "size_vram": 0} for n, t in self.sched.running().items()]
         return web.json_response({"models": models})
 
     async def show(self, request: web.Request) -> web.Response:
@@ -351,8 +353,33 @@ class FakeOllama:
         self.site = web.SockSite(self.runner, sock)
         await self.site.start()
 
+    # --- scheduling (slots, queue, counters: tests/fakes/ollama_sched.py) -----------------
+    @web.middleware
+    async def hold_slot(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """A model request holds one of its model's slots from before the load to its end."""
+        if request.method != "POST" or request.path not in SCHEDULED or self.mode != "none":
+            return await handler(request)
+        try:
+            model = key(str(json.loads(await request.read()).get("model") or ""))
+        except (ValueError, AttributeError):
+            return await handler(request)  # the handler answers the bad body
+        if model not in self.models:
+            return await handler(request)
+        try:
+            async with self.sched.slot(model):
+                return await handler(request)
+        except ServerBusy as exc:
+            return web.json_response({"error": str(exc)}, status=503)
+
+    async def stats(self, request: web.Request) -> web.Response:
+        return web.json_response(self.sched.stats())
+
+    async def reset_stats(self, request: web.Request) -> web.Response:
+        self.sched.reset()
+        return web.json_response(self.sched.stats())
+
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[self.hold_slot])
         app.router.add_get("/", lambda r: web.Response(text="Ollama is running"))
         app.router.add_get("/api/version", self.version)
         app.router.add_get("/api/tags", self.tags)
@@ -363,15 +390,17 @@ class FakeOllama:
         app.router.add_post("/api/embed", self.embed)
         app.router.add_post("/api/embeddings", self.embed)
         pulls.add_routes(app, self)  # /api/pull, /api/delete: tests/fakes/pulls.py
-        self.serving.add_to(app)  # slots, queue, warm models: tests/fakes/serving.py
         app.router.add_post("/_fake/fail", self.set_fail)
         app.router.add_get("/_fake/log", self.log)
         app.router.add_get("/_fake/bodies", self.received)
+        app.router.add_get("/_fake/stats", self.stats)
+        app.router.add_post("/_fake/stats/reset", self.reset_stats)
         return app
 
     async def run(self) -> None:
+        # Ollama cancels a request as soon as its client hangs up (its slot frees at once).
         self.runner = web.AppRunner(self.app(), handle_signals=False, access_log=None,
-                                    shutdown_timeout=0.5)
+                                    shutdown_timeout=0.5, handler_cancellation=True)
         await self.runner.setup()
         if self.mode != "refuse":
             await self.listen()
@@ -387,6 +416,16 @@ class FakeOllama:
         await self.runner.cleanup()
 
 
+def scheduler(args: argparse.Namespace) -> Scheduler:
+    """The node's scheduler from Ollama's environment variables, overridden by the options."""
+    settings = Settings.from_env(args.load_delay)
+    for name in ("num_parallel", "max_queue", "max_loaded"):
+        value = getattr(args, name)
+        if value is not None:
+            setattr(settings, name, value)
+    return Scheduler(settings, [key(m) for m in args.warm.split(",") if m.strip()])
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="A fake Ollama for tests.")
     parser.add_argument("--port", type=int, required=True)
@@ -396,10 +435,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--token-delay", type=float, default=0.0)
     parser.add_argument("--load-delay", type=float, default=0.0)
     parser.add_argument("--fail", choices=MODES, default="none")
+    parser.add_argument("--num-parallel", type=int, default=None,
+                        help="slots per model (else $OLLAMA_NUM_PARALLEL; unset: no limit, "
+                             "where Ollama's own default is 4)")
+    parser.add_argument("--max-queue", type=int, default=None,
+                        help="requests waiting before 503 busy (else $OLLAMA_MAX_QUEUE, 512)")
+    parser.add_argument("--max-loaded-models", dest="max_loaded", type=int, default=None,
+                        help="models loaded at once (else $OLLAMA_MAX_LOADED_MODELS, 3)")
+    parser.add_argument("--warm", default="", help="models loaded at start (comma-separated)")
     parser.add_argument("--no-logprobs", action="store_true",
                         help="play an Ollama that predates logprobs (ignores the field)")
     pulls.add_arguments(parser)
-    serving.add_arguments(parser)
     asyncio.run(FakeOllama(parser.parse_args(argv)).run())
 
 

@@ -80,7 +80,10 @@ class HeldStack(Stack):
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HeldStack]:
     tmp = tmp_path_factory.mktemp("held")
     made = HeldStack("held", tmp / "run", held_config(tmp))
-    with running_with_fake_ollama(made, "--token-delay", TOKEN_DELAY, env=FAST):
+    # 36 requests at once on one node: slots enough for all, or queued ones outlast a drain.
+    ollama = made.registry.url(made.registry.services["ollama"])
+    with running_with_fake_ollama(made, "--token-delay", TOKEN_DELAY,
+                                  env={**FAST, "OLLAMA_NODES": f"{ollama};slots=64"}):
         yield made
 
 

@@ -16,8 +16,10 @@ pytestmark = pytest.mark.timeout(120)
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("inference")
-    nodes = fake_nodes(tmp, [("a", "llama3.2,qwen2.5:0.5b", ["--token-delay", "0.002"]),
-                             ("b", "llama3.2", ["--token-delay", "0.002"]),
+    # llama3.2 loaded on both: equal warm nodes share its requests (a cold one waits).
+    nodes = fake_nodes(tmp, [("a", "llama3.2,qwen2.5:0.5b",
+                              ["--token-delay", "0.002", "--warm", "llama3.2"]),
+                             ("b", "llama3.2", ["--token-delay", "0.002", "--warm", "llama3.2"]),
                              ("c", "phi3", [])])
     with running_stack(tmp, nodes, ["inference"],
                        env={"OLLAMAMAX_MAX_BODY": "65536",
@@ -71,7 +73,7 @@ def test_models_are_routed_to_the_nodes_that_have_them(stack: Stack) -> None:
     assert after["c"] - before["c"] == 4  # only c has phi3
     assert after["a"] - before["a"] == 4  # only a has qwen
     assert after["b"] == before["b"]
-    # A model on two nodes spreads over both (least in flight, round-robin on ties).
+    # A model warm on two nodes spreads over both (least in flight, turns on ties).
     for _ in range(6):
         client(stack).chat(model="llama3.2", messages=[{"role": "user", "content": "x"}])
     spread = {n.name: len(n.calls()) for n in (a, b)}

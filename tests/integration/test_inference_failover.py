@@ -25,8 +25,9 @@ HI = [{"role": "user", "content": "one two three four five six seven eight"}]
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
-    nodes = fake_nodes(tmp_path, [("a", "llama3.2", ["--token-delay", "0.02"]),
-                                  ("b", "llama3.2", ["--token-delay", "0.02"])])
+    # The model loaded on both: warm nodes share the streams (a cold one would wait).
+    warm = ["--token-delay", "0.02", "--warm", "llama3.2"]
+    nodes = fake_nodes(tmp_path, [("a", "llama3.2", warm), ("b", "llama3.2", warm)])
     with running_stack(tmp_path, nodes, ["inference"]) as running:
         running.nodes = nodes  # type: ignore[attr-defined]
         yield running

@@ -14,6 +14,7 @@ from aiohttp.typedefs import Handler
 
 from ollamamax_stack.keystore.model import ACTIVE, REVOKED, StoredKey
 from ollamamax_stack.services.common.apikeys import ADMIN, ADMIN_KEYS_ENV, USER, ApiKey
+from ollamamax_stack.services.common.caller import CALLER, caller_of
 from ollamamax_stack.services.common.errors import ApiError
 from ollamamax_stack.services.common.keys import AUTH
 from ollamamax_stack.services.common.revocation import MemoryRevocationStore, RevocationStore
@@ -228,6 +229,8 @@ def auth_middleware(protected: tuple[str, ...], websocket_paths: tuple[str, ...]
                     bearer(request, allow_query=path in websocket_paths))
             else:  # nothing to check: skip the bearer parsing and the await
                 request[PRINCIPAL] = ANONYMOUS
+            # For the routing queue: fair across keys; a caller that hung up leaves it.
+            CALLER.set(caller_of(request, request[PRINCIPAL].subject))
         response: web.StreamResponse = await handler(request)
         return response
 

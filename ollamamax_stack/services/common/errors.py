@@ -26,12 +26,13 @@ class ApiError(Exception):
     """An error a handler answers with: HTTP status, message, and a machine-readable code."""
 
     def __init__(self, status: int, message: str, code: str | None = None,
-                 param: str | None = None) -> None:
+                 param: str | None = None, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.code = code or CODES.get(status, "error")
         self.param = param
+        self.retry_after = retry_after  # seconds, sent as `Retry-After` (a busy 503)
 
 
 def plain_shape(request: web.Request, status: int, message: str, code: str) -> dict[str, Any]:
@@ -73,7 +74,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         response: web.StreamResponse = await handler(request)
         return response
     except ApiError as exc:
-        return error_response(request, exc.status, exc.message, exc.code, exc.param)
+        response = error_response(request, exc.status, exc.message, exc.code, exc.param)
+        if exc.retry_after is not None:
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -13,10 +13,11 @@ from ollamamax_stack.services.common.keys import HEALTH_EXTRA, METRICS
 from ollamamax_stack.services.common.redis_limits import rate_limiter
 from ollamamax_stack.services.common.settings import ServiceSettings
 from ollamamax_stack.services.hub.mount import CHAT_PATH, mount_chat
-from ollamamax_stack.services.inference.metrics import PoolCollector
+from ollamamax_stack.services.inference.metrics import PoolCollector, QueueCollector
 from ollamamax_stack.services.page import routes as page
 from ollamamax_stack.services.routing.client import InferenceClient
 from ollamamax_stack.services.routing.follower import WAIT
+from ollamamax_stack.services.routing.policy import scheduling_policy
 from ollamamax_stack.services.routing.table import SUSPECT_FOR
 
 
@@ -30,7 +31,8 @@ def inference_client(settings: ServiceSettings, auth: Authenticator) -> Inferenc
         url, auth, connect_timeout=settings.number("OLLAMAMAX_CONNECT_TIMEOUT", 3.0),
         read_timeout=settings.number("OLLAMAMAX_READ_TIMEOUT", 300.0),
         suspect_for=settings.number("OLLAMAMAX_SUSPECT_FOR", SUSPECT_FOR),
-        wait=settings.number("OLLAMAMAX_ROUTES_WAIT", WAIT))
+        wait=settings.number("OLLAMAMAX_ROUTES_WAIT", WAIT),
+        policy=scheduling_policy(settings))
 
 
 def attach_client(app: web.Application, client: InferenceClient) -> None:
@@ -44,6 +46,7 @@ def attach_client(app: web.Application, client: InferenceClient) -> None:
     app.cleanup_ctx.append(lifecycle)
     app[HEALTH_EXTRA]["routing"] = client.routing
     app[METRICS].registry.register(PoolCollector(client.table))
+    app[METRICS].registry.register(QueueCollector(client.dispatcher.queue))
 
 
 def create_app(settings: ServiceSettings, auth: Authenticator) -> web.Application:

@@ -140,7 +140,7 @@ class Connection:
                 await self.send(protocol.done(chat_id, "".join(pieces), final, answers.node,
                                               calls, "".join(thoughts)))
         except ApiError as exc:
-            await self.send(protocol.error(exc.code, exc.message, chat_id))
+            await self.send(protocol.error(exc.code, exc.message, chat_id, exc.retry_after))
         except asyncio.CancelledError:
             await self.send(protocol.error("cancelled", "chat cancelled", chat_id))
             raise

@@ -104,9 +104,13 @@ def check_chat(message: dict[str, Any]) -> None:
         check_extras(message, chat_id)
 
 
-def error(code: str, message: str, chat_id: Any = None) -> dict[str, Any]:
-    """`{"type": "error", "id", "code", "message"}`."""
-    return {"type": "error", "id": chat_id, "code": code, "message": message}
+def error(code: str, message: str, chat_id: Any = None,
+          retry_after: int | None = None) -> dict[str, Any]:
+    """`{"type": "error", "id", "code", "message"}`, with `retry_after` seconds when busy."""
+    out = {"type": "error", "id": chat_id, "code": code, "message": message}
+    if retry_after is not None:
+        out["retry_after"] = retry_after
+    return out
 
 
 def chunk(chat_id: Any, content: str, thinking: str | None = None) -> dict[str, Any]:

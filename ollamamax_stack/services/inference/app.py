@@ -31,15 +31,17 @@ from ollamamax_stack.services.inference import (
 from ollamamax_stack.services.inference.admission import node_policy
 from ollamamax_stack.services.inference.ensure import ModelEnsurer, wanted_models
 from ollamamax_stack.services.inference.keys import POOL, PROXY
-from ollamamax_stack.services.inference.metrics import PoolCollector
+from ollamamax_stack.services.inference.metrics import PoolCollector, QueueCollector
 from ollamamax_stack.services.inference.pool import NodePool, PoolError
 from ollamamax_stack.services.inference.proxy import Proxy
+from ollamamax_stack.services.routing.policy import scheduling_policy
 
 PORT_NAMES = ["api", "web"]
 
 
 def node_urls(settings: ServiceSettings) -> list[str]:
-    """`$OLLAMA_NODES` (comma-separated), else the registry's Ollama URL."""
+    """`$OLLAMA_NODES` (comma-separated, each `url[;slots=N;weight=W;tier=T]`), else the
+    registry's Ollama URL."""
     raw = settings.get("OLLAMA_NODES") or settings.url_of("ollama") or ""
     return [u.strip() for u in raw.split(",") if u.strip()]
 
@@ -67,17 +69,19 @@ def pool_readiness(pool: NodePool, ensurer: ModelEnsurer | None = None) -> Readi
 
 def create_apps(settings: ServiceSettings, authenticator: Authenticator) -> list[Listening]:
     """The api app and the web (status page) app, sharing one pool."""
+    scheduling = scheduling_policy(settings)
     try:
         pool = NodePool(node_urls(settings),
                         interval=settings.number("OLLAMAMAX_HEALTH_INTERVAL", 2.0),
                         timeout=settings.number("OLLAMAMAX_HEALTH_TIMEOUT", 2.0),
                         down_after=int(settings.number("OLLAMAMAX_DOWN_AFTER", 2)),
-                        policy=node_policy(settings))
+                        policy=node_policy(settings), cooldown=scheduling.cooldown)
     except PoolError as exc:
         raise UsageError(f"OLLAMA_NODES: {exc}") from None
     proxy = Proxy(pool,
                   connect_timeout=settings.number("OLLAMAMAX_CONNECT_TIMEOUT", 3.0),
-                  read_timeout=settings.number("OLLAMAMAX_READ_TIMEOUT", 300.0))
+                  read_timeout=settings.number("OLLAMAMAX_READ_TIMEOUT", 300.0),
+                  policy=scheduling)
 
     ensurer = ModelEnsurer(pool, wanted_models(settings),
                            read_timeout=settings.number("OLLAMAMAX_READ_TIMEOUT", 300.0))
@@ -103,6 +107,7 @@ def create_apps(settings: ServiceSettings, authenticator: Authenticator) -> list
     api[POOL] = pool
     api[PROXY] = proxy
     api[METRICS].registry.register(PoolCollector(pool))
+    api[METRICS].registry.register(QueueCollector(proxy.dispatcher.queue))
     api.cleanup_ctx.append(lifecycle)
     api.on_shutdown.append(lambda app: pool.release_waiters())
     ollama_api.add_routes(api)

@@ -6,10 +6,13 @@ from typing import Any
 
 from aiohttp import web
 
-from ollamamax_stack.services.common.auth import require_admin
+from ollamamax_stack.services.common.apikeys import ADMIN
+from ollamamax_stack.services.common.auth import PRINCIPAL, SERVICE, require_admin
 from ollamamax_stack.services.common.errors import ApiError, json_body
 from ollamamax_stack.services.common.keys import AUTH, SETTINGS
+from ollamamax_stack.services.common.textsafe import printable
 from ollamamax_stack.services.inference.keys import POOL
+from ollamamax_stack.services.inference.node_options import BadOption, node_options
 from ollamamax_stack.services.inference.pool import NodePool, PoolError
 
 MAX_WAIT = 30.0
@@ -72,7 +75,11 @@ async def add_node(request: web.Request) -> web.Response:
     if not isinstance(url, str):
         raise ApiError(400, "field 'url' (string) is required", param="url")
     try:
-        node = request.app[POOL].add(url)
+        options = node_options({k: v for k, v in body.items() if k != "url"})
+    except BadOption as exc:
+        raise ApiError(400, str(exc)) from None
+    try:
+        node = request.app[POOL].add(url, options)
     except PoolError as exc:
         raise ApiError(exc.status, str(exc), param="url") from None
     return web.json_response(node.snapshot(), status=201)
@@ -86,6 +93,26 @@ async def remove_node(request: web.Request) -> web.Response:
     except PoolError as exc:
         raise ApiError(exc.status, str(exc)) from None
     return web.json_response({"removed": node.id, "url": node.url})
+
+
+async def trip_node(request: web.Request) -> web.Response:
+    """`POST /api/v1/nodes/{id}/trip {"reason"}`: a front end's breaker for the node opened;
+    open it here so the table takes it to every front end (the stack's services only)."""
+    if request.app[AUTH].enabled:
+        principal = request.get(PRINCIPAL)
+        if principal is None or principal.role not in (ADMIN, SERVICE):
+            raise ApiError(403, "reporting a tripped node is for the stack's services and "
+                                "admin keys", "forbidden")
+    body = await json_body(request)
+    reason = body.get("reason", "failures in a row")
+    if not isinstance(reason, str):
+        raise ApiError(400, "field 'reason' must be a string", param="reason")
+    pool = request.app[POOL]
+    node = pool.nodes.get(request.match_info["id"])
+    if node is None:
+        raise ApiError(404, f"no node with id {request.match_info['id']!r}")
+    pool.trip(node, printable(reason)[:200])
+    return web.json_response(node.snapshot())
 
 
 async def models(request: web.Request) -> web.Response:
@@ -103,5 +130,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/nodes", list_nodes)
     app.router.add_post("/api/v1/nodes", add_node)
     app.router.add_delete("/api/v1/nodes/{id}", remove_node)
+    app.router.add_post("/api/v1/nodes/{id}/trip", trip_node)
     app.router.add_get("/api/v1/models", models)
     app.router.add_get("/api/v1/cluster", cluster)

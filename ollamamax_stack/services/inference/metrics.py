@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
+from ollamamax_stack.services.routing.breaker import BreakerState
+from ollamamax_stack.services.routing.queue import BUCKETS, WaitQueue
 from ollamamax_stack.services.routing.source import NodeSource
 
 
@@ -30,7 +33,18 @@ class PoolCollector(Collector):
                                      labels=["node"])
         models = GaugeMetricFamily("ollamamax_node_models", "Models the node lists.",
                                    labels=["node"])
+        slots = GaugeMetricFamily("ollamamax_node_slots",
+                                  "Requests the node takes at once from the whole stack.",
+                                  labels=["node"])
+        tripped = GaugeMetricFamily("ollamamax_node_tripped",
+                                    "Whether the node's breaker is open (1) or half-open (0.5).",
+                                    labels=["node"])
+        now = time.monotonic()
         for node in self.pool.nodes.values():
+            slots.add_metric([node.id], node.slots)
+            state = node.breaker.state(now)
+            tripped.add_metric([node.id], 1.0 if state is BreakerState.OPEN
+                               else 0.5 if state is BreakerState.HALF_OPEN else 0.0)
             up.add_metric([node.id, node.url], 1.0 if node.healthy else 0.0)
             in_flight.add_metric([node.id], node.in_flight)
             requests.add_metric([node.id], node.requests)
@@ -48,4 +62,34 @@ class PoolCollector(Collector):
         failovers = CounterMetricFamily("ollamamax_failovers",
                                         "Requests moved to another node before any byte.")
         failovers.add_metric([], self.pool.failovers)
-        yield from (up, in_flight, requests, errors, models, healthy, failovers)
+        yield from (up, in_flight, requests, errors, models, healthy, failovers, slots, tripped)
+
+
+class QueueCollector(Collector):
+    """This process's queue for slots: depth now, time waited, refusals."""
+
+    def __init__(self, queue: WaitQueue) -> None:
+        self.queue = queue
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily
+                                  | HistogramMetricFamily]:
+        """Yield the queue's metric families."""
+        stats = self.queue.stats
+        depth = GaugeMetricFamily("ollamamax_queue_depth",
+                                  "Requests waiting for a free slot of a node now.")
+        depth.add_metric([], self.queue.depth)
+        waited = HistogramMetricFamily("ollamamax_queue_wait_seconds",
+                                       "How long requests waited in the queue for a slot.")
+        total = 0
+        buckets = []
+        for bound, count in zip(BUCKETS, stats.waits, strict=True):
+            total += count
+            buckets.append(("+Inf" if bound == float("inf") else f"{bound:g}", total))
+        waited.add_metric([], buckets, stats.waited_sum)
+        refused = CounterMetricFamily("ollamamax_queue_refused",
+                                      "Requests answered 503 by the queue, by reason.",
+                                      labels=["reason"])
+        refused.add_metric(["full"], stats.full)
+        refused.add_metric(["timeout"], stats.timeouts)
+        refused.add_metric(["left"], stats.left)
+        yield from (depth, waited, refused)

@@ -6,11 +6,13 @@ import asyncio
 import contextlib
 import logging
 import time
+from datetime import datetime
 from typing import Any
 
 import aiohttp
 
 from ollamamax_stack.services.inference.admission import NodePolicy, NodeRefused
+from ollamamax_stack.services.inference.node_options import BadOption, NodeOptions, parse_entry
 from ollamamax_stack.services.routing.failures import describe_error
 from ollamamax_stack.services.routing.node import Node, model_key, normalise_url
 
@@ -29,12 +31,14 @@ class NodePool:
     """Ollama nodes, each checked in the background (`/api/version`, then `/api/tags`)."""
 
     def __init__(self, urls: list[str], *, interval: float = 2.0, timeout: float = 2.0,
-                 down_after: int = 2, policy: NodePolicy | None = None) -> None:
+                 down_after: int = 2, policy: NodePolicy | None = None,
+                 cooldown: float = 10.0) -> None:
         self.nodes: dict[str, Node] = {}
         self.policy = policy or NodePolicy()
         self.interval = interval
         self.timeout = timeout
         self.down_after = down_after
+        self.cooldown = cooldown  # seconds a node stays tripped once a front end reports it
         self.generation = 0
         self.rounds = 0  # completed health-check rounds: ready after the first
         self.failovers = 0
@@ -42,8 +46,12 @@ class NodePool:
         self._changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
-        for url in urls:
-            self.add(url)
+        for entry in urls:
+            try:
+                url, options = parse_entry(entry)
+            except BadOption as exc:
+                raise PoolError(str(exc)) from None
+            self.add(url, options)
 
     @property
     def running(self) -> bool:
@@ -56,13 +64,14 @@ class NodePool:
         assert self._session is not None, "pool not started"
         return self._session
 
-    def add(self, url: str) -> Node:
+    def add(self, url: str, options: NodeOptions | None = None) -> Node:
         """Add a node by URL (checked at once when the pool runs)."""
         try:
             url = normalise_url(url)
         except ValueError as exc:
             raise PoolError(str(exc)) from None
-        node = Node(url=url)
+        options = options or NodeOptions()
+        node = Node(url=url, slots=options.slots, weight=options.weight, tier=options.tier)
         if node.id in self.nodes:
             raise PoolError(f"node {url} is already in the pool (id {node.id})", 409)
         try:
@@ -132,6 +141,8 @@ class NodePool:
             node.healthy = False
         node.checked = True
         if node.healthy != was:
+            if node.healthy:
+                node.breaker.success()  # back from down: a restarted node starts afresh
             node.last_change = time.time()
             log.info("node %s (%s) is %s%s", node.id, node.url,
                      "up" if node.healthy else "down", "" if healthy else f": {error}")
@@ -141,6 +152,20 @@ class NodePool:
         """A request could not reach the node: one more consecutive failure."""
         node.errors += 1
         self._mark(node, False, error)
+
+    def tripped(self, node: Node) -> None:
+        """A node's breaker opened (here, or as a front end reported): publish it."""
+        log.warning("node %s (%s) is left alone for %gs after failures in a row: %s", node.id,
+                    node.url, max(node.breaker.open_until - time.monotonic(), 0.0),
+                    node.last_error)
+        self._bump()
+
+    def trip(self, node: Node, reason: str) -> None:
+        """A front end's breaker for `node` opened: open it here too, for every front end."""
+        node.errors += 1
+        node.last_error = reason
+        node.breaker.open(time.monotonic() + self.cooldown)
+        self.tripped(node)
 
     async def _get(self, node: Node, path: str) -> Any:
         timeout = aiohttp.ClientTimeout(total=self.timeout)
@@ -165,9 +190,26 @@ class NodePool:
         if set(models) != set(node.models):
             node.models = models
             self._bump()
+        await self._check_loaded(node)
         node.models = models
         node.version = str(version.get("version")) if isinstance(version, dict) else None
         self._mark(node, True, None)
+
+    async def _check_loaded(self, node: Node) -> None:
+        """`/api/ps`: which models the node has loaded now (none known when it fails)."""
+        try:
+            running = await self._get(node, "/api/ps")
+        except (aiohttp.ClientError, TimeoutError, RuntimeError, ValueError):
+            running = {}
+        entries = running.get("models", []) if isinstance(running, dict) else []
+        loaded = {model_key(str(m.get("name") or m.get("model"))): expires_in(m)
+                  for m in entries if isinstance(m, dict)}
+        if set(loaded) != set(node.loaded):
+            node.loaded = loaded
+            for model in loaded:
+                node.loading.pop(model, None)
+            self._bump()
+        node.loaded = loaded
 
     async def _loop(self) -> None:
         while True:
@@ -198,3 +240,15 @@ class NodePool:
                 await self._task
         if self._session is not None:
             await self._session.close()
+
+
+def expires_in(entry: dict[str, Any]) -> float:
+    """Seconds until a loaded model of `/api/ps` expires (0 when it says no time)."""
+    raw = entry.get("expires_at")
+    if not isinstance(raw, str):
+        return 0.0
+    try:
+        at = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return 0.0
+    return max(at.timestamp() - time.time(), 0.0)

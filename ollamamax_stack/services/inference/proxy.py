@@ -14,6 +14,7 @@ from ollamamax_stack.services.inference.pool import NodePool
 from ollamamax_stack.services.routing.client import NODE_HEADER
 from ollamamax_stack.services.routing.dispatch import Dispatcher
 from ollamamax_stack.services.routing.node import Node
+from ollamamax_stack.services.routing.policy import SchedulingPolicy
 from ollamamax_stack.services.routing.wire import Response, WireError
 
 log = logging.getLogger("ollamamax.inference")
@@ -28,10 +29,10 @@ class Proxy:
     """Relays the dispatcher's node answer to the client; no retry once bytes flowed."""
 
     def __init__(self, pool: NodePool, *, connect_timeout: float = 3.0,
-                 read_timeout: float = 300.0) -> None:
+                 read_timeout: float = 300.0, policy: SchedulingPolicy | None = None) -> None:
         self.pool = pool
         self.dispatcher = Dispatcher(pool, connect_timeout=connect_timeout,
-                                     read_timeout=read_timeout)
+                                     read_timeout=read_timeout, policy=policy)
 
     async def start(self) -> None:
         """Open the client session."""
@@ -64,8 +65,8 @@ class Proxy:
                 ended_line = chunk.endswith(b"\n")
         except (WireError, TimeoutError) as exc:
             # Bytes have flowed, so no retry: tell the client in the stream's own format.
-            node.errors += 1
             message = f"node {node.id} ({node.url}) failed mid-stream: {exc or type(exc).__name__}"
+            self.dispatcher.failed(node, message)
             log.warning(message)
             # Finish a cut line first, so every line stays one JSON object.
             prefix = b"" if ended_line else b"\n"
@@ -87,9 +88,9 @@ class Proxy:
             body = await upstream.read()
         except (WireError, TimeoutError) as exc:
             # Nothing went to the client yet, so it gets a real HTTP error.
-            node.errors += 1
             reason = str(exc) or type(exc).__name__
             message = f"node {node.id} ({node.url}) broke off its answer: {reason}"
+            self.dispatcher.failed(node, message)
             log.warning(message)
             raise ApiError(502, message, "upstream_error") from None
         except (ConnectionResetError, asyncio.CancelledError):

@@ -1,5 +1,7 @@
 """`GET /api/v1/routes`: the routing table the gateway and the hub route with, long-polled.
 
+Each node carries what the front ends schedule by (issue 19): `slots`, `weight`, `tier`,
+`loaded` (its /api/ps) and `open_for` (seconds its breaker stays open, 0 when closed).
 `?after=G&wait=S` answers as soon as the table's generation differs from G (at once when it
 already does), or after S seconds with the same generation: a front end learns of a node
 added, removed, up or down, or a change of its models, within one round trip.
@@ -7,6 +9,7 @@ added, removed, up or down, or a change of its models, within one round trip.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from aiohttp import web
@@ -14,15 +17,25 @@ from aiohttp import web
 from ollamamax_stack.services.common.errors import ApiError
 from ollamamax_stack.services.inference.keys import POOL
 from ollamamax_stack.services.inference.pool import NodePool
+from ollamamax_stack.services.routing.node import Node
 
 MAX_WAIT = 30.0
 
 
 def routes_body(pool: NodePool) -> dict[str, Any]:
     """The generation, whether the first health round is done, and each node's route."""
+    now = time.monotonic()
     return {"generation": pool.generation, "ready": pool.running,
             "nodes": [{"id": n.id, "url": n.url, "healthy": n.healthy,
-                       "models": sorted(n.models)} for n in pool.nodes.values()]}
+                       "models": sorted(n.models), **scheduling(n, now)}
+                      for n in pool.nodes.values()]}
+
+
+def scheduling(node: Node, now: float) -> dict[str, Any]:
+    """What a front end schedules by: slots, weight, tier, loaded models, an open breaker."""
+    return {"slots": node.slots, "weight": node.weight, "tier": node.tier,
+            "loaded": sorted(node.loaded),
+            "open_for": round(max(node.breaker.open_until - now, 0.0), 3)}
 
 
 async def routes(request: web.Request) -> web.Response:

@@ -4,6 +4,7 @@ service's table; and the inference service itself for the control plane (tags, t
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -21,6 +22,7 @@ from ollamamax_stack.services.routing.dispatch import Dispatcher
 from ollamamax_stack.services.routing.failures import describe_error
 from ollamamax_stack.services.routing.follower import WAIT, TableFollower
 from ollamamax_stack.services.routing.node import Node
+from ollamamax_stack.services.routing.policy import SchedulingPolicy
 from ollamamax_stack.services.routing.table import SUSPECT_FOR, RouteTable
 from ollamamax_stack.services.routing.wire import Response, WireError
 
@@ -35,9 +37,10 @@ class UpstreamError(ApiError):
     """A node or the inference service refused, failed, or said no (status and message kept)."""
 
 
-def _broke(node: Node, exc: BaseException, when: str) -> UpstreamError:
-    node.errors += 1
+def _broke(dispatcher: Dispatcher, node: Node, exc: BaseException,
+           when: str) -> UpstreamError:
     message = f"node {node.id} ({node.url}) {when}: {exc or type(exc).__name__}"
+    dispatcher.failed(node, message)  # a broken answer counts toward the node's breaker
     log.warning(message)  # the operator sees the node's address; callers may not
     return UpstreamError(502, message, "upstream_error")
 
@@ -52,9 +55,11 @@ def _public(exc: ApiError, hide: bool) -> ApiError:
 class Answers:
     """The objects of one NDJSON answer, and the node that produced them."""
 
-    def __init__(self, resp: Response, node: Node, hide: bool = False) -> None:
+    def __init__(self, resp: Response, node: Node, dispatcher: Dispatcher,
+                 hide: bool = False) -> None:
         self._resp = resp
         self._node = node
+        self._dispatcher = dispatcher
         self.node: str | None = node.id
         # With auth off every caller is anonymous: node addresses stay in the logs.
         self._hide = hide
@@ -81,7 +86,8 @@ class Answers:
                         await self._resp.drain(END_WAIT)
                     yield item
         except BROKEN as exc:
-            raise _public(_broke(self._node, exc, "failed mid-stream"), self._hide) from None
+            raise _public(_broke(self._dispatcher, self._node, exc, "failed mid-stream"),
+                          self._hide) from None
 
 
 async def _refusal(node: Node, resp: Response) -> UpstreamError:
@@ -101,14 +107,15 @@ class InferenceClient:
 
     def __init__(self, base_url: str, auth: Authenticator, *, connect_timeout: float = 3.0,
                  read_timeout: float = 300.0, suspect_for: float = SUSPECT_FOR,
-                 wait: float = WAIT) -> None:
+                 wait: float = WAIT, policy: SchedulingPolicy | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.auth = auth
-        self.table = RouteTable(suspect_for)
+        self.table = RouteTable(suspect_for, on_trip=self._report_trip)
         self.dispatcher = Dispatcher(self.table, connect_timeout=connect_timeout,
-                                     read_timeout=read_timeout)
+                                     read_timeout=read_timeout, policy=policy)
         self.follower = TableFollower(self.table, self.get, wait)
         self._session: aiohttp.ClientSession | None = None
+        self._reports: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         """Open the sessions and start following the routing table."""
@@ -153,6 +160,27 @@ class InferenceClient:
             raise UpstreamError(502, f"the inference service sent a broken answer to {path}")
         return body
 
+    def _report_trip(self, node: Node) -> None:
+        """Tell the inference service a node tripped here; its table takes it to the rest."""
+        if self._session is None:
+            return
+        task = asyncio.get_running_loop().create_task(self._post_trip(node))
+        self._reports.add(task)
+        task.add_done_callback(self._reports.discard)
+
+    async def _post_trip(self, node: Node) -> None:
+        url = f"{self.base_url}/api/v1/nodes/{node.id}/trip"
+        try:
+            async with self.session.post(url, json={"reason": node.last_error or "failures"},
+                                         headers=self.auth.upstream_headers(),
+                                         timeout=aiohttp.ClientTimeout(total=5)) as resp:
+                if resp.status >= 400:
+                    log.warning("inference refused the trip of node %s: HTTP %s", node.id,
+                                resp.status)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("could not tell inference that node %s tripped: %s", node.id,
+                        describe_error(exc))
+
     def _ready_to_route(self) -> None:
         if not self.table.received:
             raise UpstreamError(503, f"no routing table yet: the inference service at "
@@ -169,7 +197,7 @@ class InferenceClient:
             try:
                 raw = await resp.read()
             except BROKEN as exc:
-                raise _broke(node, exc, "broke off its answer") from None
+                raise _broke(self.dispatcher, node, exc, "broke off its answer") from None
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
@@ -188,7 +216,7 @@ class InferenceClient:
                 if resp.status >= 400:
                     raise await _refusal(node, resp)
                 try:
-                    yield Answers(resp, node, hide=hide)
+                    yield Answers(resp, node, self.dispatcher, hide=hide)
                 finally:
                     # A finished answer leaves its connection for the next request; an
                     # abandoned one closes it, which cancels the work at the node.

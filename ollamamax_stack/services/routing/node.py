@@ -9,6 +9,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ollamamax_stack.services.common.textsafe import has_control, printable
+from ollamamax_stack.services.routing.breaker import Breaker
+
+DEFAULT_SLOTS = 4  # requests a node takes at once from the whole stack (Ollama's NUM_PARALLEL)
 
 
 def model_key(name: str) -> str:
@@ -63,6 +66,13 @@ class Node:
     errors: int = 0
     last_error: str | None = None
     last_change: float = field(default_factory=time.time)
+    # Scheduling (issue 19): what the operator set, what /api/ps says, what this process saw.
+    slots: int = DEFAULT_SLOTS
+    weight: float = 1.0  # scales the node's share of requests among nodes of its tier
+    tier: int = 0  # 0 first; a higher tier only while every lower one is full or down
+    loaded: dict[str, float] = field(default_factory=dict)  # model -> seconds until expiry
+    loading: dict[str, float] = field(default_factory=dict)  # model -> monotonic time sent cold
+    breaker: Breaker = field(default_factory=Breaker)
 
     def __post_init__(self) -> None:
         self.id = self.id or node_id(self.url)
@@ -76,10 +86,16 @@ class Node:
         """Whether the node lists the model (tag defaulted to latest)."""
         return model_key(model) in self.models
 
+    def warm(self, model: str) -> bool:
+        """Whether the node has the model loaded (its /api/ps, or an answer seen since)."""
+        return model_key(model) in self.loaded
+
     def snapshot(self) -> dict[str, Any]:
         """What /api/v1/nodes shows of this node."""
         return {"id": self.id, "url": self.url, "name": self.name, "healthy": self.healthy,
                 "checked": self.checked, "failures": self.failures, "version": self.version,
                 "models": sorted(self.models), "in_flight": self.in_flight,
                 "requests": self.requests, "errors": self.errors, "last_error": self.last_error,
-                "last_change": self.last_change}
+                "last_change": self.last_change, "slots": self.slots, "weight": self.weight,
+                "tier": self.tier, "loaded": sorted(self.loaded),
+                "breaker": self.breaker.state(time.monotonic()).value}

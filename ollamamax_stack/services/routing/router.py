@@ -1,4 +1,8 @@
-"""Which node answers a request: healthy, has the model, least in flight, round-robin on ties."""
+"""Which node answers a request: healthy, has the model, least in flight, round-robin on ties.
+
+The router before issue 19, kept as `OLLAMAMAX_ROUTING=least-in-flight`; the default is
+`scheduler.py`.
+"""
 
 from __future__ import annotations
 
@@ -32,14 +36,19 @@ class Router:
             turn = next(self._turn) % len(healthy)
             rotated = healthy[turn:] + healthy[:turn]
             return sorted(rotated, key=lambda n: n.in_flight)
-        if not self.pool.nodes:
-            raise ApiError(503, f"no Ollama node is configured to serve model {model!r} "
-                                "(set OLLAMA_NODES or POST /api/v1/nodes)", "no_nodes")
-        if holders or not self.pool.healthy():
-            tried = ", ".join(f"{n.id} {n.url} ({n.last_error or 'down'})"
-                              for n in (holders or list(self.pool.nodes.values())))
-            raise ApiError(503, f"no healthy node for model {model!r}; nodes: {tried}",
-                           "no_healthy_node")
-        raise ApiError(404, f"model {model!r} not found on any node, try pulling it first "
-                            f"(nodes: {', '.join(n.url for n in self.pool.nodes.values())})",
-                       "model_not_found")
+        raise no_route(self.pool, model, holders)
+
+
+def no_route(pool: NodeSource, model: str, holders: list[Node]) -> ApiError:
+    """Why no healthy node can take `model`: none configured, all down, or none holds it."""
+    if not pool.nodes:
+        return ApiError(503, f"no Ollama node is configured to serve model {model!r} "
+                             "(set OLLAMA_NODES or POST /api/v1/nodes)", "no_nodes")
+    if holders or not pool.healthy():
+        tried = ", ".join(f"{n.id} {n.url} ({n.last_error or 'down'})"
+                          for n in (holders or list(pool.nodes.values())))
+        return ApiError(503, f"no healthy node for model {model!r}; nodes: {tried}",
+                        "no_healthy_node")
+    return ApiError(404, f"model {model!r} not found on any node, try pulling it first "
+                         f"(nodes: {', '.join(n.url for n in pool.nodes.values())})",
+                    "model_not_found")

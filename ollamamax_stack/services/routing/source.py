@@ -24,3 +24,7 @@ class NodeSource(Protocol):
     def record_failure(self, node: Node, error: str, refused: bool = False) -> None:
         """A request could not reach the node (`refused`: the connect itself failed)."""
         ...
+
+    def tripped(self, node: Node) -> None:
+        """The node's breaker opened here: let the rest of the stack know."""
+        ...

@@ -12,12 +12,14 @@ local: each front end balances the requests it sends itself.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ollamamax_stack.services.routing.node import Node, model_key
 
 SUSPECT_FOR = 5.0  # seconds a node that refused a connect is avoided
+SEEN_WARM_FOR = 10.0  # seconds a model that answered here counts as loaded without /api/ps
 
 
 @dataclass
@@ -33,8 +35,10 @@ class Contact:
 class RouteTable:
     """Nodes to route to, their models and health, as the inference service last said."""
 
-    def __init__(self, suspect_for: float = SUSPECT_FOR) -> None:
+    def __init__(self, suspect_for: float = SUSPECT_FOR,
+                 on_trip: Callable[[Node], None] | None = None) -> None:
         self.nodes: dict[str, Node] = {}
+        self.on_trip = on_trip  # tells the inference service of a breaker opened here
         self.generation = -1
         self.ready = False  # the inference service finished its first health round
         self.failovers = 0
@@ -74,6 +78,8 @@ class RouteTable:
             # (mutmut: the default is never read for a suspect node, which apply() reported)
             if healthy and not self._reported.get(node_id, True):
                 self._suspect.pop(node_id, None)  # the inference saw it come back
+                node.breaker.success()  # and a restarted node starts afresh
+            apply_scheduling(node, item)
             self._reported[node_id] = healthy
             node.healthy = healthy and node_id not in self._suspect
             node.last_error = None if healthy else (node.last_error or "down (inference)")
@@ -121,3 +127,24 @@ class RouteTable:
         if refused:
             self._suspect[node.id] = time.monotonic() + self.suspect_for
             node.healthy = False
+
+    def tripped(self, node: Node) -> None:
+        """A breaker opened here: the inference service publishes it to every front end."""
+        if self.on_trip is not None:
+            self.on_trip(node)
+
+
+def apply_scheduling(node: Node, item: dict[str, Any]) -> None:
+    """A table entry's slots, weight, tier, loaded models and open breaker, onto `node`."""
+    node.slots = int(item.get("slots", node.slots))
+    node.weight = float(item.get("weight", node.weight))
+    node.tier = int(item.get("tier", node.tier))
+    # A model seen answering here stays warm a while: the table's /api/ps may lag behind it.
+    now = time.monotonic()
+    seen = {m: t for m, t in node.loaded.items() if t and now - t < SEEN_WARM_FOR}
+    node.loaded = {**{model_key(str(m)): 0.0 for m in item.get("loaded", ())}, **seen}
+    for model in node.loaded:
+        node.loading.pop(model, None)
+    open_for = float(item.get("open_for", 0))
+    if open_for > 0:
+        node.breaker.open(now + open_for)
