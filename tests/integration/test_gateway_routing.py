@@ -78,10 +78,16 @@ def test_requests_go_to_the_node_without_the_inference_hop(stack: Stack) -> None
     assert chat(stack) == "Hello from llama3.2. You said: hi"
     assert len(a.calls()) == before + 1
     assert routed_by_inference(stack) == 0  # the node answered the gateway itself
-    _, health = http("GET", stack.url("gateway") + "/health")
-    _, table = http("GET", stack.url("inference") + "/api/v1/routes")
+    # The gateway follows the table: the same generation once it has caught up (the answer just
+    # loaded the model on the node, and /api/ps says so in the table's next generation).
+    def caught_up() -> tuple[dict[str, Any], dict[str, Any]] | None:
+        _, health = http("GET", stack.url("gateway") + "/health")
+        _, table = http("GET", stack.url("inference") + "/api/v1/routes")
+        same = health["routing"]["generation"] == table["generation"]
+        return (health, table) if same else None
+
+    health, table = wait_until(caught_up, 30, "the gateway's table to reach inference's")
     assert health["routing"]["fresh"] is True
-    assert health["routing"]["generation"] == table["generation"]
     assert node_metric(stack, "ollamamax_node_requests_total", table["nodes"][0]["id"]) >= 1
 
 
