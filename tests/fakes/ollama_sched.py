@@ -4,7 +4,12 @@ As Ollama documents it (/work/shared/reference/ollama-api.md, "Serving and sched
 `OLLAMA_NUM_PARALLEL` requests of one loaded model run at once, more wait in the node's own
 queue; past `OLLAMA_MAX_QUEUE` waiting the node answers 503 "server busy"; a model not loaded
 costs the load delay first (one load, however many requests wait for it); past
-`OLLAMA_MAX_LOADED_MODELS` the least recently used idle model is evicted. `counters()` is
+`OLLAMA_MAX_LOADED_MODELS` a loaded model is evicted, the least recently used idle one first.
+As Ollama's scheduler does (server/sched.go), requests are admitted one at a time in arrival
+order, and a model is unloaded only once no request uses it: a request that needs an
+eviction waits until the victim's requests are done, and the requests that came after it
+wait behind it, whatever their model. So a node never runs more models than it holds, nor
+an evicted model's requests beside the new one's. `counters()` is
 what `GET /_fake/stats` shows: the most requests it held at once, per model too, so a test
 can prove nobody sent a node more than its slots.
 """
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import os
 import time
 from collections.abc import AsyncIterator
@@ -21,6 +27,12 @@ from typing import Any
 
 BUSY = "server busy, please try again.  maximum pending requests exceeded"
 KEEP_ALIVE = 300.0  # seconds a loaded model stays listed in /api/ps (Ollama's 5m)
+
+
+# Seconds the request being served spent waiting for its model's load in the admission
+# (the middleware admits, the handler reports the load as `load_duration`).
+ADMITTED_LOAD: contextvars.ContextVar[float] = contextvars.ContextVar("admitted_load",
+                                                                      default=0.0)
 
 
 class ServerBusy(Exception):
@@ -71,6 +83,9 @@ class Scheduler:
         self.used: dict[str, float] = {}  # model -> monotonic time of its last use
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._loading: dict[str, asyncio.Future[None]] = {}
+        self.refs: dict[str, int] = {}  # model -> requests admitted or waiting for it
+        self._admission = asyncio.Lock()
+        self._drained = asyncio.Condition()  # a model's last request ended, or a load did
         for model in warm or []:
             self.loaded[model] = time.time() + KEEP_ALIVE
             self.used[model] = time.monotonic()
@@ -83,53 +98,119 @@ class Scheduler:
 
     @contextlib.asynccontextmanager
     async def slot(self, model: str) -> AsyncIterator[None]:
-        """Hold one of the model's slots for a request; ServerBusy when the queue is full."""
+        """Admit a request for `model` (its model loaded, after an eviction if need be), then
+        hold one of the model's slots; ServerBusy when the queue is full."""
         counters = self.counters
         counters.requests += 1
         semaphore = self._semaphore(model)
-        if semaphore.locked():
+        parallel = self.settings.num_parallel or 1 << 30
+        waits = (self._admission.locked() or self.refs.get(model, 0) >= parallel
+                 or self._needs_room(model))
+        if waits:
             if counters.queued >= self.settings.max_queue:
                 counters.busy += 1
                 raise ServerBusy(BUSY)
             counters.queued += 1
             counters.most_queued = max(counters.most_queued, counters.queued)
+        admitted = False
+        try:
             try:
+                started = time.perf_counter()
+                async with self._admission:  # one at a time, in order (asyncio.Lock is FIFO)
+                    await self._make_room(model)
+                    pending = self._start_load(model)
+                    self.refs[model] = self.refs.get(model, 0) + 1
+                    admitted = True
+                if pending is not None:
+                    await asyncio.shield(pending)
+                ADMITTED_LOAD.set(time.perf_counter() - started if pending is not None else 0.0)
                 await semaphore.acquire()
             finally:
-                counters.queued -= 1
-        else:
-            await semaphore.acquire()
-        counters.held += 1
-        counters.most_held = max(counters.most_held, counters.held)
-        by_model = counters.held_by_model
-        by_model[model] = by_model.get(model, 0) + 1
-        most = counters.most_held_by_model
-        most[model] = max(most.get(model, 0), by_model[model])
-        try:
-            yield
+                if waits:
+                    counters.queued -= 1
+            counters.held += 1
+            counters.most_held = max(counters.most_held, counters.held)
+            by_model = counters.held_by_model
+            by_model[model] = by_model.get(model, 0) + 1
+            most = counters.most_held_by_model
+            most[model] = max(most.get(model, 0), by_model[model])
+            try:
+                yield
+            finally:
+                counters.held -= 1
+                by_model[model] -= 1
+                self.used[model] = time.monotonic()
+                semaphore.release()
         finally:
-            counters.held -= 1
-            by_model[model] -= 1
+            if admitted:
+                self.refs[model] -= 1
+            if admitted and not self.refs[model]:
+                async with self._drained:
+                    self._drained.notify_all()
+
+    def _ready(self, model: str) -> bool:
+        return self.loaded.get(model, 0) > time.time() and model not in self._loading
+
+    def _others(self, model: str) -> list[str]:
+        """The models other than `model` loaded or loading now."""
+        return [m for m in self.running() if m != model] + [
+            m for m in self._loading if m != model and m not in self.loaded]
+
+    def _needs_room(self, model: str) -> bool:
+        """Whether `model` can load only after another model is unloaded."""
+        return (model not in self.running() and model not in self._loading
+                and len(self._others(model)) >= self.settings.max_loaded)
+
+    async def _make_room(self, model: str) -> None:
+        """Past OLLAMA_MAX_LOADED_MODELS, unload one model for `model`: the least recently
+        used idle one, else the least recently used, once its requests are done."""
+        while self._needs_room(model):
+            live = self._others(model)
+            idle = [m for m in live if not self._busy(m, model)] or live
+            victim = min(idle, key=lambda m: self.used.get(m, 0.0))
+            async with self._drained:
+                await self._drained.wait_for(lambda v=victim: not self._busy(v, model))
+            self.loaded.pop(victim, None)
+            self.counters.evictions += 1
+
+    def _busy(self, victim: str, model: str) -> bool:
+        """Whether requests use `victim` (or it is still loading); `model`'s own don't count."""
+        return bool(self.refs.get(victim)) or victim in self._loading
+
+    def _start_load(self, model: str) -> asyncio.Future[None] | None:
+        """The load under way for `model` (started here when it is not loaded), or None."""
+        if self._ready(model):
+            self.loaded[model] = time.time() + KEEP_ALIVE
             self.used[model] = time.monotonic()
-            semaphore.release()
+            return None
+        if model not in self._loading:
+            self._loading[model] = asyncio.ensure_future(self._load(model))
+        return self._loading[model]
+
+    async def _load(self, model: str) -> None:
+        self.counters.loads[model] = self.counters.loads.get(model, 0) + 1
+        try:
+            if self.settings.load_delay:
+                await asyncio.sleep(self.settings.load_delay)
+        finally:
+            del self._loading[model]
+        self.loaded[model] = time.time() + KEEP_ALIVE
+        self.used[model] = time.monotonic()
+        async with self._drained:
+            self._drained.notify_all()
 
     async def load(self, model: str) -> float:
-        """Seconds spent loading `model` before it can answer (0 when it was loaded)."""
+        """Seconds spent loading `model` before it can answer (0 when it was loaded): for a
+        request admitted by `slot`, the wait it had there; else it loads here (no eviction
+        wait: used only outside the scheduled requests)."""
+        admitted = ADMITTED_LOAD.get()
+        if admitted:
+            return admitted
         started = time.perf_counter()
-        if self.loaded.get(model, 0) <= time.time():
-            pending = self._loading.get(model)
-            if pending is None:
-                pending = asyncio.get_running_loop().create_future()
-                self._loading[model] = pending
-                try:
-                    self._evict_for(model)
-                    self.counters.loads[model] = self.counters.loads.get(model, 0) + 1
-                    if self.settings.load_delay:
-                        await asyncio.sleep(self.settings.load_delay)
-                finally:
-                    del self._loading[model]
-                    pending.set_result(None)
-            else:
+        if not self._ready(model):
+            self._evict_for(model)
+            pending = self._start_load(model)
+            if pending is not None:
                 await asyncio.shield(pending)
         self.loaded[model] = time.time() + KEEP_ALIVE
         self.used[model] = time.monotonic()

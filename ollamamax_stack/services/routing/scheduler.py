@@ -3,9 +3,11 @@
 Healthy nodes that hold the model and whose breaker lets a request through, ordered by
   1. tier (0 first): a higher tier is tried only when every node of the lower ones is full;
   2. warmth: the model loaded there (its /api/ps), then loading there (sent to it cold by
-     this process less than `cold_cost` seconds ago), then cold. While the model is loading
-     on a node, cold nodes are left out: the next requests wait for that load rather than
-     start a second one, until the load has taken as long as a cold load is taken to cost;
+     this process less than `cold_cost` seconds ago), then cold. While the model is loaded
+     or loading on a node, cold nodes of its tier and above are left out: the next requests
+     wait for a slot there rather than load it elsewhere (on a node that holds few models, a
+     load evicts the model loaded there, whose own requests then load it again: thrash),
+     and a load under way counts until it has taken as long as a cold load is taken to cost;
   3. share: requests this process has at the node per slot, divided by the node's weight;
   4. turns among equals.
 The dispatcher then takes the first free slot in this order (slots.py), or queues.
@@ -58,8 +60,9 @@ class Scheduler:
             raise tripped(model, healthy, now)
         key = model_key(model)
         warmth = {n.id: self.warmth(n, key, now) for n in allowed}
-        if LOADING in warmth.values():
-            allowed = [n for n in allowed if warmth[n.id] != COLD]
+        hot = [n.tier for n in allowed if warmth[n.id] != COLD]
+        if hot:  # a cold node of that tier or above would evict its own model for a load
+            allowed = [n for n in allowed if warmth[n.id] != COLD or n.tier < min(hot)]
         turn = next(self._turn) % len(allowed)
         rotated = allowed[turn:] + allowed[:turn]
         return sorted(rotated, key=lambda n: (n.tier, warmth[n.id],
