@@ -131,6 +131,9 @@ def test_a_killed_worker_frees_its_slots_at_once(stack: tuple[Stack, list[FakeNo
     holder = tmp_path / "hold.py"
     holder.write_text(
         "import fcntl, os, sys, time\n"
+        # A node no request has reached yet has no slot folder (routing/slots.py makes it on
+        # first use, as here): warm-first sends nothing to a cold node while a warm one has room.
+        "[os.makedirs(os.path.dirname(p), exist_ok=True) for p in sys.argv[1:]]\n"
         "fds = [os.open(p, os.O_RDWR | os.O_CREAT) for p in sys.argv[1:]]\n"
         "[fcntl.flock(fd, fcntl.LOCK_EX) for fd in fds]\n"
         "print('held', flush=True)\ntime.sleep(600)\n")
