@@ -79,6 +79,30 @@ def cpu(pid: int) -> float:
     return times.user + times.system
 
 
+Figures = dict[str, dict[str, list[float]]]  # body kind -> gateway name -> one figure a run
+
+
+def interleaved(gateways: dict[str, tuple[str, int]], folder: Path, seconds: float,
+                repeats: int, connections: int) -> tuple[Figures, Figures]:
+    """wrk against each gateway (name -> (url, pid)) for each body, repeats interleaved and
+    who goes first alternating: (gateway CPU microseconds per request, requests/s) per run."""
+    per_k: Figures = {kind: {name: [] for name in gateways} for kind in BODIES}
+    rates: Figures = {kind: {name: [] for name in gateways} for kind in BODIES}
+    for kind, body in BODIES.items():
+        script = lua_script(folder, body)
+        for url, _ in gateways.values():  # warm up
+            wrk(url + "/v1/chat/completions", script, 1, connections)
+        for repeat in range(repeats):
+            order = list(gateways.items())
+            for name, (url, pid) in order[::-1] if repeat % 2 else order:
+                before = cpu(pid)
+                requests, rps, _ = wrk(url + "/v1/chat/completions", script, seconds,
+                                       connections)
+                per_k[kind][name].append(1e6 * (cpu(pid) - before) / requests)
+                rates[kind][name].append(rps)
+    return per_k, rates
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--baseline", type=Path, required=True, help="the baseline checkout")
@@ -97,20 +121,8 @@ def main() -> None:
             with stack(ROOT, sys.executable, node.url, folder / "this", taken) as this, \
                     stack(args.baseline.resolve(), base_python, node.url, folder / "base",
                           taken) as base:
-                gateways = {"this": this, "baseline": base}
-                per_k: dict[str, dict[str, list[float]]] = {
-                    kind: {name: [] for name in gateways} for kind in BODIES}
-                for kind, body in BODIES.items():
-                    script = lua_script(folder, body)
-                    for url, _ in gateways.values():  # warm up
-                        wrk(url + "/v1/chat/completions", script, 1, args.connections)
-                    for repeat in range(args.repeats):
-                        order = list(gateways.items())  # alternate who goes first
-                        for name, (url, pid) in order[::-1] if repeat % 2 else order:
-                            before = cpu(pid)
-                            requests, _, _ = wrk(url + "/v1/chat/completions", script,
-                                                 args.seconds, args.connections)
-                            per_k[kind][name].append(1e6 * (cpu(pid) - before) / requests)
+                per_k, _ = interleaved({"this": this, "baseline": base}, folder, args.seconds,
+                                       args.repeats, args.connections)
         finally:
             assert node.proc is not None
             node.proc.stop()

@@ -20,8 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.gateway import lua_script, wrk  # noqa: E402
-from bench.gateway_baseline import BODIES, cpu, stack  # noqa: E402
+from bench.gateway_baseline import interleaved, stack  # noqa: E402
 from ollamamax_stack.services.routing.node import Node  # noqa: E402
 from ollamamax_stack.services.routing.slots import SlotLocks  # noqa: E402
 from tests.integration.services_procs import ROOT, fake_nodes  # noqa: E402
@@ -63,23 +62,8 @@ def main() -> None:
                        MODES["slots"]) as slots, \
                     stack(ROOT, sys.executable, node.url, folder / "lif", taken,
                           MODES["least-in-flight"]) as lif:
-                gateways = {"slots": slots, "least-in-flight": lif}
-                per_k: dict[str, dict[str, list[float]]] = {
-                    kind: {name: [] for name in gateways} for kind in BODIES}
-                rates: dict[str, dict[str, list[float]]] = {
-                    kind: {name: [] for name in gateways} for kind in BODIES}
-                for kind, body in BODIES.items():
-                    script = lua_script(folder, body)
-                    for url, _ in gateways.values():  # warm up
-                        wrk(url + "/v1/chat/completions", script, 1, args.connections)
-                    for repeat in range(args.repeats):
-                        order = list(gateways.items())  # alternate who goes first
-                        for name, (url, pid) in order[::-1] if repeat % 2 else order:
-                            before = cpu(pid)
-                            requests, rps, _ = wrk(url + "/v1/chat/completions", script,
-                                                   args.seconds, args.connections)
-                            per_k[kind][name].append(1e6 * (cpu(pid) - before) / requests)
-                            rates[kind][name].append(rps)
+                per_k, rates = interleaved({"slots": slots, "least-in-flight": lif}, folder,
+                                           args.seconds, args.repeats, args.connections)
             cost = slot_cost(folder)
         finally:
             assert node.proc is not None
